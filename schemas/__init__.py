@@ -1,0 +1,1 @@
+"""Output table declarations and the report form as data."""

@@ -1,0 +1,221 @@
+"""One declaration per output table; Polars and PyArrow schemas and the data dictionary derive from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+PARTITION_KEYS = ("year", "admin_level")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: pl.DataType | type[pl.DataType]
+    nullable: bool
+    description: str
+    source: str  # where it comes from in the report
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    grain: str
+    columns: tuple[Column, ...]
+
+    @property
+    def polars_schema(self) -> pl.Schema:
+        return pl.Schema({c.name: c.dtype for c in self.columns})
+
+    @property
+    def file_columns(self) -> tuple[Column, ...]:
+        """Columns stored inside the Parquet files (partition keys live in the path only)."""
+        return tuple(c for c in self.columns if c.name not in PARTITION_KEYS)
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema(
+            [pa.field(c.name, _arrow_type(c.dtype), nullable=c.nullable) for c in self.file_columns],
+            metadata={"govreports_schema_version": str(SCHEMA_VERSION), "table": self.name},
+        )
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if not c.nullable)
+
+
+def _arrow_type(dtype: pl.DataType | type[pl.DataType]) -> pa.DataType:
+    empty = pl.Series("x", [], dtype=dtype).to_arrow()
+    t = empty.type
+    # Polars exports large_string / string_view; plain string is the widest-read type in BI engines.
+    if t in (pa.large_string(), pa.string_view()):
+        return pa.string()
+    return t
+
+
+def _key(name: str, description: str, source: str = "derived") -> Column:
+    return Column(name, pl.String, False, description, source)
+
+
+_REPORT_ID = _key("report_id", "SHA-256 (hex, first 32 chars) of the raw file's bytes: one report, whatever key it sits under.")
+_YEAR = Column("year", pl.Int32, False, "Report year: the statistics period, not the publish date (partition key).",
+               "统计期限 / title / body (本年度)")
+_LEVEL = Column("admin_level", pl.String, False,
+                "Administrative level of the issuing organ: central, provincial, prefectural, county, township, unknown (partition key).",
+                "organ name resolved against the administrative-division table, or the sidecar's level")
+
+REPORTS = Table(
+    "reports",
+    "One row per parsed report: where it came from, who published it, which form, and how parsing went.",
+    "report_id",
+    (
+        _REPORT_ID,
+        _YEAR,
+        _LEVEL,
+        Column("source", pl.String, False, "Object key or path the report was read from (the first, when content repeats).", "storage"),
+        Column("content_hash", pl.String, False, "Full SHA-256 hex digest of the raw bytes.", "storage"),
+        Column("byte_size", pl.Int64, False, "Size of the raw file in bytes.", "storage"),
+        Column("encoding", pl.String, True, "Detected text encoding (utf-8, gb18030, utf-16, …).", "raw bytes"),
+        Column("format_version", pl.String, True, "National form version: 2019 (trial, 国办公开办函〔2019〕60号) or 2021 (〔2021〕30号).",
+               "table-2 column headers; report year"),
+        Column("layout", pl.String, True, "How the tables reached us: pipe, cell_per_line, whitespace_cell_per_line, pdf_text, html, flattened.",
+               "raw text"),
+        Column("title", pl.String, True, "Report title.", "title line (…政府信息公开工作年度报告)"),
+        Column("organ", pl.String, True, "Issuing organ's name.", "sidecar; header grid 发布机构; title; first lines; signature"),
+        Column("organ_kind", pl.String, True, "government, department, zone or other.", "organ name"),
+        Column("province", pl.String, True, "Province-level division name.", "administrative-division table"),
+        Column("prefecture", pl.String, True, "Prefecture-level division name.", "administrative-division table"),
+        Column("county", pl.String, True, "County-level division name.", "administrative-division table"),
+        Column("division_code", pl.String, True, "6-digit administrative division code of the organ's government.", "administrative-division table"),
+        Column("published_date", pl.Date, True, "Publish date.", "header grid 成文日期/公开日期/发布时间; signature date"),
+        Column("index_number", pl.String, True, "Government-information index number (索引号).", "header grid 索引号"),
+        Column("url", pl.String, True, "Page address, when the crawler's sidecar gives it.", "sidecar <file>.meta.json"),
+        Column("parse_status", pl.String, False, "ok (no errors), flagged (findings of severity error), incomplete (a table missing or cut), unsupported.",
+               "derived from findings"),
+        Column("error_count", pl.Int32, False, "Findings of severity error.", "findings"),
+        Column("warning_count", pl.Int32, False, "Findings of severity warning.", "findings"),
+        Column("duplicate_sources", pl.List(pl.String), True, "Other keys holding exactly the same bytes.", "storage"),
+        Column("parser_version", pl.String, False, "govreports parser version that produced the row.", "derived"),
+    ),
+)
+
+ACTIVE_DISCLOSURE = Table(
+    "active_disclosure",
+    "Table 2 (主动公开政府信息情况), long: one row per report, item and measure; both form versions fit one shape.",
+    "report_id, item, measure",
+    (
+        _REPORT_ID,
+        _YEAR,
+        _LEVEL,
+        Column("format_version", pl.String, False, "Form version the row follows (items and measures differ).", "table-2 headers"),
+        Column("item", pl.String, False, "Row key: regulations, normative_documents, licensing, other_services, penalty, enforcement, administrative_fees, government_procurement.",
+               "table 2 row label (规章, 行政规范性文件, 行政许可, …)"),
+        Column("measure", pl.String, False, "Column key: issued, repealed, in_force, decisions, amount_10k_yuan (2021); new_made, new_published, total_published, previous_count, change, decisions, projects, amount (2019).",
+               "table 2 column header (本年制发件数, …)"),
+        Column("value", pl.Float64, True, "The printed number; null where the cell is blank, a dash, or not readable with certainty. Money may be decimal.",
+               "table 2 cell"),
+        Column("raw", pl.String, True, "The cell as printed, when it was not a plain number (—, /, 无, 251000元).", "table 2 cell"),
+    ),
+)
+
+_APPLICANT_DOCS = {
+    "natural_person": ("自然人", "Requests from natural persons."),
+    "commercial": ("法人或其他组织 / 商业企业", "Requests from commercial enterprises."),
+    "research": ("法人或其他组织 / 科研机构", "Requests from research institutions."),
+    "nonprofit": ("法人或其他组织 / 社会公益组织", "Requests from non-profit organisations."),
+    "legal_service": ("法人或其他组织 / 法律服务机构", "Requests from legal service institutions."),
+    "other": ("法人或其他组织 / 其他", "Requests from other organisations."),
+    "total": ("总计", "All applicants, as printed (not recomputed)."),
+}
+
+APPLICATIONS = Table(
+    "applications",
+    "Table 3 (收到和处理政府信息公开申请情况): one row per report and table row, one column per applicant type.",
+    "report_id, row_key",
+    (
+        _REPORT_ID,
+        _YEAR,
+        _LEVEL,
+        Column("format_version", pl.String, False, "Form version (2019 has one 其他处理 row `other`; 2021 has three).", "table-3 rows"),
+        Column("row_key", pl.String, False, "Row key: new_received, carried_over, granted, partially_granted, denied_*, unavailable_*, not_processed_*, other_*, total, carried_forward.",
+               "table 3 row label"),
+        Column("row_order", pl.Int16, False, "Position of the row in the printed form (1-based).", "table 3"),
+        Column("row_group", pl.String, False, "received, outcome (a detail row of 三、本年度办理结果), total, carried_forward.", "table 3"),
+        *(Column(name, pl.Int64, True, f"{desc} Null where the cell is blank or not readable with certainty.", f"table 3 column {label}")
+          for name, (label, desc) in _APPLICANT_DOCS.items()),
+    ),
+)
+
+REVIEW_LITIGATION = Table(
+    "review_litigation",
+    "Table 4 (行政复议、行政诉讼情况): one row per report and group (review, suits filed directly, suits after review).",
+    "report_id, group",
+    (
+        _REPORT_ID,
+        _YEAR,
+        _LEVEL,
+        Column("group", pl.String, False, "review (行政复议), suit_direct (未经复议直接起诉), suit_after_review (复议后起诉).", "table 4 column group"),
+        Column("upheld", pl.Int64, True, "Decisions upholding the organ (结果维持).", "table 4 结果维持"),
+        Column("corrected", pl.Int64, True, "Decisions correcting the organ (结果纠正).", "table 4 结果纠正"),
+        Column("other", pl.Int64, True, "Other outcomes (其他结果).", "table 4 其他结果"),
+        Column("pending", pl.Int64, True, "Not yet concluded (尚未审结).", "table 4 尚未审结"),
+        Column("total", pl.Int64, True, "Total as printed (总计).", "table 4 总计"),
+    ),
+)
+
+FINDINGS = Table(
+    "findings",
+    "One row per finding: a rule that failed, a table missing, a value that could not be read, a warning.",
+    "report_id, rule, field",
+    (
+        _REPORT_ID,
+        _YEAR,
+        _LEVEL,
+        Column("source", pl.String, False, "Key the report was read from.", "storage"),
+        Column("rule", pl.String, False, "Rule name in table_condition form (applications_row_total_mismatch, …).", "validation"),
+        Column("severity", pl.String, False, "error or warning.", "validation"),
+        Column("table", pl.String, True, "active_disclosure, applications, review_litigation, or null for the whole report.", "validation"),
+        Column("row", pl.String, True, "Row key concerned.", "validation"),
+        Column("column", pl.String, True, "Column key concerned.", "validation"),
+        Column("field", pl.String, True, "Dotted path of the value, e.g. applications.total[6].", "validation"),
+        Column("expected", pl.String, True, "What the rule expected (as text).", "validation"),
+        Column("actual", pl.String, True, "What the report printed (as text).", "validation"),
+        Column("message", pl.String, False, "Human-readable explanation.", "validation"),
+    ),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (REPORTS, ACTIVE_DISCLOSURE, APPLICATIONS, REVIEW_LITIGATION, FINDINGS)}
+
+# Files that could not be parsed at all (dest/failures/): not partitioned by year.
+FAILURES = Table(
+    "failures",
+    "Objects that could not be read or parsed at all, or batches that failed: nothing is dropped silently.",
+    "source, run_id",
+    (
+        Column("source", pl.String, False, "Object key.", "storage"),
+        Column("run_id", pl.String, False, "Run that recorded the failure.", "orchestration"),
+        Column("stage", pl.String, False, "read, parse or batch.", "orchestration"),
+        Column("error", pl.String, False, "Error class and message (credentials scrubbed).", "orchestration"),
+        Column("recorded_at", pl.Datetime("us", "UTC"), False, "When.", "orchestration"),
+    ),
+)
+
+
+def empty_frame(table: Table) -> pl.DataFrame:
+    return pl.DataFrame(schema=table.polars_schema)
+
+
+def conform(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """Select and cast `frame` to the table's declared columns, in order; raise on nulls in required columns."""
+    missing = [c.name for c in table.columns if c.name not in frame.columns]
+    if missing:
+        raise ValueError(f"{table.name}: missing columns {missing}")
+    out = frame.select([pl.col(c.name).cast(c.dtype, strict=True) for c in table.columns])
+    nulls = [name for name in table.required if out.get_column(name).null_count()]
+    if nulls:
+        raise ValueError(f"{table.name}: nulls in required columns {nulls}")
+    return out

@@ -1,0 +1,1 @@
+"""Pure parsing, validation and storage functions, and the thin Prefect tasks around them."""
