@@ -1,0 +1,50 @@
+# CI runs these targets verbatim (.ci/run calls `make test`).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+SHARED ?= ../shared
+DEMO_DIR ?= data/demo
+DEMO_REPORTS ?= 3000
+
+export PREFECT_SERVER_ANALYTICS_ENABLED=false
+export DO_NOT_TRACK=1
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90
+export AWS_REQUEST_CHECKSUM_CALCULATION=when_required
+export AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
+
+.PHONY: setup demo test test-fast lint score bench-parse bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check "uv==0.13.9"
+
+# Installs exactly the locked set (uv.lock) into .venv, the project editable.
+setup: $(BIN)/python
+	$(UV) sync --frozen --extra dev --python $(BIN)/python
+
+# The main job on the embedded default (local folders).
+demo: setup
+	$(BIN)/govreports demo --reports $(DEMO_REPORTS) --workdir $(DEMO_DIR) --shared $(SHARED)
+
+test: setup
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check flows tasks schemas tests
+
+score: setup
+	$(BIN)/python $(SHARED)/tools/score_parse.py --labels $(SHARED)/samples/expected --raw $(SHARED)/samples -- $(BIN)/govreports parse --json
+
+bench-parse: setup
+	$(BIN)/python -m tests.bench.bench_parse
+
+bench: setup
+	$(BIN)/python -m tests.bench.bench_pipeline
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

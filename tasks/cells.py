@@ -1,0 +1,327 @@
+"""Table regions to cells and rows: the layout-independent core of the parser, and the fused-digit splitter."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+# Cells that mean "nothing printed here" (spec: blank, —, /, 无). Seen in the seeds and real reports.
+NULL_TOKENS = frozenset({"-", "--", "—", "——", "–", "―", "/", "\\", "无", "空", "/ ", "×", "x"})
+# Cells that are not numbers and not a conventional blank: kept null, with a finding.
+NON_NUMERIC_TOKENS = frozenset({"若干", "N/A", "n/a", "NA", "不详", "未统计", "待定", "略", "?", "？"})
+# Units printed inside cells (2019 procurement amounts `251000元`; `万元` money; counts with 件/个).
+UNIT_SUFFIX = r"(?:万元|元|件|个|条|次|项|宗|人次|家|%)"
+NUMBER_RE = re.compile(r"^([+\-]?)((?:\d{1,3}(?:,\d{3})+)|\d+)(\.\d+)?\s*" + UNIT_SUFFIX + r"?$")
+_WS_SPLIT = re.compile(r"\s+")
+
+
+@dataclass(slots=True)
+class Cell:
+    kind: str  # "text", "number", "blank" (nothing printed), "null" (a dash or 无), "non_numeric" (若干, N/A)
+    text: str
+    value: int | float | None = None
+
+    @property
+    def is_value(self) -> bool:
+        return self.kind != "text"
+
+
+def classify(token: str) -> Cell:
+    t = token.strip()
+    if not t:
+        return Cell("blank", "")
+    m = NUMBER_RE.match(t)
+    if m:
+        sign, digits, frac = m.groups()
+        digits = digits.replace(",", "")
+        if frac:
+            value: int | float = float(f"{sign}{digits}{frac}")
+        else:
+            value = int(f"{sign}{digits}")
+        return Cell("number", t, value)
+    if t in NULL_TOKENS:
+        return Cell("null", t)
+    if t in NON_NUMERIC_TOKENS:
+        return Cell("non_numeric", t)
+    return Cell("text", t)
+
+
+def line_cells(region: str) -> list[Cell]:
+    """Cells of a region in pipe, cell-per-line, whitespace-padded or PDF-text layout."""
+    cells: list[Cell] = []
+    for line in region.split("\n"):
+        if "|" in line:
+            pieces = line.split("|")
+            if not pieces[-1].strip():
+                pieces.pop()  # the pipe that closes a row is not a cell
+            cells.extend(classify(p) for p in pieces)
+            continue
+        line = line.strip()
+        if not line:
+            continue  # blank lines separate cells; they are not cells
+        cell = classify(line)
+        if cell.kind != "text":
+            cells.append(cell)
+            continue
+        # PDF text: a row per line, numbers separated by spaces after the label. Peel numbers off the end.
+        tokens = _WS_SPLIT.split(line)
+        tail: list[Cell] = []
+        while len(tokens) > 1:
+            c = classify(tokens[-1])
+            if c.kind == "text" or c.kind == "blank":
+                break
+            tail.append(c)
+            tokens.pop()
+        head = " ".join(tokens)
+        lead = classify(head)
+        if lead.kind != "text" and not tail:
+            cells.append(lead)
+        else:
+            cells.append(Cell("text", head) if lead.kind == "text" else lead)
+        cells.extend(reversed(tail))
+    return cells
+
+
+_FUSED_TOKEN = re.compile(r"\d[\d.,]*|[^\d]+")
+
+
+def fused_cells(region: str) -> list[Cell]:
+    """Cells of flattened text (every separator lost): text and digit runs alternate.
+
+    A digit run keeps all of a row's cells fused (`7500000`); the item number of the next label sticks to its end
+    (`…752.没有现成…`): a run that ends in `N.` or is followed by `、` gives its last digit back to the label.
+    """
+    out: list[Cell] = []
+    tokens = _FUSED_TOKEN.findall(region)
+    pending_sign = ""
+    for i, tok in enumerate(tokens):
+        if tok[0].isdigit():
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+            prefix = ""
+            if tok.endswith(".") and len(tok) >= 2 and tok[-2].isdigit():
+                prefix, tok = tok[-2:], tok[:-2]
+            elif nxt.startswith("、") and tok[-1].isdigit():
+                prefix, tok = tok[-1], tok[:-1]
+            tok = tok.rstrip(".,")
+            if tok:
+                out.append(Cell("digits", pending_sign + tok))
+            pending_sign = ""
+            if prefix:
+                out.append(Cell("text", prefix))
+            continue
+        stripped = tok.strip()
+        if stripped in ("-", "+") and i + 1 < len(tokens) and i > 0 and tokens[i + 1][0].isdigit():
+            pending_sign = "-" if stripped == "-" else ""
+            continue
+        if stripped and stripped.endswith(("-", "+")) and i + 1 < len(tokens) and tokens[i + 1][0].isdigit() and len(stripped) > 1:
+            # a sign glued after text: keep text, sign goes to the number
+            pending_sign = "-" if stripped.endswith("-") else ""
+            stripped = stripped[:-1]
+        if stripped:
+            out.append(classify(stripped) if stripped in NULL_TOKENS else Cell("text", stripped))
+    # a run of text cells joined is still text; digits cells are resolved by the splitter
+    return out
+
+
+@dataclass(slots=True)
+class Run:
+    """Consecutive text cells (joined) and the value cells that follow them."""
+
+    text: str
+    values: list[Cell]
+
+
+def to_runs(cells: Sequence[Cell]) -> list[Run]:
+    runs: list[Run] = []
+    text_parts: list[str] = []
+    values: list[Cell] = []
+    for c in cells:
+        if c.kind == "text":
+            if values:
+                runs.append(Run("".join(text_parts), values))
+                text_parts, values = [], []
+            text_parts.append(c.text)
+        else:
+            values.append(c)
+    runs.append(Run("".join(text_parts), values))
+    return runs
+
+
+def match_rows(runs: Sequence[Run], patterns: Sequence[re.Pattern[str]]) -> dict[int, list[Cell]]:
+    """Assign value runs to row labels, searching labels in form order; returns {row index: value cells}.
+
+    A text run may hold several labels (a group header and its first item); the values that follow belong to the
+    last label found in it. A label found with no values after it maps to an empty list (a missing row).
+    """
+    found: dict[int, list[Cell]] = {}
+    ptr = 0
+    for run in runs:
+        if ptr >= len(patterns):
+            break
+        pos = 0
+        last = None
+        while ptr < len(patterns):
+            hit = None
+            for k in range(ptr, len(patterns)):
+                m = patterns[k].search(run.text, pos)
+                if m:
+                    hit = (k, m.end())
+                    break
+            if hit is None:
+                break
+            last, pos = hit
+            found.setdefault(last, [])
+            ptr = last + 1
+        if last is not None and run.values:
+            found[last] = list(run.values)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fitting value cells to the number of cells a row must have.
+
+@dataclass(slots=True)
+class Fit:
+    cells: list[Cell] | None  # exactly n cells, or None when the row cannot be read
+    candidates: list[tuple[int, ...]] | None = None  # fused digits: every split that satisfies the rules
+    problem: str | None = None  # "incomplete", "extra_cells", "ambiguous", "unsplittable"
+
+
+def sums_rule(groups: int, addends: int) -> Callable[[tuple[int, ...]], bool]:
+    size = addends + 1
+
+    def rule(v: tuple[int, ...]) -> bool:
+        return all(sum(v[g * size : g * size + addends]) == v[g * size + addends] for g in range(groups))
+
+    return rule
+
+
+def fit_cells(values: list[Cell], n: int, sums: tuple[int, int] | None = None) -> Fit:
+    """Fit a row's value cells to its n cells; `sums` = (groups, addends) when each group ends in its total."""
+    if any(c.kind == "digits" for c in values):
+        return _fit_fused(values, n, sums)
+    vals = list(values)
+    while len(vals) > n and vals[-1].kind == "blank":
+        vals.pop()
+    while len(vals) > n and vals[0].kind == "blank":
+        vals.pop(0)
+    if len(vals) > n:
+        non_blank = [c for c in vals if c.kind != "blank"]
+        if len(non_blank) == n:
+            vals = non_blank
+    if len(vals) == n:
+        return Fit(vals)
+    if len(vals) > n:
+        return Fit(vals[:n], problem="extra_cells")
+    return Fit(None, problem="incomplete")
+
+
+def _fit_fused(values: list[Cell], n: int, sums: tuple[int, int] | None) -> Fit:
+    tokens = [c.text for c in values if c.kind == "digits"]
+    others = [c for c in values if c.kind != "digits"]
+    if others or any(not t.lstrip("-").isdigit() for t in tokens):
+        # decimals or dashes fused with digits: only a one-cell row reads back with certainty
+        if n == 1 and len(values) == 1:
+            return Fit([classify(values[0].text)])
+        if len(values) == n:
+            return Fit([classify(c.text) if c.kind == "digits" else c for c in values])
+        return Fit(None, problem="ambiguous")
+    if sums and len(tokens) == 1 and not tokens[0].startswith("-"):
+        cands = split_with_sums(tokens[0], *sums)
+    elif sum(len(t) for t in tokens) > 24 + n:
+        return Fit(None, problem="ambiguous")  # too long to enumerate without a rule: never guess
+    else:
+        cands = list(split_tokens(tokens, n, sums_rule(*sums) if sums else None))
+    if not cands:
+        return Fit(None, problem="unsplittable")
+    if len(cands) == 1:
+        return Fit([Cell("number", str(v), v) for v in cands[0]], candidates=cands)
+    return Fit(None, candidates=cands, problem="ambiguous")
+
+
+MAX_CANDIDATES = 5000
+
+
+def split_tokens(tokens: Sequence[str], n: int, rule=None) -> Iterator[tuple[int, ...]]:
+    """Every way to cut fused digit runs into n numbers (no leading zeros) that `rule` accepts."""
+    count = 0
+    for combo in _split_many(list(tokens), n):
+        if rule is None or rule(combo):
+            yield combo
+            count += 1
+            if count >= MAX_CANDIDATES:
+                return
+
+
+def _split_many(tokens: list[str], n: int) -> Iterator[tuple[int, ...]]:
+    if not tokens:
+        if n == 0:
+            yield ()
+        return
+    first, rest = tokens[0], tokens[1:]
+    for k in range(1, n - len(rest) + 1):
+        for head in split_digits(first, k):
+            for tail in _split_many(rest, n - k):
+                yield head + tail
+
+
+def split_digits(s: str, k: int) -> Iterator[tuple[int, ...]]:
+    sign = -1 if s.startswith("-") else 1
+    digits = s.lstrip("-")
+    for parts in _cuts(digits, k):
+        vals = tuple(int(p) for p in parts)
+        yield (sign * vals[0], *vals[1:]) if sign < 0 else vals
+
+
+def _cuts(s: str, k: int) -> Iterator[tuple[str, ...]]:
+    if k == 1:
+        if s and (s == "0" or s[0] != "0"):
+            yield (s,)
+        return
+    if not s:
+        return
+    max_len = len(s) - (k - 1)
+    if s[0] == "0":
+        max_len = 1
+    for i in range(1, max_len + 1):
+        for rest in _cuts(s[i:], k - 1):
+            yield (s[:i], *rest)
+
+
+def split_with_sums(s: str, groups: int, addends: int) -> list[tuple[int, ...]]:
+    """Cut one digit run into `groups` groups of `addends` numbers followed by their printed total.
+
+    The total must read as the decimal digits of the addends' sum, so it is found, not guessed: fast even for
+    long runs (a table-3 row is 6 + 1, table 4 is 3 × (4 + 1)).
+    """
+    out: list[tuple[int, ...]] = []
+
+    def group(pos: int, g: int, acc: tuple[int, ...]) -> None:
+        if len(out) >= MAX_CANDIDATES:
+            return
+        if g == groups:
+            if pos == len(s):
+                out.append(acc)
+            return
+        addend(pos, g, 0, 0, acc)
+
+    def addend(pos: int, g: int, i: int, total: int, acc: tuple[int, ...]) -> None:
+        if i == addends:
+            t = str(total)
+            if s.startswith(t, pos):
+                group(pos + len(t), g + 1, (*acc, total))
+            return
+        remaining_groups = groups - g
+        if pos >= len(s):
+            return
+        max_len = 1 if s[pos] == "0" else len(s) - pos
+        for ln in range(1, max_len + 1):
+            v = int(s[pos : pos + ln])
+            # every later cell takes at least one digit; the total is at least as long as this addend
+            if pos + ln + (addends - i - 1) + len(str(total + v)) * 1 + (remaining_groups - 1) * (addends + 1) > len(s):
+                break
+            addend(pos + ln, g, i + 1, total + v, (*acc, v))
+
+    group(0, 0, ())
+    return out

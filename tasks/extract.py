@@ -1,0 +1,535 @@
+"""One normalised report text in, the canonical record out: sections, the three tables, metadata, extraction findings."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas import form
+from tasks.cells import (
+    Cell,
+    Fit,
+    fit_cells,
+    fused_cells,
+    line_cells,
+    match_rows,
+    to_runs,
+)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Messy-text knowledge, as data.
+
+# Page markers that PDF extractors leave inside tables (huaian_2024_pdftext: `- 4 -`).
+PAGE_MARKER_RE = re.compile(r"(?m)^[ \t]*(?:[-—–][ \t]*\d{1,3}[ \t]*[-—–]|第[ \t]*\d{1,3}[ \t]*页(?:[ \t]*[,/][ \t]*共[ \t]*\d{1,3}[ \t]*页)?)[ \t]*$\n?")
+# Characters that NFKC leaves alone but that only get in the way.
+_TRANSLATE = str.maketrans({"\u200b": None, "\u200c": None, "\u200d": None, "\ufeff": None, "\r": "\n", "\u2028": "\n"})
+
+# Section headings, with the variants seen in the wild (spec: `三、依申请公开政府信息情况`, `四、行政复议、行政诉讼和举报投诉情况`,
+# typos such as `行政法复议`, a trailing `。`). Searched in order, each after the previous one.
+SECTION_2_RE = re.compile(r"二\s*[、.,]\s*(?:行政机关)?主动公开")
+SECTION_3_RE = re.compile(r"三\s*[、.,]\s*(?:收到和处理|依申请|行政机关收到|[^\n|]{0,16}?申请)")
+SECTION_4_RE = re.compile(r"四\s*[、.,]\s*[^\n|]{0,24}?(?:复\s*议|诉\s*讼)")
+SECTION_5_RE = re.compile(r"五\s*[、.,]\s*[^\n|]{0,24}?(?:问题|改进|不足)")
+SECTION_6_RE = re.compile(r"六\s*[、.,]\s*[^\n|]{0,16}?(?:其他|报告)")
+# Anchors inside the tables, for reports whose headings were lost.
+TABLE_2_ANCHOR_RE = re.compile(r"第\s*二\s*十\s*条\s*第?\s*\(\s*[一五六八九]\s*\)\s*项|本年制发件数|本年新制作数量")
+TABLE_3_ANCHOR_RE = re.compile(r"本列数据的勾稽关系|申请人情况|本年新收政府信息公开申请")
+TABLE_4_ANCHOR_RE = re.compile(r"行政复议[^\n]{0,40}?行政诉讼|结\s*果\s*维\s*持")
+CARRIED_FORWARD_RE = re.compile(form.APPLICATION_ROWS_2021[-1].pattern)
+
+# Table-2 headers that tell the form version.
+VERSION_2021_RE = re.compile(r"本年制发件数|本年废止件数|现行有效件数|本年收费金额")
+VERSION_2019_RE = re.compile(r"本年新制作数量|本年新公开数量|对外公开总数量|上一年项目数量|政府集中采购|采购项目数量")
+APPLICATIONS_2021_RE = re.compile(r"逾期不补正|缴纳费用|收费通知")
+
+# Flattened text: a row label glued to its numbers.
+FLATTENED_RE = re.compile(r"(?:规章|规范性文件|申请数量|予以公开|国家秘密|结果维持|总计)[+\-]?\d")
+
+# Report year: statistics period first, then the title, then the body (never the publish date).
+PERIOD_RE = re.compile(r"统计(?:期限|时限|期间|区间|时间)[^0-9]{0,12}?(\d{4})\s*年\s*1\s*月\s*1\s*日")
+TITLE_RE = re.compile(
+    r"([^\n。，,:：|]{0,40}?)(?:关于)?\s*(\d{4})\s*年度?\s*(?:政府信息公开|政务公开|信息公开)[^\n。]{0,12}?年度?\s*报\s*告")
+BODY_YEAR_RE = re.compile(r"(\d{4})\s*年度?\s*(?:政府信息公开|政务公开)")
+YEAR_MENTION_RE = re.compile(r"(?<!\d)(20[0-3]\d|199\d)\s*年(?!\s*\d{1,2}\s*月)")
+OLD_REPORT_RE = re.compile(r"(?<!\d)(200\d|201[0-8])\s*年度?\s*(?:政府信息公开|政务公开)")
+REPORT_WORD_RE = re.compile(r"政府信息公开[^\n。]{0,10}?(?:年度报告|工作报告|年报)")
+
+# Metadata in the header grid and the text.
+INDEX_RE = re.compile(r"索\s*引\s*号\s*[:|]?\s*\|?\s*([0-9A-Za-z][0-9A-Za-z\-_/.]{5,60})")
+PUBLISHER_RE = re.compile(r"(?:发布机构|发文机关|发布单位|公开主体|信息来源)\s*[:|]\s*\|?\s*([\u4e00-\u9fff()]{2,40})")
+DATE_LABEL_RE = re.compile(
+    r"(?:成文日期|发布日期|公开日期|发文日期|发布时间|生成日期|印发日期)\s*[:|]?\s*\|?\s*(\d{4})\s*[-年/.]\s*(\d{1,2})\s*[-月/.]\s*(\d{1,2})")
+CN_DATE_LINE_RE = re.compile(r"(?m)^[ \t]*(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日[ \t]*$")
+BY_ORGAN_RE = re.compile(
+    r"(?:本(?:次)?(?:年度)?报告(?:是)?由|本报告系|现将|特向社会公布)\s*([\u4e00-\u9fff()]{2,40}?)\s*(?:\(以下简称|根据|依据|按照|依照|编制|结合|\d{4}\s*年度?政府信息公开)")
+ORGAN_SUFFIX_RE = re.compile(
+    r"(?:人民政府(?:办公室|办公厅)?|政府办公室|行政公署|管理委员会|管委会|办事处|委员会|办公室|办公厅|局|厅|委|办|署|中心|院|所|站|部)$")
+PLACE_RE = re.compile(r"(?:^|[,，。;:、\n\s(“\"|])([\u4e00-\u9fff]{1,8}?(?:自治区|自治州|自治县|省|市|州|盟|县|区|旗|镇|乡|街道|苏木))(?:人民政府|政府|党委|始终|坚持|认真|高度|以|按照|围绕|紧紧|全面|深入|积极|进一步)")
+# Injected advertising or gambling text (seed 001: the site name replaced by `赌博软件app`).
+SPAM_RE = re.compile(r"赌博|博彩|百家乐|六合彩|时时彩|娱乐城|老虎机|真人视讯|棋牌(?:app|APP|游戏)|(?:体育|彩票|棋牌)(?:app|APP)|(?:app|APP)下载|澳门(?:新)?葡京|威尼斯人|足球投注|网赌|菠菜")
+
+# Figures the prose restates, for narrative_table_mismatch (only unambiguous phrasings).
+NARRATIVE_RULES: tuple[tuple[re.Pattern[str], str, int], ...] = (
+    (re.compile(r"(?:本年|全年|共)?新收(?:到)?(?:政府信息公开)?申请\s*(\d+)\s*件"), "new_received", 6),
+    (re.compile(r"上年(?:度)?结转(?:政府信息公开)?申请\s*(\d+)\s*件"), "carried_over", 6),
+    (re.compile(r"结转下年度(?:继续)?办理(?:的)?(?:申请)?\s*(\d+)\s*件"), "carried_forward", 6),
+)
+
+
+@dataclass
+class Extracted:
+    """What one document yields before validation; `record` has the shape of shared/samples/expected/*.json."""
+
+    record: dict[str, Any]
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    layout: str | None = None
+    title: str | None = None
+    organ_context: str = ""
+    supported: bool = True
+
+
+def finding(rule: str, message: str, *, severity: str = "error", table: str | None = None, row: str | None = None,
+            column: str | None = None, field_: str | None = None, expected: Any = None, actual: Any = None) -> dict[str, Any]:
+    return {
+        "rule": rule, "severity": severity, "table": table, "row": row, "column": column, "field": field_,
+        "expected": None if expected is None else str(expected), "actual": None if actual is None else str(actual),
+        "message": message,
+    }
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width digits and punctuation), line endings, zero-width characters, page markers."""
+    text = unicodedata.normalize("NFKC", text.translate(_TRANSLATE))
+    return PAGE_MARKER_RE.sub("", text)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+def find_sections(text: str) -> dict[str, tuple[int, int] | None]:
+    """Spans of the table-bearing sections 二, 三, 四 (start of heading, start of the next)."""
+    def first(rx: re.Pattern[str], start: int) -> int | None:
+        m = rx.search(text, start)
+        return m.start() if m else None
+
+    s2 = first(SECTION_2_RE, 0)
+    if s2 is None:
+        s2 = first(TABLE_2_ANCHOR_RE, 0)
+    s3 = first(SECTION_3_RE, s2 or 0)
+    if s3 is None:
+        s3 = first(TABLE_3_ANCHOR_RE, s2 or 0)
+    after3 = s3 if s3 is not None else (s2 or 0)
+    cf = CARRIED_FORWARD_RE.search(text, after3)
+    s4 = first(SECTION_4_RE, cf.end() if cf else after3)
+    if s4 is None:
+        s4 = first(TABLE_4_ANCHOR_RE, cf.end() if cf else after3)
+    after4 = s4 if s4 is not None else after3
+    s5 = first(SECTION_5_RE, after4 + 2)
+    if s5 is None:
+        s5 = first(SECTION_6_RE, after4 + 2)
+    end = len(text)
+    bounds = [b for b in (s2, s3, s4, s5) if b is not None]
+
+    def span(start: int | None) -> tuple[int, int] | None:
+        if start is None:
+            return None
+        later = [b for b in bounds if b > start]
+        return (start, min(later) if later else end)
+
+    return {"active_disclosure": span(s2), "applications": span(s3), "review_litigation": span(s4)}
+
+
+def detect_layout(text: str, tables_text: str, is_html: bool) -> str:
+    if is_html:
+        return "html"
+    if FLATTENED_RE.search(tables_text):
+        return "flattened"
+    lines = [ln for ln in tables_text.split("\n") if ln.strip()]
+    if not lines:
+        return "unknown"
+    piped = sum(1 for ln in lines if "|" in ln)
+    if piped > len(lines) * 0.5:
+        multi = sum(1 for ln in lines if ln.count("|") >= 3 and re.search(r"\|\s*\d", ln))
+        return "pipe" if multi > 5 else "cell_per_line"
+    numeric_rows = sum(1 for ln in lines if re.search(r"[\u4e00-\u9fff)]\s+\d+(?:\s+\d+){2,}\s*$", ln))
+    if numeric_rows > 5:
+        return "pdf_text"
+    return "whitespace_cell_per_line"
+
+
+def cells_for(region: str, flattened: bool) -> list[Cell]:
+    return fused_cells(region) if flattened else line_cells(region)
+
+
+def _value_of(c: Cell) -> int | float | None:
+    return c.value if c.kind == "number" else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Table 2
+
+def extract_active_disclosure(region: str | None, version: str, flattened: bool, out: Extracted) -> dict | None:
+    items = form.ACTIVE_DISCLOSURE[version]
+    if region is None:
+        out.findings.append(finding("active_disclosure_incomplete", "table 2 (主动公开) not found", table="active_disclosure"))
+        return None
+    runs = to_runs(cells_for(region, flattened))
+    found = match_rows(runs, [re.compile(it.pattern) for it in items])
+    table: dict[str, dict[str, Any]] = {}
+    missing = []
+    for i, item in enumerate(items):
+        n = len(item.measures)
+        fit = fit_cells(found.get(i, []), n) if i in found else Fit(None, problem="incomplete")
+        table[item.key] = _cells_to_dict(fit, item.key, item.measures, "active_disclosure", out, integer=False)
+        if fit.cells is None and fit.problem == "incomplete":
+            missing.append(item.key)
+    if missing:
+        out.findings.append(finding(
+            "active_disclosure_incomplete", f"table 2 rows missing or short: {', '.join(missing)}",
+            table="active_disclosure", row=",".join(missing), expected=sum(len(it.measures) for it in items)))
+    return table
+
+
+def _cells_to_dict(fit: Fit, key: str, measures: tuple[str, ...], table: str, out: Extracted, *, integer: bool) -> dict:
+    if fit.cells is not None:
+        vals = {}
+        for m, c in zip(measures, fit.cells, strict=True):
+            vals[m] = _checked(c, table, key, m, f"{table}.{key}.{m}", out, allow_negative=(m == "change"))
+        if fit.problem == "extra_cells":
+            out.findings.append(finding(f"{table}_extra_cells", f"row {key} has more cells than the form; the first {len(measures)} kept",
+                                        severity="warning", table=table, row=key))
+        return vals
+    if fit.candidates:
+        return {m: _agreed(fit.candidates, j, table, key, m, f"{table}.{key}.{m}", out) for j, m in enumerate(measures)}
+    if fit.problem in ("ambiguous", "unsplittable"):
+        for m in measures:
+            out.findings.append(_ambiguous(table, key, m, f"{table}.{key}.{m}", "fused digits cannot be split back into cells"))
+    return dict.fromkeys(measures)
+
+
+def _agreed(cands: list[tuple[int, ...]], j: int, table: str, row: str, col: str, path: str, out: Extracted) -> int | None:
+    values = {c[j] for c in cands}
+    if len(values) == 1:
+        return next(iter(values))
+    out.findings.append(_ambiguous(table, row, col, path, f"{len(cands)} splits of the fused digits fit; candidates for this cell: "
+                                   + ", ".join(str(v) for v in sorted(values)[:6])))
+    return None
+
+
+def _ambiguous(table: str, row: str, col: str | None, path: str, why: str) -> dict:
+    return finding("ambiguous_value", f"{path}: {why}", table=table, row=row, column=col, field_=path)
+
+
+def _checked(c: Cell, table: str, row: str, col: str, path: str, out: Extracted, *, allow_negative: bool = False):
+    if c.kind == "non_numeric":
+        out.findings.append(finding(f"{table}_non_numeric_value", f"{path}: cell {c.text!r} is not a number; kept null",
+                                    severity="warning", table=table, row=row, column=col, field_=path, actual=c.text))
+        return None
+    v = _value_of(c)
+    if v is None:
+        return None
+    if v < 0 and not allow_negative:
+        out.findings.append(finding(f"{table}_negative_value", f"{path}: a count cannot be negative ({v})",
+                                    table=table, row=row, column=col, field_=path, expected=">= 0", actual=v))
+    if abs(v) >= 1_000_000_000:
+        out.findings.append(finding(f"{table}_implausible_value", f"{path}: {v} is beyond any plausible count",
+                                    severity="warning", table=table, row=row, column=col, field_=path, actual=v))
+    return v
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Table 3
+
+def extract_applications(region: str | None, version: str, flattened: bool, out: Extracted) -> dict | None:
+    rows = form.APPLICATION_ROWS[version]
+    if region is None:
+        out.findings.append(finding("applications_incomplete", "table 3 (申请情况) not found", table="applications"))
+        return None
+    runs = to_runs(cells_for(region, flattened))
+    found = match_rows(runs, [re.compile(r.pattern) for r in rows])
+    fits: dict[str, Fit] = {}
+    for i, row in enumerate(rows):
+        fits[row.key] = fit_cells(found[i], 7, sums=(1, 6)) if i in found else Fit(None, problem="incomplete")
+    if flattened:
+        _settle_by_columns(fits, rows)
+    table: dict[str, list[Any]] = {}
+    missing = []
+    for row in rows:
+        fit = fits[row.key]
+        if fit.cells is not None:
+            table[row.key] = [
+                _checked(c, "applications", row.key, form.APPLICANTS[j], f"applications.{row.key}[{j}]", out)
+                for j, c in enumerate(fit.cells)]
+            if fit.problem == "extra_cells":
+                out.findings.append(finding("applications_extra_cells", f"row {row.key} has more than 7 cells; the first 7 kept",
+                                            severity="warning", table="applications", row=row.key))
+        elif fit.candidates:
+            table[row.key] = [_agreed(fit.candidates, j, "applications", row.key, form.APPLICANTS[j],
+                                      f"applications.{row.key}[{j}]", out) for j in range(7)]
+        else:
+            table[row.key] = [None] * 7
+            if fit.problem in ("ambiguous", "unsplittable"):
+                out.findings.append(_ambiguous("applications", row.key, None, f"applications.{row.key}",
+                                               "fused digits cannot be split back into 7 cells"))
+            else:
+                missing.append(row.key)
+    if missing:
+        out.findings.append(finding(
+            "applications_incomplete", f"table 3 rows missing or short: {', '.join(missing)}", table="applications",
+            row=",".join(missing), expected=len(rows), actual=len(rows) - len(missing)))
+    return table
+
+
+def _settle_by_columns(fits: dict[str, Fit], rows: tuple[form.Row, ...]) -> None:
+    """Use the column rules to choose among fused-digit splits that each satisfy their own row rule."""
+    outcome = [r.key for r in rows if r.group == "outcome"]
+    identity = ["new_received", "carried_over", "total", "carried_forward"]
+
+    def settled(key: str) -> tuple[int, ...] | None:
+        f = fits.get(key)
+        if f is None:
+            return None
+        if f.candidates and len(f.candidates) == 1:
+            return f.candidates[0]
+        if f.cells is not None and all(c.kind == "number" for c in f.cells):
+            return tuple(int(c.value) for c in f.cells)  # type: ignore[arg-type]
+        return None
+
+    for _ in range(len(rows)):
+        progress = False
+        for key, f in fits.items():
+            if not f.candidates or len(f.candidates) < 2:
+                continue
+            keep = list(f.candidates)
+            if key in identity and all(settled(k) is not None for k in identity if k != key):
+                v = {k: settled(k) for k in identity if k != key}
+
+                def ok_identity(c, v=v, key=key):
+                    vals = dict(v, **{key: c})
+                    return all(vals["new_received"][j] + vals["carried_over"][j] == vals["total"][j] + vals["carried_forward"][j]
+                               for j in range(7))
+                keep = [c for c in keep if ok_identity(c)] or keep
+            if (key in outcome or key == "total") and all(settled(k) is not None for k in [*outcome, "total"] if k != key):
+                v = {k: settled(k) for k in [*outcome, "total"] if k != key}
+
+                def ok_detail(c, v=v, key=key):
+                    vals = dict(v, **{key: c})
+                    return all(sum(vals[k][j] for k in outcome) == vals["total"][j] for j in range(7))
+                keep = [c for c in keep if ok_detail(c)] or keep
+            if len(keep) < len(f.candidates):
+                fits[key] = Fit([Cell("number", str(x), x) for x in keep[0]], candidates=keep) if len(keep) == 1 \
+                    else Fit(None, candidates=keep, problem="ambiguous")
+                progress = True
+        if not progress:
+            break
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Table 4
+
+_RL_HEADER_END_RE = re.compile(r"(?:审\s*结|总\s*计|起\s*诉)\s*$")
+
+
+def extract_review_litigation(region: str | None, flattened: bool, out: Extracted) -> list | None:
+    if region is None:
+        out.findings.append(finding("review_litigation_incomplete", "table 4 (行政复议、行政诉讼) not found", table="review_litigation"))
+        return None
+    runs = to_runs(cells_for(region, flattened))
+    # The numbers follow the header (…尚未审结 总计); prose before the table may also hold numbers.
+    chosen: list[Cell] | None = None
+    header_seen = False
+    for run in runs:
+        header_seen = header_seen or bool(_RL_HEADER_END_RE.search(run.text) or "维持" in run.text)
+        if header_seen and any(c.kind != "blank" for c in run.values):
+            chosen = run.values
+            break
+    if chosen is None:
+        candidates = [r.values for r in runs if r.values]
+        chosen = max(candidates, key=len) if candidates else []
+    fit = fit_cells(chosen, 15, sums=(3, 4))
+    if fit.cells is None and not fit.candidates:
+        if fit.problem in ("ambiguous", "unsplittable"):
+            out.findings.append(_ambiguous("review_litigation", None, None, "review_litigation",
+                                           "fused digits cannot be split back into 15 cells"))
+            return [None] * 15
+        n = sum(1 for c in chosen if c.kind != "blank")
+        out.findings.append(finding("review_litigation_incomplete", f"table 4 has {n} of its 15 numbers",
+                                    table="review_litigation", expected=15, actual=n))
+        return None
+    labels = [f"{g}.{o}" for g in form.REVIEW_GROUPS for o in form.REVIEW_OUTCOMES]
+    if fit.cells is not None:
+        if fit.problem == "extra_cells":
+            out.findings.append(finding("review_litigation_extra_cells", "table 4 has more than 15 cells; the first 15 kept",
+                                        severity="warning", table="review_litigation"))
+        return [_checked(c, "review_litigation", labels[j].split(".")[0], labels[j].split(".")[1],
+                         f"review_litigation[{j}]", out) for j, c in enumerate(fit.cells)]
+    assert fit.candidates is not None
+    return [_agreed(fit.candidates, j, "review_litigation", labels[j].split(".")[0], labels[j].split(".")[1],
+                    f"review_litigation[{j}]", out) for j in range(15)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Metadata
+
+def detect_year(text: str) -> tuple[int | None, str | None]:
+    m = PERIOD_RE.search(text)
+    if m:
+        return int(m.group(1)), "period"
+    m = TITLE_RE.search(text[:3000])
+    if m:
+        return int(m.group(2)), "title"
+    m = BODY_YEAR_RE.search(text[:5000])
+    if m:
+        return int(m.group(1)), "body"
+    years = Counter(int(y) for y in YEAR_MENTION_RE.findall(text[:20000]))
+    if years:
+        top = max(years.values())
+        return min(y for y, c in years.items() if c == top), "mentions"
+    return None, None
+
+
+def detect_title(text: str) -> tuple[str | None, str | None]:
+    """(title, organ prefix of the title) from the first lines."""
+    head = text[:3000]
+    m = TITLE_RE.search(head)
+    if not m:
+        return None, None
+    line_start = head.rfind("\n", 0, m.start()) + 1
+    title = re.sub(r"\s+", "", head[line_start:m.end()]).strip("|:")
+    prefix = re.sub(r"\s+", "", m.group(1)).strip("|:")
+    if not prefix:
+        # PDF: the organ stands on the line above the title (`淮安市人民政府\n2024 年政府信息公开工作年度报告`)
+        prev = head[:line_start].rstrip("\n").rsplit("\n", 1)[-1].strip()
+        if prev and re.fullmatch(r"[\u4e00-\u9fff()]{2,40}", prev):
+            prefix = prev
+    return title, prefix or None
+
+
+def detect_organ(text: str, title_prefix: str | None) -> str | None:
+    head = text[:4000]
+    publisher = None
+    m = PUBLISHER_RE.search(head)
+    if m:
+        publisher = m.group(1)
+    by = BY_ORGAN_RE.search(head)
+    by_organ = by.group(1) if by and ORGAN_SUFFIX_RE.search(by.group(1)) and not by.group(1).startswith(("我", "本")) else None
+    candidates = [c for c in (by_organ, title_prefix, publisher) if c]
+    # the most complete name that agrees with the others wins (004: 发布机构 `党政办公室`, body `淮安经济技术开发区党政办公室`)
+    if publisher and by_organ and publisher in by_organ:
+        return by_organ
+    if title_prefix:
+        if re.search(r"(?:省|市|州|盟|县|区|旗|镇|乡|街道|自治区|自治州|自治县)$", title_prefix):
+            return title_prefix + "人民政府"
+        return title_prefix
+    if candidates:
+        return candidates[0]
+    places = Counter(PLACE_RE.findall(head))
+    if places:
+        place, count = places.most_common(1)[0]
+        if count >= 2 and not place.startswith(("我", "本", "全", "各", "该")):
+            return place + "人民政府" if re.search(r"(?:省|市|州|盟|县|区|旗|镇|乡|街道)$", place) else place
+    return None
+
+
+def detect_published_date(text: str) -> str | None:
+    m = DATE_LABEL_RE.search(text[:4000])
+    if not m:
+        tail = text[-1500:]
+        dates = CN_DATE_LINE_RE.findall(tail)
+        if not dates:
+            return None
+        y, mo, d = dates[-1]
+    else:
+        y, mo, d = m.groups()
+    try:
+        import datetime as dt
+
+        return dt.date(int(y), int(mo), int(d)).isoformat()
+    except ValueError:
+        return None
+
+
+def detect_index_number(text: str) -> str | None:
+    m = INDEX_RE.search(text[:3000])
+    return m.group(1) if m else None
+
+
+def narrative_checks(text: str, spans: dict[str, tuple[int, int] | None], applications: dict | None, out: Extracted) -> None:
+    if not applications:
+        return
+    first_table = min((s[0] for s in spans.values() if s), default=len(text))
+    prose = text[:first_table]
+    for rx, row, col in NARRATIVE_RULES:
+        m = rx.search(prose)
+        if not m:
+            continue
+        stated = int(m.group(1))
+        vals = applications.get(row)
+        printed = vals[col] if vals else None
+        if printed is not None and printed != stated:
+            out.findings.append(finding(
+                "narrative_table_mismatch", f"the prose says {m.group(0)!r} but table 3 prints {printed}",
+                severity="warning", table="applications", row=row, column=form.APPLICANTS[col],
+                field_=f"applications.{row}[{col}]", expected=stated, actual=printed))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+def extract(text: str, *, is_html: bool = False) -> Extracted:
+    """Extract one report from decoded text (HTML already turned into pipe rows)."""
+    text = normalise(text)
+    out = Extracted(record={})
+    rec = out.record
+    year, _how = detect_year(text)
+    title, title_prefix = detect_title(text)
+    out.title = title
+    spans = find_sections(text)
+    regions = {k: (text[s[0]:s[1]] if s else None) for k, s in spans.items()}
+    tables_text = "".join(r for r in regions.values() if r)
+    has_tables = bool(re.search(r"新收政府信息公开申请|本年制发件数|本年新制作数量|结果维持", tables_text))
+    old = OLD_REPORT_RE.search(text[:5000])
+    rec.update({
+        "year": year, "format_version": None, "organ": None, "admin_level": None, "province": None,
+        "published_date": detect_published_date(text), "index_number": detect_index_number(text),
+        "active_disclosure": None, "applications": None, "review_litigation": None,
+    })
+    out.organ_context = text[:1500]
+    rec["organ"] = detect_organ(text, title_prefix)
+    if year is not None and year < 2019 or (year is None and old):
+        out.supported = False
+        out.findings.append(finding("unsupported_format", f"a {year or old.group(1)} report: the national format applies from 2019",
+                                    table=None, actual=year or old.group(1)))
+        return out
+    if not has_tables:
+        out.supported = False
+        why = "no report tables found" + ("" if REPORT_WORD_RE.search(text) else "; not an annual report")
+        out.findings.append(finding("unsupported_format", f"not a parseable annual report: {why}"))
+        return out
+    if year is None:
+        out.findings.append(finding("report_year_missing", "no statistics period, title or body states the report year"))
+    out.layout = detect_layout(text, tables_text, is_html)
+    flattened = out.layout == "flattened"
+    t2 = regions["active_disclosure"] or ""
+    if VERSION_2021_RE.search(t2):
+        version = "2021"
+    elif VERSION_2019_RE.search(t2):
+        version = "2019"
+    else:
+        version = "2019" if year is not None and year <= 2020 else "2021"
+    app_version = "2021" if APPLICATIONS_2021_RE.search(regions["applications"] or "") else (
+        "2019" if regions["applications"] and re.search(r"\(\s*六\s*\)\s*其\s*他\s*处\s*理", regions["applications"]) else version)
+    if app_version != version:
+        out.findings.append(finding("format_version_mixed", f"table 2 follows the {version} form, table 3 the {app_version} form",
+                                    severity="warning", expected=version, actual=app_version))
+    rec["format_version"] = version
+    rec["active_disclosure"] = extract_active_disclosure(regions["active_disclosure"], version, flattened, out)
+    rec["applications"] = extract_applications(regions["applications"], app_version, flattened, out)
+    rec["review_litigation"] = extract_review_litigation(regions["review_litigation"], flattened, out)
+    narrative_checks(text, spans, rec["applications"], out)
+    spam = SPAM_RE.search(text)
+    if spam:
+        out.findings.append(finding("spam_injection", f"injected advertising or gambling text: {spam.group(0)!r}",
+                                    severity="warning", actual=spam.group(0)))
+    return out

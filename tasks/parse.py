@@ -1,0 +1,207 @@
+"""A batch of raw documents in, one Polars frame per output table out: decode, extract, resolve, validate."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from schemas import form
+from schemas.tables import ACTIVE_DISCLOSURE, APPLICATIONS, FINDINGS, REPORTS, REVIEW_LITIGATION, TABLES, conform
+from tasks.decode import decode_bytes, html_to_text
+from tasks.divisions import resolve_organ, resolve_region
+from tasks.extract import Extracted, extract, finding
+from tasks.validate import validate
+
+PARSER_VERSION = "1.0.0"
+UNKNOWN_YEAR = 0  # partition for reports whose year cannot be told (non-reports, cut files): never dropped
+LEVELS = set(form.ADMIN_LEVELS)
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str
+    data: bytes
+    meta: dict[str, Any] | None = None  # the crawler's sidecar <file>.meta.json: organ, url, level, region
+
+
+@dataclass
+class ParsedBatch:
+    frames: dict[str, pl.DataFrame]
+    records: list[dict[str, Any]] = field(default_factory=list)  # one JSON-ready record per document, findings included
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_sidecar(data: bytes | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The crawler's sidecar JSON, or a reason it cannot be used."""
+    if data is None:
+        return None, None
+    try:
+        meta = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"sidecar is not valid JSON: {exc}"
+    if not isinstance(meta, dict):
+        return None, "sidecar is not a JSON object"
+    return meta, None
+
+
+def _extract_one(doc: Document) -> tuple[Extracted, str | None]:
+    decoded = decode_bytes(doc.data)
+    if decoded.text is None:
+        out = Extracted(record=_empty_record(), supported=False)
+        out.findings.append(finding("unsupported_format", f"no report text: {decoded.problem}"))
+        return out, decoded.encoding
+    text = html_to_text(decoded.text) if decoded.is_html else decoded.text
+    out = extract(text, is_html=decoded.is_html)
+    if decoded.mixed_encoding:
+        out.findings.append(finding("mixed_encoding", "lines in different encodings (UTF-8 and GB18030) were decoded one by one",
+                                    severity="warning"))
+    return out, decoded.encoding
+
+
+def _empty_record() -> dict[str, Any]:
+    return {k: None for k in ("year", "format_version", "organ", "admin_level", "province", "published_date", "index_number",
+                              "active_disclosure", "applications", "review_litigation")}
+
+
+def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
+    reports: list[dict[str, Any]] = []
+    ad_rows: dict[str, list] = {k: [] for k in ("report_id", "item", "measure", "value", "format_version")}
+    app_rows: list[tuple] = []
+    rl_rows: list[tuple] = []
+    finding_rows: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    for doc in docs:
+        digest = content_hash(doc.data)
+        report_id = digest[:32]
+        try:
+            ext, encoding = _extract_one(doc)
+        except Exception as exc:  # a parser bug must not sink the batch: the file is recorded with the error
+            ext, encoding = Extracted(record=_empty_record(), supported=False), None
+            ext.findings.append(finding("parse_error", f"parser error: {type(exc).__name__}: {exc}"))
+        rec = ext.record
+        meta = doc.meta or {}
+        if meta.get("organ"):
+            rec["organ"] = str(meta["organ"])
+        if meta.get("region"):
+            div = resolve_region(str(meta["region"]))
+            organ_div = resolve_organ(rec["organ"], ext.organ_context) if rec["organ"] else None
+            if organ_div is not None and organ_div.admin_level not in ("unknown",):
+                div = _merge_division(organ_div, div)
+        else:
+            div = resolve_organ(rec["organ"], ext.organ_context)
+        level = div.admin_level
+        if meta.get("level") and str(meta["level"]) in LEVELS:
+            level = str(meta["level"])
+        rec["admin_level"] = level if level != "unknown" else None
+        rec["province"] = div.province
+        year = rec["year"] if isinstance(rec["year"], int) else UNKNOWN_YEAR
+        version = rec.get("format_version")
+        if version and rec["active_disclosure"]:
+            for item, measures in rec["active_disclosure"].items():
+                for measure, value in measures.items():
+                    ad_rows["report_id"].append(report_id)
+                    ad_rows["item"].append(item)
+                    ad_rows["measure"].append(measure)
+                    ad_rows["value"].append(None if value is None else float(value))
+                    ad_rows["format_version"].append(version)
+        if rec["applications"]:
+            app_version = "2021" if "other_misc" in rec["applications"] else "2019"
+            for order, row in enumerate(form.APPLICATION_ROWS[app_version], start=1):
+                vals = rec["applications"].get(row.key) or [None] * 7
+                app_rows.append((report_id, app_version, row.key, order, row.group, *vals))
+        if rec["review_litigation"]:
+            rl = rec["review_litigation"]
+            for g, group in enumerate(form.REVIEW_GROUPS):
+                rl_rows.append((report_id, group, *rl[g * 5:(g + 1) * 5]))
+        for f in ext.findings:
+            finding_rows.append({"report_id": report_id, **f})
+        reports.append({
+            "report_id": report_id, "year": year, "admin_level": level, "source": doc.source, "content_hash": digest,
+            "byte_size": len(doc.data), "encoding": encoding, "format_version": version, "layout": ext.layout,
+            "title": ext.title, "organ": rec["organ"], "organ_kind": div.organ_kind, "province": div.province,
+            "prefecture": div.prefecture, "county": div.county, "division_code": div.division_code,
+            "published_date": rec["published_date"], "index_number": rec["index_number"], "url": meta.get("url"),
+            "supported": ext.supported,
+        })
+        records.append({"source": doc.source, "report_id": report_id, **rec, "layout": ext.layout})
+
+    ids = pl.DataFrame({"report_id": [r["report_id"] for r in reports], "year": [r["year"] for r in reports],
+                        "admin_level": [r["admin_level"] for r in reports]},
+                       schema={"report_id": pl.String, "year": pl.Int32, "admin_level": pl.String}).unique("report_id", keep="first")
+    ad = pl.DataFrame(ad_rows, schema={"report_id": pl.String, "item": pl.String, "measure": pl.String, "value": pl.Float64,
+                                       "format_version": pl.String}).with_columns(raw=pl.lit(None, pl.String))
+    apps = pl.DataFrame(app_rows, orient="row", schema={
+        "report_id": pl.String, "format_version": pl.String, "row_key": pl.String, "row_order": pl.Int16, "row_group": pl.String,
+        **{c: pl.Int64 for c in form.APPLICANTS}})
+    rl = pl.DataFrame(rl_rows, orient="row", schema={"report_id": pl.String, "group": pl.String,
+                                                     **{c: pl.Int64 for c in form.REVIEW_OUTCOMES}})
+    extracted = pl.DataFrame(finding_rows, schema={c: pl.String for c in
+                                                   ["report_id", "rule", "severity", "table", "row", "column", "field", "expected", "actual", "message"]})
+    findings = pl.concat([extracted, validate(apps, rl)])
+    sources = pl.DataFrame({"report_id": [r["report_id"] for r in reports], "source": [r["source"] for r in reports]}).unique(
+        "report_id", keep="first")
+    findings = findings.join(ids, on="report_id", how="left").join(sources, on="report_id", how="left")
+
+    counts = findings.group_by("report_id").agg(
+        error_count=(pl.col("severity") == "error").sum().cast(pl.Int32),
+        warning_count=(pl.col("severity") == "warning").sum().cast(pl.Int32),
+        incomplete=pl.col("rule").str.ends_with("_incomplete").any(),
+    )
+    rep = (
+        pl.DataFrame(reports, infer_schema_length=None)
+        .with_columns(pl.col("published_date").str.to_date(strict=False), pl.col("year").cast(pl.Int32))
+        .join(counts, on="report_id", how="left")
+        .with_columns(pl.col("error_count", "warning_count").fill_null(0), pl.col("incomplete").fill_null(False))
+        .with_columns(
+            parse_status=pl.when(~pl.col("supported")).then(pl.lit("unsupported"))
+            .when(pl.col("incomplete")).then(pl.lit("incomplete"))
+            .when(pl.col("error_count") > 0).then(pl.lit("flagged"))
+            .otherwise(pl.lit("ok")),
+            duplicate_sources=pl.lit(None, pl.List(pl.String)),
+            parser_version=pl.lit(PARSER_VERSION),
+        )
+        .unique("report_id", keep="first", maintain_order=True)
+    )
+    frames = {
+        "reports": conform(rep, REPORTS),
+        "active_disclosure": conform(ad.join(ids, on="report_id").unique(["report_id", "item", "measure"], keep="first"), ACTIVE_DISCLOSURE),
+        "applications": conform(apps.join(ids, on="report_id").unique(["report_id", "row_key"], keep="first"), APPLICATIONS),
+        "review_litigation": conform(rl.join(ids, on="report_id").unique(["report_id", "group"], keep="first"), REVIEW_LITIGATION),
+        "findings": conform(findings.unique(maintain_order=True), FINDINGS),
+    }
+    assert set(frames) == set(TABLES)
+    by_report = findings.partition_by("report_id", as_dict=True, include_key=False) if not findings.is_empty() else {}
+    for rec in records:
+        f = by_report.get((rec["report_id"],))
+        rec["findings"] = [] if f is None else f.select(
+            "rule", "severity", "table", "row", "column", "field", "expected", "actual", "message").to_dicts()
+    return ParsedBatch(frames=frames, records=records)
+
+
+def _merge_division(organ_div, region_div):
+    """The sidecar's region names the place; the organ name may add the kind and a deeper level."""
+    from dataclasses import replace
+
+    return replace(region_div, organ_kind=organ_div.organ_kind or region_div.organ_kind)
+
+
+def read_paths(paths: Iterable[str]) -> list[Document]:
+    """Local files (and their `.meta.json` sidecars) as Documents; used by `govreports parse`."""
+    from pathlib import Path
+
+    docs = []
+    for p in paths:
+        path = Path(p)
+        data = path.read_bytes()
+        side = path.with_name(path.name + ".meta.json")
+        meta, _problem = parse_sidecar(side.read_bytes() if side.exists() else None)
+        docs.append(Document(source=str(p), data=data, meta=meta))
+    return docs
