@@ -22,23 +22,23 @@ class Item:
 
 # Table 2, 2021 format: 10 numbers.
 ACTIVE_DISCLOSURE_2021 = (
-    Item("regulations", "规章", ("issued", "repealed", "in_force"), r"(?<!行政)(?<!部门)规\s*章"),
-    Item("normative_documents", "行政规范性文件", ("issued", "repealed", "in_force"), r"(?:行\s*政\s*)?规\s*范\s*性\s*文\s*件"),
-    Item("licensing", "行政许可", ("decisions",), r"行\s*政\s*许\s*可"),
-    Item("penalty", "行政处罚", ("decisions",), r"行\s*政\s*处\s*罚"),
-    Item("enforcement", "行政强制", ("decisions",), r"行\s*政\s*强\s*制"),
-    Item("administrative_fees", "行政事业性收费", ("amount_10k_yuan",), r"行\s*政\s*事\s*业\s*性\s*收\s*费"),
+    Item("regulations", "规章", ("issued", "repealed", "in_force"), r"(?<!行政)(?<!部门)规章"),
+    Item("normative_documents", "行政规范性文件", ("issued", "repealed", "in_force"), r"(?:行政)?规范性文件"),
+    Item("licensing", "行政许可", ("decisions",), r"行政许可"),
+    Item("penalty", "行政处罚", ("decisions",), r"行政处罚"),
+    Item("enforcement", "行政强制", ("decisions",), r"行政强制"),
+    Item("administrative_fees", "行政事业性收费", ("amount_10k_yuan",), r"行政事业性收费"),
 )
 # Table 2, 2019 trial format: 22 numbers.
 ACTIVE_DISCLOSURE_2019 = (
-    Item("regulations", "规章", ("new_made", "new_published", "total_published"), r"(?<!行政)(?<!部门)规\s*章"),
-    Item("normative_documents", "规范性文件", ("new_made", "new_published", "total_published"), r"(?:行\s*政\s*)?规\s*范\s*性\s*文\s*件"),
-    Item("licensing", "行政许可", ("previous_count", "change", "decisions"), r"行\s*政\s*许\s*可"),
-    Item("other_services", "其他对外管理服务事项", ("previous_count", "change", "decisions"), r"其\s*他\s*对\s*外\s*管\s*理\s*服\s*务\s*事\s*项"),
-    Item("penalty", "行政处罚", ("previous_count", "change", "decisions"), r"行\s*政\s*处\s*罚"),
-    Item("enforcement", "行政强制", ("previous_count", "change", "decisions"), r"行\s*政\s*强\s*制"),
-    Item("administrative_fees", "行政事业性收费", ("previous_count", "change"), r"行\s*政\s*事\s*业\s*性\s*收\s*费"),
-    Item("government_procurement", "政府集中采购", ("projects", "amount"), r"政\s*府\s*集\s*中\s*采\s*购"),
+    Item("regulations", "规章", ("new_made", "new_published", "total_published"), r"(?<!行政)(?<!部门)规章"),
+    Item("normative_documents", "规范性文件", ("new_made", "new_published", "total_published"), r"(?:行政)?规范性文件"),
+    Item("licensing", "行政许可", ("previous_count", "change", "decisions"), r"行政许可"),
+    Item("other_services", "其他对外管理服务事项", ("previous_count", "change", "decisions"), r"其他对外管理服务事项"),
+    Item("penalty", "行政处罚", ("previous_count", "change", "decisions"), r"行政处罚"),
+    Item("enforcement", "行政强制", ("previous_count", "change", "decisions"), r"行政强制"),
+    Item("administrative_fees", "行政事业性收费", ("previous_count", "change"), r"行政事业性收费"),
+    Item("government_procurement", "政府集中采购", ("projects", "amount"), r"政府集中采购"),
 )
 ACTIVE_DISCLOSURE = {"2019": ACTIVE_DISCLOSURE_2019, "2021": ACTIVE_DISCLOSURE_2021}
 
@@ -76,17 +76,18 @@ class Row:
 
 
 def _spaced(text: str) -> str:
-    """A regex for `text` allowing white space (PDF line wraps) between any two characters."""
+    """A regex for `text`. Labels are matched in text with all white space removed (PDF wraps labels anywhere),
+    so a plain literal suffices, and keeps the regex engine on its fast literal path."""
     import re
 
-    return r"\s*".join(re.escape(ch) for ch in text)
+    return re.escape(text)
 
 
 _ROWS_COMMON_HEAD = (
     Row("new_received", "一、本年新收政府信息公开申请数量", "received", None, _spaced("新收政府信息公开申请数量")),
     Row("carried_over", "二、上年结转政府信息公开申请数量", "received", None, _spaced("上年结转政府信息公开申请数量")),
     Row("granted", "(一)予以公开", "outcome", None, _spaced("予以公开")),
-    Row("partially_granted", "(二)部分公开(区分处理的,只计这一情形,不计其他情形)", "outcome", None, _spaced("部分公开") + r"(?:[^\d|]{0,40}?" + _spaced("情形") + r"\s*\))?"),
+    Row("partially_granted", "(二)部分公开(区分处理的,只计这一情形,不计其他情形)", "outcome", None, _spaced("部分公开") + r"(?:[^\d|]{0,40}?" + _spaced("情形") + r"\))?"),
     Row("denied_state_secret", "1.属于国家秘密", "outcome", "1", _spaced("国家秘密")),
     Row("denied_prohibited_by_law", "2.其他法律行政法规禁止公开", "outcome", "2", _spaced("禁止公开")),
     Row("denied_three_security_one_stability", "3.危及“三安全一稳定”", "outcome", "3", _spaced("三安全一稳定") + r"[\s\"'”“」]*"),
@@ -105,7 +106,7 @@ _ROWS_COMMON_HEAD = (
     Row("not_processed_confirmation", "5.要求行政机关确认或重新出具已获取信息", "outcome", "5", _spaced("已获取信息")),
 )
 _ROWS_COMMON_TAIL = (
-    Row("total", "(七)总计", "total", None, r"\(\s*七\s*\)\s*" + _spaced("总计")),
+    Row("total", "(七)总计", "total", None, r"\(七\)" + _spaced("总计")),
     Row("carried_forward", "四、结转下年度继续办理", "carried_forward", None, _spaced("结转下年度继续办理")),
 )
 APPLICATION_ROWS_2021 = (
@@ -114,12 +115,12 @@ APPLICATION_ROWS_2021 = (
         _spaced("逾期不补正") + r"[^\d|]{0,30}?" + _spaced("公开申请")),
     Row("other_unpaid_fee", "2.申请人逾期未按收费通知要求缴纳费用、行政机关不再处理其政府信息公开申请", "outcome", "2",
         _spaced("缴纳费用") + r"[^\d|]{0,30}?" + _spaced("公开申请")),
-    Row("other_misc", "3.其他", "outcome", "3", r"(?<![\u4e00-\u9fff])3\s*[.、]\s*其\s*他"),
+    Row("other_misc", "3.其他", "outcome", "3", r"(?<![\u4e00-\u9fff])3[.、]其他"),
     *_ROWS_COMMON_TAIL,
 )
 APPLICATION_ROWS_2019 = (
     *_ROWS_COMMON_HEAD,
-    Row("other", "(六)其他处理", "outcome", None, r"\(\s*六\s*\)\s*" + _spaced("其他处理")),
+    Row("other", "(六)其他处理", "outcome", None, r"\(六\)" + _spaced("其他处理")),
     *_ROWS_COMMON_TAIL,
 )
 APPLICATION_ROWS = {"2019": APPLICATION_ROWS_2019, "2021": APPLICATION_ROWS_2021}

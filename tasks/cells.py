@@ -31,6 +31,8 @@ def classify(token: str) -> Cell:
     t = token.strip()
     if not t:
         return Cell("blank", "")
+    if t.isascii() and t.isdigit():  # the common case, without the regex
+        return Cell("number", t, int(t))
     m = NUMBER_RE.match(t)
     if m:
         sign, digits, frac = m.groups()
@@ -145,11 +147,18 @@ def to_runs(cells: Sequence[Cell]) -> list[Run]:
         else:
             values.append(c)
     runs.append(Run("".join(text_parts), values))
+    for run in runs:
+        run.text = "".join(run.text.split())  # labels are matched without white space (PDF wraps them anywhere)
     return runs
 
 
-def match_rows(runs: Sequence[Run], patterns: Sequence[re.Pattern[str]]) -> dict[int, list[Cell]]:
-    """Assign value runs to row labels, searching labels in form order; returns {row index: value cells}.
+def combine(patterns: Sequence[str]) -> re.Pattern[str]:
+    """One alternation over all row labels: a single scan of each text run instead of one search per row."""
+    return re.compile("|".join(f"(?P<r{i}>{p})" for i, p in enumerate(patterns)))
+
+
+def match_rows(runs: Sequence[Run], combined: re.Pattern[str]) -> dict[int, list[Cell]]:
+    """Assign value runs to row labels, in form order; returns {row index: value cells}.
 
     A text run may hold several labels (a group header and its first item); the values that follow belong to the
     last label found in it. A label found with no values after it maps to an empty list (a missing row).
@@ -157,22 +166,14 @@ def match_rows(runs: Sequence[Run], patterns: Sequence[re.Pattern[str]]) -> dict
     found: dict[int, list[Cell]] = {}
     ptr = 0
     for run in runs:
-        if ptr >= len(patterns):
-            break
-        pos = 0
         last = None
-        while ptr < len(patterns):
-            hit = None
-            for k in range(ptr, len(patterns)):
-                m = patterns[k].search(run.text, pos)
-                if m:
-                    hit = (k, m.end())
-                    break
-            if hit is None:
-                break
-            last, pos = hit
-            found.setdefault(last, [])
-            ptr = last + 1
+        for m in combined.finditer(run.text):
+            k = int(m.lastgroup[1:])  # type: ignore[index]
+            if k < ptr:
+                continue
+            last = k
+            found.setdefault(k, [])
+            ptr = k + 1
         if last is not None and run.values:
             found[last] = list(run.values)
     return found

@@ -29,6 +29,7 @@ BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _HTML_RE = re.compile(r"<\s*(?:html|body|table|div|p|!doctype|head|meta|td|tr)\b", re.IGNORECASE)
 
 
@@ -128,8 +129,7 @@ def _decode_mixed_lines(data: bytes) -> str | None:
 def _finish(text: str, encoding: str, *, mixed: bool = False) -> Decoded:
     if not text.strip():
         return Decoded(None, encoding, problem="empty file")
-    controls = sum(1 for ch in text[:5000] if ord(ch) < 32 and ch not in "\t\n\r\f\v")
-    if controls > 50:
+    if len(_CONTROL_RE.findall(text, 0, 5000)) > 50:
         return Decoded(None, encoding, problem="binary content (control characters)")
     is_html = bool(_HTML_RE.search(text[:20000]))
     return Decoded(text, encoding, is_html=is_html, mixed_encoding=mixed)

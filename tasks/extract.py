@@ -15,6 +15,7 @@ from tasks.cells import (
     fit_cells,
     fused_cells,
     line_cells,
+    combine,
     match_rows,
     to_runs,
 )
@@ -25,7 +26,7 @@ from tasks.cells import (
 # Page markers that PDF extractors leave inside tables (huaian_2024_pdftext: `- 4 -`).
 PAGE_MARKER_RE = re.compile(r"(?m)^[ \t]*(?:[-—–][ \t]*\d{1,3}[ \t]*[-—–]|第[ \t]*\d{1,3}[ \t]*页(?:[ \t]*[,/][ \t]*共[ \t]*\d{1,3}[ \t]*页)?)[ \t]*$\n?")
 # Characters that NFKC leaves alone but that only get in the way.
-_TRANSLATE = str.maketrans({"\u200b": None, "\u200c": None, "\u200d": None, "\ufeff": None, "\r": "\n", "\u2028": "\n"})
+_INVISIBLE = ("\u200b", "\u200c", "\u200d", "\ufeff")
 
 # Section headings, with the variants seen in the wild (spec: `三、依申请公开政府信息情况`, `四、行政复议、行政诉讼和举报投诉情况`,
 # typos such as `行政法复议`, a trailing `。`). Searched in order, each after the previous one.
@@ -50,8 +51,8 @@ FLATTENED_RE = re.compile(r"(?:规章|规范性文件|申请数量|予以公开|
 
 # Report year: statistics period first, then the title, then the body (never the publish date).
 PERIOD_RE = re.compile(r"统计(?:期限|时限|期间|区间|时间)[^0-9]{0,12}?(\d{4})\s*年\s*1\s*月\s*1\s*日")
-TITLE_RE = re.compile(
-    r"([^\n。，,:：|]{0,40}?)(?:关于)?\s*(\d{4})\s*年度?\s*(?:政府信息公开|政务公开|信息公开)[^\n。]{0,12}?年度?\s*报\s*告")
+TITLE_RE = re.compile(r"(\d{4})\s*年度?\s*(?:政府信息公开|政务公开|信息公开)[^\n。]{0,12}?年度?\s*报\s*告")
+TITLE_PREFIX_CUT_RE = re.compile(r".*[\n。，,:：|]")
 BODY_YEAR_RE = re.compile(r"(\d{4})\s*年度?\s*(?:政府信息公开|政务公开)")
 YEAR_MENTION_RE = re.compile(r"(?<!\d)(20[0-3]\d|199\d)\s*年(?!\s*\d{1,2}\s*月)")
 OLD_REPORT_RE = re.compile(r"(?<!\d)(200\d|201[0-8])\s*年度?\s*(?:政府信息公开|政务公开)")
@@ -100,10 +101,32 @@ def finding(rule: str, message: str, *, severity: str = "error", table: str | No
     }
 
 
+# Full-width forms (digits, letters, punctuation), ideographic and no-break spaces: what NFKC changes in reports.
+_FULLWIDTH_SRC = [chr(c) for c in range(0xFF01, 0xFF5F)] + ["\u3000", "\u00a0", "\u2002", "\u2003", "\u200b", "\u200c", "\u200d",
+                                                          "\ufeff", "\r\n", "\r", "\u2028"]
+_FULLWIDTH_DST = [chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)] + [" ", " ", " ", " ", "", "", "", "", "\n", "\n", "\n"]
+
+
+def normalise_batch(texts: list[str]) -> list[str]:
+    """Vectorised normalisation of a whole batch (Polars, Aho-Corasick): the full-width block and spaces, page markers."""
+    import polars as pl
+
+    s = pl.Series("text", texts, dtype=pl.String).str.replace_many(_FULLWIDTH_SRC, _FULLWIDTH_DST)
+    s = s.str.replace_all(PAGE_MARKER_RE.pattern, "")
+    return s.to_list()
+
+
 def normalise(text: str) -> str:
     """NFKC (full-width digits and punctuation), line endings, zero-width characters, page markers."""
-    text = unicodedata.normalize("NFKC", text.translate(_TRANSLATE))
-    return PAGE_MARKER_RE.sub("", text)
+    for ch in _INVISIBLE:
+        if ch in text:
+            text = text.replace(ch, "")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = unicodedata.normalize("NFKC", text)
+    if "页" in text or "- " in text or "-\n" in text or "—" in text:
+        text = PAGE_MARKER_RE.sub("", text)
+    return text
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -159,6 +182,15 @@ def detect_layout(text: str, tables_text: str, is_html: bool) -> str:
     return "whitespace_cell_per_line"
 
 
+_COMBINED: dict[tuple[str, str], re.Pattern[str]] = {}
+
+
+def _combined(key: tuple[str, str], patterns: list[str]) -> re.Pattern[str]:
+    if key not in _COMBINED:
+        _COMBINED[key] = combine(patterns)
+    return _COMBINED[key]
+
+
 def cells_for(region: str, flattened: bool) -> list[Cell]:
     return fused_cells(region) if flattened else line_cells(region)
 
@@ -176,7 +208,7 @@ def extract_active_disclosure(region: str | None, version: str, flattened: bool,
         out.findings.append(finding("active_disclosure_incomplete", "table 2 (主动公开) not found", table="active_disclosure"))
         return None
     runs = to_runs(cells_for(region, flattened))
-    found = match_rows(runs, [re.compile(it.pattern) for it in items])
+    found = match_rows(runs, _combined(("ad", version), [it.pattern for it in items]))
     table: dict[str, dict[str, Any]] = {}
     missing = []
     for i, item in enumerate(items):
@@ -248,7 +280,7 @@ def extract_applications(region: str | None, version: str, flattened: bool, out:
         out.findings.append(finding("applications_incomplete", "table 3 (申请情况) not found", table="applications"))
         return None
     runs = to_runs(cells_for(region, flattened))
-    found = match_rows(runs, [re.compile(r.pattern) for r in rows])
+    found = match_rows(runs, _combined(("app", version), [r.pattern for r in rows]))
     fits: dict[str, Fit] = {}
     for i, row in enumerate(rows):
         fits[row.key] = fit_cells(found[i], 7, sums=(1, 6)) if i in found else Fit(None, problem="incomplete")
@@ -377,9 +409,9 @@ def detect_year(text: str) -> tuple[int | None, str | None]:
     m = PERIOD_RE.search(text)
     if m:
         return int(m.group(1)), "period"
-    m = TITLE_RE.search(text[:3000])
+    m = TITLE_RE.search(text, 0, 3000)
     if m:
-        return int(m.group(2)), "title"
+        return int(m.group(1)), "title"
     m = BODY_YEAR_RE.search(text[:5000])
     if m:
         return int(m.group(1)), "body"
@@ -397,8 +429,12 @@ def detect_title(text: str) -> tuple[str | None, str | None]:
     if not m:
         return None, None
     line_start = head.rfind("\n", 0, m.start()) + 1
-    title = re.sub(r"\s+", "", head[line_start:m.end()]).strip("|:")
-    prefix = re.sub(r"\s+", "", m.group(1)).strip("|:")
+    title = "".join(head[line_start:m.end()].split()).strip("|:")
+    before = head[max(line_start, m.start() - 60):m.start()]
+    before = TITLE_PREFIX_CUT_RE.sub("", before)
+    prefix = "".join(before.split()).strip("|:")
+    if prefix.endswith("关于"):
+        prefix = prefix[:-2]
     if not prefix:
         # PDF: the organ stands on the line above the title (`淮安市人民政府\n2024 年政府信息公开工作年度报告`)
         prev = head[:line_start].rstrip("\n").rsplit("\n", 1)[-1].strip()
@@ -477,9 +513,10 @@ def narrative_checks(text: str, spans: dict[str, tuple[int, int] | None], applic
 
 # ---------------------------------------------------------------------------------------------------------------
 
-def extract(text: str, *, is_html: bool = False) -> Extracted:
+def extract(text: str, *, is_html: bool = False, normalised: bool = False) -> Extracted:
     """Extract one report from decoded text (HTML already turned into pipe rows)."""
-    text = normalise(text)
+    if not normalised:
+        text = normalise(text)
     out = Extracted(record={})
     rec = out.record
     year, _how = detect_year(text)

@@ -12,9 +12,9 @@ import polars as pl
 
 from schemas import form
 from schemas.tables import ACTIVE_DISCLOSURE, APPLICATIONS, FINDINGS, REPORTS, REVIEW_LITIGATION, TABLES, conform
-from tasks.decode import decode_bytes, html_to_text
+from tasks.decode import Decoded, decode_bytes, html_to_text
 from tasks.divisions import resolve_organ, resolve_region
-from tasks.extract import Extracted, extract, finding
+from tasks.extract import Extracted, extract, finding, normalise_batch
 from tasks.validate import validate
 
 PARSER_VERSION = "1.0.0"
@@ -52,14 +52,19 @@ def parse_sidecar(data: bytes | None) -> tuple[dict[str, Any] | None, str | None
     return meta, None
 
 
-def _extract_one(doc: Document) -> tuple[Extracted, str | None]:
+def _decode_one(doc: Document) -> tuple[Decoded, str | None]:
     decoded = decode_bytes(doc.data)
     if decoded.text is None:
+        return decoded, None
+    return decoded, html_to_text(decoded.text) if decoded.is_html else decoded.text
+
+
+def _extract_one(decoded: Decoded, text: str | None) -> tuple[Extracted, str | None]:
+    if text is None:
         out = Extracted(record=_empty_record(), supported=False)
         out.findings.append(finding("unsupported_format", f"no report text: {decoded.problem}"))
         return out, decoded.encoding
-    text = html_to_text(decoded.text) if decoded.is_html else decoded.text
-    out = extract(text, is_html=decoded.is_html)
+    out = extract(text, is_html=decoded.is_html, normalised=True)
     if decoded.mixed_encoding:
         out.findings.append(finding("mixed_encoding", "lines in different encodings (UTF-8 and GB18030) were decoded one by one",
                                     severity="warning"))
@@ -78,11 +83,21 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
     rl_rows: list[tuple] = []
     finding_rows: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
+    decoded: list[tuple[Decoded | None, str | None]] = []
     for doc in docs:
+        try:
+            decoded.append(_decode_one(doc))
+        except Exception:  # reported below as a parse error of this document
+            decoded.append((None, None))
+    texts = normalise_batch([t or "" for _, t in decoded])
+    for i, doc in enumerate(docs):
         digest = content_hash(doc.data)
         report_id = digest[:32]
         try:
-            ext, encoding = _extract_one(doc)
+            dec, text = decoded[i]
+            if dec is None:
+                raise ValueError("could not decode")
+            ext, encoding = _extract_one(dec, texts[i] if text is not None else None)
         except Exception as exc:  # a parser bug must not sink the batch: the file is recorded with the error
             ext, encoding = Extracted(record=_empty_record(), supported=False), None
             ext.findings.append(finding("parse_error", f"parser error: {type(exc).__name__}: {exc}"))
@@ -156,7 +171,9 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
         incomplete=pl.col("rule").str.ends_with("_incomplete").any(),
     )
     rep = (
-        pl.DataFrame(reports, infer_schema_length=None)
+        pl.DataFrame(reports, infer_schema_length=None, schema_overrides={
+            k: pl.String for k in ("published_date", "encoding", "format_version", "layout", "title", "organ", "organ_kind",
+                                   "province", "prefecture", "county", "division_code", "index_number", "url")})
         .with_columns(pl.col("published_date").str.to_date(strict=False), pl.col("year").cast(pl.Int32))
         .join(counts, on="report_id", how="left")
         .with_columns(pl.col("error_count", "warning_count").fill_null(0), pl.col("incomplete").fill_null(False))

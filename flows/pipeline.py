@@ -1,0 +1,412 @@
+"""Prefect flows: `nightly` (incremental, idempotent) and `backfill` (given years), object storage → Parquet lake.
+
+Each flow reads as its steps: list → plan batches → parse and stage (batch tasks, fanned out on the chosen task
+runner) → commit the touched partitions → record the run.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tasks import lake
+from tasks.parse import PARSER_VERSION, UNKNOWN_YEAR, Document, parse_documents, parse_sidecar
+from tasks.storage import Store
+
+SIDECAR_SUFFIX = ".meta.json"
+STATE_COLUMNS = {
+    "key": pl.String, "size": pl.Int64, "etag": pl.String, "content_hash": pl.String, "report_id": pl.String,
+    "year": pl.Int32, "admin_level": pl.String, "parser_version": pl.String, "processed_at": pl.Datetime("us", "UTC"),
+    "status": pl.String, "sidecar_etag": pl.String,
+}
+
+
+class PipelineSettings(BaseSettings):
+    """Tunables, from flow parameters or GOVREPORTS_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="GOVREPORTS_")
+    batch_files: int = 2000           # at most this many objects per batch task
+    batch_bytes: int = 64 * 1024**2   # …and at most this many bytes
+    read_workers: int = 32            # concurrent object reads inside a batch
+    max_object_bytes: int = 50 * 1024**2  # larger objects are refused with a reason, never read into memory
+    workers: int | None = None        # task-runner workers (default: cores)
+    lease_ttl_seconds: int = 6 * 3600
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Planning (pure functions over small frames)
+
+@dataclass
+class Plan:
+    batches: list[list[dict[str, Any]]]
+    deleted: list[str]
+    skipped: int
+    seen: int
+    sidecars: int
+
+
+def split_listing(listing: pl.DataFrame) -> pl.DataFrame:
+    """Report objects with their sidecar's key and etag (a sidecar change reprocesses its report)."""
+    is_side = pl.col("key").str.ends_with(SIDECAR_SUFFIX)
+    reports = listing.filter(~is_side & ~pl.col("key").str.split("/").list.last().str.starts_with("."))
+    sides = listing.filter(is_side).select(
+        key=pl.col("key").str.strip_suffix(SIDECAR_SUFFIX), sidecar_key=pl.col("key"), sidecar_etag=pl.col("etag"))
+    return reports.join(sides, on="key", how="left")
+
+
+def plan_work(listing: pl.DataFrame, state: pl.DataFrame, settings: PipelineSettings, *, full: bool = False,
+              years: Sequence[int] | None = None) -> Plan:
+    objects = split_listing(listing)
+    joined = objects.join(state.select("key", s_etag="etag", s_size="size", s_version="parser_version", s_status="status",
+                                       s_year="year", s_side="sidecar_etag"), on="key", how="left")
+    unchanged = (
+        (pl.col("s_etag") == pl.col("etag")) & (pl.col("s_size") == pl.col("size"))
+        & (pl.col("s_version") == PARSER_VERSION) & (pl.col("s_status") == "parsed")
+        & (pl.col("s_side").eq_missing(pl.col("sidecar_etag")))
+    )
+    changed = ~unchanged.fill_null(False)
+    if full:
+        todo = pl.lit(True)
+    elif years:
+        # a backfill reprocesses the given years fully, and anything new or changed (its year is not known yet)
+        todo = pl.col("s_year").is_in(list(years)).fill_null(False) | changed
+    else:
+        todo = changed
+    # batches follow the year, so a backfill's years run side by side within the runner's worker limit
+    work = joined.filter(todo).sort(pl.col("s_year").fill_null(0), "key")
+    deleted = sorted(set(state.get_column("key").to_list()) - set(objects.get_column("key").to_list()))
+    return Plan(batches=make_batches(work.to_dicts(), settings.batch_files, settings.batch_bytes), deleted=deleted,
+                skipped=objects.height - work.height, seen=objects.height, sidecars=listing.height - objects.height)
+
+
+def make_batches(items: list[dict[str, Any]], max_files: int, max_bytes: int) -> list[list[dict[str, Any]]]:
+    batches: list[list[dict[str, Any]]] = []
+    cur: list[dict[str, Any]] = []
+    size = 0
+    for it in items:
+        n = int(it.get("size") or 0)
+        if cur and (len(cur) >= max_files or size + n > max_bytes):
+            batches.append(cur)
+            cur, size = [], 0
+        cur.append({k: it.get(k) for k in ("key", "size", "etag", "sidecar_key", "sidecar_etag")})
+        size += n
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The batch task: read concurrently, parse, stage. Keys in, a small summary out.
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10], task_run_name="parse-batch-{batch_id}")
+def parse_batch(source: str, dest: str, run_id: str, batch_id: str, items: list[dict[str, Any]],
+                settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    return process_batch(source, dest, run_id, batch_id, items, PipelineSettings(**(settings or {})))
+
+
+def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: list[dict[str, Any]],
+                  settings: PipelineSettings) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    src, dst = Store(source), Store(dest)
+    keys = [it["key"] for it in items]
+    side_keys = [it["sidecar_key"] for it in items if it.get("sidecar_key")]
+    results = src.read_many(keys + side_keys, max_workers=settings.read_workers, max_bytes=settings.max_object_bytes)
+    by_key = {k: (data, err) for k, data, err in results}
+    t1 = time.perf_counter()
+    docs: list[Document] = []
+    doc_items: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    now = datetime.now(UTC)
+    for it in items:
+        data, err = by_key.get(it["key"], (None, "not read"))
+        if data is None:
+            failures.append({"source": it["key"], "run_id": run_id, "stage": "read", "error": str(err), "recorded_at": now})
+            continue
+        meta = None
+        if it.get("sidecar_key"):
+            sdata, _serr = by_key.get(it["sidecar_key"], (None, None))
+            meta, _problem = parse_sidecar(sdata)
+        docs.append(Document(source=it["key"], data=data, meta=meta))
+        doc_items.append(it)
+    parsed = parse_documents(docs)
+    t2 = time.perf_counter()
+    state_rows = [{
+        "key": it["key"], "size": it.get("size"), "etag": it.get("etag"), "content_hash": None, "report_id": rec["report_id"],
+        "year": rec["year"] if isinstance(rec["year"], int) else UNKNOWN_YEAR,
+        "admin_level": rec["admin_level"] or "unknown", "parser_version": PARSER_VERSION, "processed_at": now,
+        "status": "parsed", "sidecar_etag": it.get("sidecar_etag"),
+    } for it, rec in zip(doc_items, parsed.records, strict=True)]
+    for f in failures:
+        it = next(i for i in items if i["key"] == f["source"])
+        state_rows.append({"key": it["key"], "size": it.get("size"), "etag": it.get("etag"), "content_hash": None,
+                           "report_id": None, "year": None, "admin_level": None, "parser_version": PARSER_VERSION,
+                           "processed_at": now, "status": "failed", "sidecar_etag": it.get("sidecar_etag")})
+    reports = parsed.frames["reports"]
+    hashes = dict(zip(reports.get_column("report_id").to_list(), reports.get_column("content_hash").to_list(), strict=True))
+    for row in state_rows:
+        if row["report_id"]:
+            row["content_hash"] = hashes.get(row["report_id"])
+    frames = dict(parsed.frames)
+    frames["_keys"] = pl.DataFrame(state_rows, schema=STATE_COLUMNS)
+    frames["_failures"] = pl.DataFrame(failures, schema=lake.FAILURES.polars_schema)
+    lake.stage_frames(dst, run_id, batch_id, frames)
+    t3 = time.perf_counter()
+    return {
+        "batch_id": batch_id, "files": len(items), "parsed": len(docs), "failed": len(failures),
+        "bytes": sum(len(d.data) for d in docs),
+        "findings": dict(Counter(parsed.frames["findings"].get_column("rule").to_list())),
+        "read_s": t1 - t0, "parse_s": t2 - t1, "stage_s": t3 - t2,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Commit: one writer rebuilds every touched partition from the lake and the staged batches.
+
+def commit_run(dest: str, run_id: str, state: pl.DataFrame, deleted: Sequence[str],
+               failed_batches: Sequence[tuple[str, list[dict[str, Any]], str]]) -> dict[str, Any]:
+    store = Store(dest)
+    t0 = time.perf_counter()
+    staged = lake.read_staged(store, run_id)
+    keys_new = staged.get("_keys", pl.DataFrame(schema=STATE_COLUMNS))
+    now = datetime.now(UTC)
+    failures = [staged.get("_failures", pl.DataFrame(schema=lake.FAILURES.polars_schema))]
+    for batch_id, items, error in failed_batches:
+        failures.append(pl.DataFrame([{"source": it["key"], "run_id": run_id, "stage": "batch", "error": f"batch {batch_id}: {error}",
+                                       "recorded_at": now} for it in items], schema=lake.FAILURES.polars_schema))
+    failures_df = pl.concat(failures)
+
+    changed_keys = set(keys_new.get_column("key").to_list()) | set(deleted)
+    old_touched = state.filter(pl.col("key").is_in(list(changed_keys)))
+    new_state = pl.concat([state.filter(~pl.col("key").is_in(list(changed_keys))), keys_new.select(list(STATE_COLUMNS))],
+                          how="vertical_relaxed").sort("key")
+    # a failed read keeps the last good parse of that key, if any, in the lake: drop only what is really gone
+    live = new_state.filter(pl.col("status") == "parsed")
+    live_ids = set(live.get_column("report_id").to_list())
+    drop_ids = (set(old_touched.get_column("report_id").drop_nulls().to_list()) - live_ids)
+    failed_now = keys_new.filter(pl.col("status") == "failed").get_column("key").to_list()
+    keep_old = state.filter(pl.col("key").is_in(failed_now) & (pl.col("status") == "parsed"))
+    if keep_old.height:
+        drop_ids -= set(keep_old.get_column("report_id").to_list())
+        new_state = pl.concat([new_state.filter(~(pl.col("key").is_in(keep_old.get_column("key").to_list()))), keep_old]).sort("key")
+        live = new_state.filter(pl.col("status") == "parsed")
+
+    partitions = {(int(y), str(lv)) for y, lv in old_touched.filter(pl.col("year").is_not_null())
+                  .select("year", "admin_level").unique().iter_rows()}
+    sources = (live.sort("key").group_by("report_id", maintain_order=True)
+               .agg(source=pl.col("key").first(), duplicate_sources=pl.col("key").slice(1)))
+    touched_ids = set(old_touched.get_column("report_id").drop_nulls().to_list()) | set(keys_new.get_column("report_id").drop_nulls().to_list())
+    rows_written: dict[str, int] = {}
+    for name in lake.TABLE_NAMES:
+        new_rows = staged.get(name)
+        if new_rows is None:
+            new_rows = lake.empty_frame(name)
+        new_rows = new_rows.unique(subset=lake.grain(name), keep="first", maintain_order=True)
+        if name == "reports":
+            new_rows = _with_sources(new_rows, sources)
+        parts = partitions | {(int(y), str(lv)) for y, lv in new_rows.select("year", "admin_level").unique().iter_rows()}
+        fixup = (lambda frame: _with_sources(frame, sources, only=touched_ids)) if name == "reports" else None
+        rows_written[name] = lake.replace_reports(store, name, new_rows, drop_report_ids=drop_ids, partitions=parts, fixup=fixup)
+    if failures_df.height:
+        lake.append_failures(store, failures_df)
+    ok_keys = keys_new.filter(pl.col("status") == "parsed").get_column("key").to_list()
+    if ok_keys:
+        lake.clear_failures(store, ok_keys)
+    lake.write_state(store, new_state)
+    lake.clear_staging(store, run_id)
+    return {"rows_written": rows_written, "partitions": len(partitions), "commit_s": time.perf_counter() - t0,
+            "failures_recorded": failures_df.height, "dropped_reports": len(drop_ids)}
+
+
+def _with_sources(frame: pl.DataFrame, sources: pl.DataFrame, only: set[str] | None = None) -> pl.DataFrame:
+    """The report's source is its first key; other keys with the same bytes are listed as duplicates."""
+    if frame.is_empty():
+        return frame
+    cols = frame.columns
+    joined = frame.join(sources.rename({"source": "_src", "duplicate_sources": "_dups"}), on="report_id", how="left")
+    mask = pl.col("_src").is_not_null()
+    if only is not None:
+        mask = mask & pl.col("report_id").is_in(list(only))
+    return joined.with_columns(
+        source=pl.when(mask).then(pl.col("_src")).otherwise(pl.col("source")),
+        duplicate_sources=pl.when(mask).then(
+            pl.when(pl.col("_dups").list.len() > 0).then(pl.col("_dups")).otherwise(pl.lit(None, pl.List(pl.String))))
+        .otherwise(pl.col("duplicate_sources")),
+    ).select(cols)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+def make_task_runner(runner: str, dask_address: str | None = None, workers: int | None = None):
+    """local = processes (parsing is CPU-bound); threads; dask (prefect-dask: a LocalCluster or an existing cluster)."""
+    import os
+
+    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+
+    workers = workers or os.cpu_count() or 2
+    if runner in ("local", "processes"):
+        return ProcessPoolTaskRunner(max_workers=workers)
+    if runner == "threads":
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if dask_address:
+            return DaskTaskRunner(address=dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
+                                              "dashboard_address": None})
+    raise ValueError(f"unknown runner {runner!r}: choose local, processes, threads or dask")
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    flow: str
+    source: str
+    dest: str
+    started_at: datetime
+    files_seen: int = 0
+    skipped: int = 0
+    parsed: int = 0
+    failed: int = 0
+    deleted: int = 0
+    batches: int = 0
+    failed_batches: int = 0
+    findings: dict[str, int] = field(default_factory=dict)
+    rows_written: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    status: str = "running"
+
+    def row(self) -> dict[str, Any]:
+        wall = self.timings.get("wall_s", 0.0)
+        return {
+            "run_id": self.run_id, "flow": self.flow, "source": Store.redact(self.source), "dest": Store.redact(self.dest),
+            "started_at": self.started_at, "finished_at": datetime.now(UTC), "status": self.status,
+            "files_seen": self.files_seen, "skipped": self.skipped, "parsed": self.parsed, "failed": self.failed,
+            "deleted": self.deleted, "batches": self.batches, "failed_batches": self.failed_batches,
+            "findings": sum(self.findings.values()), "wall_s": wall,
+            "files_per_s": (self.parsed / wall) if wall else None, "parser_version": PARSER_VERSION,
+        }
+
+
+def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, years: Sequence[int] | None = None,
+                 runner: str = "local", dask_address: str | None = None, batch_files: int | None = None,
+                 batch_bytes: int | None = None, workers: int | None = None, progress: bool = False) -> RunSummary:
+    logger = get_run_logger()
+    overrides = {k: v for k, v in {"batch_files": batch_files, "batch_bytes": batch_bytes, "workers": workers}.items() if v}
+    settings = PipelineSettings(**overrides)
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    summary = RunSummary(run_id, flow_name, source, dest, datetime.now(UTC))
+    t_start = time.perf_counter()
+    src, dst = Store(source), Store(dest)
+    lease = lake.acquire_lease(dst, owner=run_id, ttl_s=settings.lease_ttl_seconds)
+    try:
+        lake.clear_staging(dst)  # what a killed run staged is redone from its sources: state was not advanced
+        t0 = time.perf_counter()
+        listing = src.list_objects()
+        state = lake.read_state(dst)
+        plan = plan_work(listing, state, settings, full=full, years=years)
+        summary.timings["list_plan_s"] = time.perf_counter() - t0
+        summary.files_seen, summary.skipped, summary.deleted = plan.seen, plan.skipped, len(plan.deleted)
+        summary.batches = len(plan.batches)
+        logger.info("%s: %d objects, %d to process in %d batches, %d unchanged, %d deleted",
+                    run_id, plan.seen, plan.seen - plan.skipped, len(plan.batches), plan.skipped, len(plan.deleted))
+        failed_batches: list[tuple[str, list[dict[str, Any]], str]] = []
+        task_totals: Counter[str] = Counter()
+        if plan.batches:
+            t1 = time.perf_counter()
+            settings_dict = settings.model_dump()
+            with make_task_runner(runner, dask_address, settings.workers) as tr:
+                futures = {}
+                for i, items in enumerate(plan.batches):
+                    bid = f"{i:05d}"
+                    fut = tr.submit(parse_batch, parameters={"source": source, "dest": dest, "run_id": run_id,
+                                                             "batch_id": bid, "items": items, "settings": settings_dict})
+                    futures[fut] = (bid, items)
+                bar = _progress(len(futures), progress)
+                for fut in as_completed(list(futures)):
+                    bid, items = futures[fut]
+                    try:
+                        res = fut.result()
+                    except Exception as exc:  # recorded in failures; the rest commits; the run says partial
+                        logger.error("batch %s failed: %s", bid, Store.redact(f"{type(exc).__name__}: {exc}"))
+                        failed_batches.append((bid, items, Store.redact(f"{type(exc).__name__}: {exc}")))
+                        bar.update(1)
+                        continue
+                    summary.parsed += res["parsed"]
+                    summary.failed += res["failed"]
+                    for rule, n in res["findings"].items():
+                        summary.findings[rule] = summary.findings.get(rule, 0) + n
+                    for k in ("read_s", "parse_s", "stage_s"):
+                        task_totals[k] += res[k]
+                    bar.update(1)
+                bar.close()
+            summary.timings["batches_s"] = time.perf_counter() - t1
+            summary.timings.update({f"task_{k}": v for k, v in task_totals.items()})
+        summary.failed_batches = len(failed_batches)
+        summary.failed += sum(len(items) for _, items, _ in failed_batches)
+        if plan.batches or plan.deleted:
+            commit = commit_run(dest, run_id, state, plan.deleted, failed_batches)
+            summary.rows_written = commit["rows_written"]
+            summary.timings["commit_s"] = commit["commit_s"]
+        summary.timings["wall_s"] = time.perf_counter() - t_start
+        summary.status = "partial" if failed_batches else "completed"
+        lake.append_run(dst, summary.row())
+        _artifact(summary)
+        logger.info("%s %s: %d parsed, %d failed, %d skipped in %.1f s", run_id, summary.status, summary.parsed,
+                    summary.failed, summary.skipped, summary.timings["wall_s"])
+    finally:
+        lease.release()
+    if failed_batches:
+        raise RuntimeError(f"run {run_id} partial: {len(failed_batches)} of {len(plan.batches)} batches failed "
+                           f"(recorded in failures; the rest committed; the next run retries them)")
+    return summary
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="batches", unit="batch", disable=not enabled, leave=False)
+
+
+def _artifact(summary: RunSummary) -> None:
+    rows = "\n".join(f"| {k} | {v} |" for k, v in summary.row().items() if k not in ("source", "dest"))
+    findings = "\n".join(f"| {k} | {v} |" for k, v in sorted(summary.findings.items(), key=lambda kv: -kv[1])) or "| — | 0 |"
+    written = "\n".join(f"| {k} | {v} |" for k, v in summary.rows_written.items()) or "| — | 0 |"
+    md = (f"# govreports run {summary.run_id}\n\n| field | value |\n|---|---|\n{rows}\n\n"
+          f"## Findings by rule\n\n| rule | count |\n|---|---|\n{findings}\n\n"
+          f"## Rows in rewritten partitions\n\n| table | rows |\n|---|---|\n{written}\n")
+    try:
+        create_markdown_artifact(md, key="govreports-run-summary", description=f"{summary.flow} {summary.status}")
+    except Exception as exc:  # an artifact must never fail the run
+        get_run_logger().warning("could not create the run artifact: %s", exc)
+
+
+@flow(name="nightly", log_prints=True)
+def nightly(source: str, dest: str, full: bool = False, runner: str = "local", dask_address: str | None = None,
+            batch_files: int | None = None, batch_bytes: int | None = None, workers: int | None = None,
+            progress: bool = False) -> dict[str, Any]:
+    """Process what is new or changed since the last run; remove what the source deleted."""
+    s = run_pipeline("nightly", source, dest, full=full, runner=runner, dask_address=dask_address,
+                     batch_files=batch_files, batch_bytes=batch_bytes, workers=workers, progress=progress)
+    return s.row()
+
+
+@flow(name="backfill", log_prints=True)
+def backfill(years: list[int], source: str, dest: str, runner: str = "local", dask_address: str | None = None,
+             batch_files: int | None = None, workers: int | None = None, progress: bool = False) -> dict[str, Any]:
+    """Reprocess the given report years fully (years in parallel, within the runner's worker limit)."""
+    s = run_pipeline("backfill", source, dest, years=sorted(set(years)), runner=runner, dask_address=dask_address,
+                     batch_files=batch_files, workers=workers, progress=progress)
+    return s.row()
