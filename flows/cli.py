@@ -53,6 +53,100 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _years(text: str | None) -> list[int] | None:
+    """`2019-2024`, `2021,2023` or `2022` → a list of years."""
+    if not text:
+        return None
+    years: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            a, b = part.split("-", 1)
+            years.update(range(int(a), int(b) + 1))
+        elif part:
+            years.add(int(part))
+    return sorted(years)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from tasks.corpus import generate_corpus
+    from tasks.storage import Store
+
+    store = Store(args.dest)
+    stats = generate_corpus(store, args.reports, seed=args.seed)
+    print(f"generated {stats.reports} reports, {stats.duplicates} duplicates, {stats.broken} broken files, "
+          f"{stats.sidecars} sidecars, {stats.bytes / 1e6:.1f} MB into {store!r} (truth: _truth.jsonl)")
+    return 0
+
+
+def _run_flow(args: argparse.Namespace, *, years: list[int] | None) -> dict:
+    from flows.pipeline import backfill, nightly
+
+    common = {"source": args.source, "dest": args.dest, "runner": args.runner, "dask_address": args.dask_address,
+              "batch_files": args.batch_files, "workers": args.workers, "progress": sys.stderr.isatty()}
+    if years is not None and args.command == "backfill":
+        return backfill(years=years, **common)
+    return nightly(full=args.full, **common) if years is None else backfill(years=years, **common)
+
+
+def _print_summary(row: dict) -> None:
+    keys = ("run_id", "status", "files_seen", "skipped", "parsed", "failed", "deleted", "batches", "findings", "wall_s", "files_per_s")
+    print("  ".join(f"{k}={row.get(k):.1f}" if isinstance(row.get(k), float) else f"{k}={row.get(k)}" for k in keys))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _print_summary(_run_flow(args, years=_years(args.years)))
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    _print_summary(_run_flow(args, years=_years(args.years) or []))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate a corpus plus the shared samples into a local folder, run the nightly flow, show the lake."""
+    import shutil
+    from pathlib import Path
+
+    from tasks.corpus import generate_corpus
+    from tasks.storage import Store
+
+    work = Path(args.workdir).resolve()
+    source, dest = work / "source", work / "lake"
+    shutil.rmtree(work, ignore_errors=True)
+    source.mkdir(parents=True)
+    stats = generate_corpus(Store(str(source)), args.reports, seed=args.seed)
+    shared = Path(args.shared) / "samples"
+    copied = 0
+    for sub in ("seeds", "real"):
+        for f in sorted((shared / sub).glob("*.txt")) if (shared / sub).exists() else []:
+            (source / "samples" / sub).mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, source / "samples" / sub / f.name)
+            copied += 1
+    print(f"corpus: {stats.reports} generated reports (+{stats.duplicates} duplicates, {stats.broken} broken) "
+          f"and {copied} shared samples in {source}")
+    ns = argparse.Namespace(source=str(source), dest=str(dest), runner=args.runner, dask_address=None,
+                            batch_files=None, workers=None, full=False, command="run")
+    _print_summary(_run_flow(ns, years=None))
+    print("\nsecond run (nothing new):")
+    _print_summary(_run_flow(ns, years=None))
+    import duckdb
+
+    parts = sorted(str(p.relative_to(dest)) for p in dest.glob("reports/year=*/admin_level=*"))
+    print(f"\n{len(parts)} partitions of reports, e.g.:\n  " + "\n  ".join(parts[:12]))
+    con = duckdb.connect()
+    q = f"""
+        SELECT year, admin_level, count(*) AS reports,
+               sum(a.total) FILTER (WHERE a.row_key = 'new_received') AS requests_received
+        FROM read_parquet('{dest}/reports/**/*.parquet', hive_partitioning = true) r
+        JOIN read_parquet('{dest}/applications/**/*.parquet', hive_partitioning = true) a USING (report_id, year, admin_level)
+        GROUP BY ALL ORDER BY year, admin_level"""
+    print("\nDuckDB:" + q)
+    print(con.sql(q))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="govreports", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -60,6 +154,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+")
     p.add_argument("--json", action="store_true", help="one JSON object a line per file")
     p.set_defaults(func=cmd_parse)
+
+    def flow_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--source", required=True, help="raw reports: a folder or s3://bucket/prefix")
+        p.add_argument("--dest", required=True, help="the lake: a folder or s3://bucket/prefix")
+        p.add_argument("--runner", default="local", choices=["local", "processes", "threads", "dask"])
+        p.add_argument("--dask-address", default=None, help="tcp://scheduler:8786 of an existing Dask cluster")
+        p.add_argument("--batch-files", type=int, default=None)
+        p.add_argument("--workers", type=int, default=None)
+
+    r = sub.add_parser("run", help="the nightly flow: process what is new or changed")
+    flow_args(r)
+    r.add_argument("--years", default=None, help="reprocess these years fully (2019-2024 or 2021,2023)")
+    r.add_argument("--full", action="store_true", help="reprocess everything")
+    r.set_defaults(func=cmd_run)
+    b = sub.add_parser("backfill", help="reprocess given years fully")
+    flow_args(b)
+    b.add_argument("--years", required=True)
+    b.set_defaults(func=cmd_backfill, full=False)
+    g = sub.add_parser("generate", help="write a realistic generated corpus with a truth file")
+    g.add_argument("--reports", type=int, required=True)
+    g.add_argument("--dest", required=True)
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=cmd_generate)
+    d = sub.add_parser("demo", help="generate, run nightly into a local lake, query it with DuckDB")
+    d.add_argument("--reports", type=int, default=3000)
+    d.add_argument("--workdir", default="data/demo")
+    d.add_argument("--shared", default="../shared")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--runner", default="local", choices=["local", "processes", "threads", "dask"])
+    d.set_defaults(func=cmd_demo)
     return ap
 
 

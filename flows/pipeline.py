@@ -60,7 +60,9 @@ class Plan:
 def split_listing(listing: pl.DataFrame) -> pl.DataFrame:
     """Report objects with their sidecar's key and etag (a sidecar change reprocesses its report)."""
     is_side = pl.col("key").str.ends_with(SIDECAR_SUFFIX)
-    reports = listing.filter(~is_side & ~pl.col("key").str.split("/").list.last().str.starts_with("."))
+    # control files and folders start with `_` or `.` (the truth file, a store's _tmp/): never reports
+    hidden = pl.col("key").str.contains(r"(?:^|/)[_.]")
+    reports = listing.filter(~is_side & ~hidden)
     sides = listing.filter(is_side).select(
         key=pl.col("key").str.strip_suffix(SIDECAR_SUFFIX), sidecar_key=pl.col("key"), sidecar_etag=pl.col("etag"))
     return reports.join(sides, on="key", how="left")

@@ -115,7 +115,7 @@ APPLICATION_ROWS_2021 = (
         _spaced("逾期不补正") + r"[^\d|]{0,30}?" + _spaced("公开申请")),
     Row("other_unpaid_fee", "2.申请人逾期未按收费通知要求缴纳费用、行政机关不再处理其政府信息公开申请", "outcome", "2",
         _spaced("缴纳费用") + r"[^\d|]{0,30}?" + _spaced("公开申请")),
-    Row("other_misc", "3.其他", "outcome", "3", r"(?<![\u4e00-\u9fff])3[.、]其他"),
+    Row("other_misc", "3.其他", "outcome", "3", r"3[.、]其他$"),
     *_ROWS_COMMON_TAIL,
 )
 APPLICATION_ROWS_2019 = (

@@ -45,6 +45,8 @@ __all__ = [
 ADMIN_LEVELS = ("central", "provincial", "prefectural", "county", "township", "unknown")
 _LEVEL_BY_DEPTH = ("provincial", "prefectural", "county")
 CONTEXT_LIMIT = 4000  # characters of context scanned (a title, a sidecar region, the head of a report)
+_SHORT_CONTEXT = 64  # contexts up to this long (regions, titles) also match short forms (淮安, 黔东南州)
+_RAW_CACHE_CONTEXT = 256  # calls with contexts up to this long are cached as given (no normalising on a hit)
 
 
 @dataclass(frozen=True)
@@ -65,12 +67,29 @@ UNKNOWN = Division("unknown", None, None, None, None, None)
 # Placeholder rows of the table: grouping codes, not places.
 _PLACEHOLDER_RE = re.compile(r"^(?:市辖区|县|.*直辖县级行政区划)$")
 # Suffixes stripped to get a short form (淮安市 → 淮安); longest first.
-_NAME_SUFFIXES = ("特别行政区", "自治区", "自治州", "自治县", "自治旗", "地区", "林区", "省", "市", "州", "盟", "县", "区", "旗")
+_NAME_SUFFIXES = (
+    "特别行政区",
+    "自治区",
+    "自治州",
+    "自治县",
+    "自治旗",
+    "地区",
+    "林区",
+    "省",
+    "市",
+    "州",
+    "盟",
+    "县",
+    "区",
+    "旗",
+)
 _AUTONOMOUS_SUFFIXES = ("自治区", "自治州", "自治县", "自治旗")
 # Township-level units.
 _TOWNSHIP_SUFFIXES = ("街道", "苏木", "镇", "乡")
 # A division name followed by one of these is part of another name (新华街道, 城关镇, 中山路, 和平村).
-_NOT_A_DIVISION_AFTER = re.compile(r"(?:街道|苏木|镇|乡(?!村|镇)|村(?!镇)|社区|路|街|大道|大街|巷|小区|大学|学院|中学|小学|医院|公园)")
+_NOT_A_DIVISION_AFTER = re.compile(
+    r"(?:街道|苏木|镇|乡(?!村|镇)|村(?!镇)|社区|路|街|大道|大街|巷|小区|大学|学院|中学|小学|医院|公园)"
+)
 # ... but a full county name followed by a township is that township's county (镇安县镇安镇, 东区街道 aside).
 _NOT_A_FULL_NAME_AFTER = re.compile(r"(?:路|大道|大街|巷|小区|大学|学院|中学|小学|医院|公园)")
 # A short form (黔东南) may be followed by a bare suffix (黔东南州).
@@ -86,7 +105,9 @@ _ZONE_WORD_RE = re.compile(
 )
 _ZONE_BODY_RE = re.compile(r"(?:管理委员会|管委会|管理办公室|管理局)?$")
 # Non-government organs (party, congress, courts): "other".
-_OTHER_RE = re.compile(r"(?:中共|中国共产党|党委|党工委|纪委|人民代表大会|人大常委会|政协|人民法院|检察院|委员会办公室$)")
+_OTHER_RE = re.compile(
+    r"(?:中共|中国共产党|党委|党工委|纪委|人民代表大会|人大常委会|政协|人民法院|检察院|委员会办公室$)"
+)
 # Township names: <name><镇|乡|街道|苏木> then a government/office word or the end.
 _TOWNSHIP_RE = re.compile(
     r"^(?P<name>[^局委厅部办府室所站队处]{1,10}?(?:街道|苏木|镇|乡))"
@@ -97,7 +118,9 @@ _TOWNSHIP_RE = re.compile(
 _NOT_TOWNSHIP_WORDS = frozenset({"城乡", "城镇", "乡镇", "村镇", "集镇", "县乡", "市乡", "区乡", "市镇", "县镇"})
 _NOT_TOWNSHIP_END = ("和城乡", "和城镇", "与城乡", "的乡镇", "和乡镇")
 # Relative prefixes: "市政务办" is the office of whichever city the context names.
-_RELATIVE_RE = re.compile(r"^(?:本|我)?(?P<p>省|市|州|盟|地区|县|区|旗|镇|乡|街道)(?!场|容|民|区|县|级|域|属|内|外|委员|村|镇|直)")
+_RELATIVE_RE = re.compile(
+    r"^(?:本|我)?(?P<p>省|市|州|盟|地区|县|区|旗|镇|乡|街道)(?!场|容|民|区|县|级|域|属|内|外|委员|村|镇|直)"
+)
 _SELF_RE = re.compile(r"^(?:本|我)(?:局|委|办|厅|中心|单位|机关|部门|部|署|院|所|站|处|室|公司|会)")
 # Central government.
 _CENTRAL_PREFIX_RE = re.compile(r"^(?:国务院|中华人民共和国|中共中央|中央|全国)")
@@ -272,7 +295,11 @@ class _Table:
         with (res / "56_nations.csv").open("rb") as fh:
             nations = [line.strip() for line in fh.read().decode("utf-8").splitlines() if line.strip()]
         df = df.with_columns(code=pl.col("adcode").str.slice(0, 6)).unique("code").sort("code")
-        rows = [(c, n) for c, n in zip(df["code"], df["name"], strict=True) if c[2:] == "0000" or not _PLACEHOLDER_RE.match(n)]
+        rows = [
+            (c, n)
+            for c, n in zip(df["code"], df["name"], strict=True)
+            if c[2:] == "0000" or not _PLACEHOLDER_RE.match(n)
+        ]
         real = {c for c, _ in rows}
         self.divs: dict[str, _Div] = {}
         for code, name in rows:
@@ -309,6 +336,13 @@ class _Table:
         for k, v in self.keys.items():
             self.automaton.add_word(k, (k, v))
         self.automaton.make_automaton()
+        # Long contexts are scanned for full names only, reversed: reversed names all start with one of a dozen
+        # suffix characters (市, 县, 区 …), so the automaton's root is small and the scan is ~20x faster.
+        self.reversed_full = ahocorasick.Automaton()
+        for k, v in self.keys.items():
+            if not v.short and not v.weak:
+                self.reversed_full.add_word(k[::-1], (k, v))
+        self.reversed_full.make_automaton()
         self.provinces = [d for d in self.divs.values() if d.depth == 0 and d.code[:2] not in ("71", "81", "82")]
         self.prefectures = [d for d in self.divs.values() if d.depth == 1 and d.code[:2] not in ("71", "81", "82")]
         self.counties = [
@@ -375,6 +409,21 @@ def _matches(text: str) -> list[_Match]:
         if (_NOT_A_DIVISION_AFTER if key.short or key.weak else _NOT_A_FULL_NAME_AFTER).match(text, end):
             continue
         out.append(_Match(start, end, key))
+    return out
+
+
+def _matches_long(text: str) -> list[_Match]:
+    """Full names in running text (right-to-left longest match; names do not overlap in practice)."""
+    rev = text[::-1]
+    n = len(text)
+    out = []
+    for last, (k, key) in _table().reversed_full.iter_long(rev):
+        start = n - 1 - last  # the name's first character in text
+        end = start + len(k)
+        if _NOT_A_FULL_NAME_AFTER.match(text, end):
+            continue
+        out.append(_Match(start, end, key))
+    out.reverse()
     return out
 
 
@@ -466,18 +515,23 @@ def _township_at(text: str, pos: int) -> re.Match[str] | None:
 # ---------------------------------------------------------------------------------------------------------------
 # Public API
 
-_WS_RE = re.compile(r"\s+")
 _PAREN_RE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|【[^【】]*】|〔[^〔〕]*〕")
 
 
-def _normalise(s: str | None, limit: int | None = None) -> str:
+def _normalise(s: str | None) -> str:
+    """An organ name: NFKC (full-width brackets), no whitespace, no bracketed asides."""
     if not s:
         return ""
-    if limit is not None:
-        s = s[:limit]
-    s = unicodedata.normalize("NFKC", s)
-    s = _WS_RE.sub("", s)
+    s = "".join(unicodedata.normalize("NFKC", s).split())
     return _PAREN_RE.sub("", s)
+
+
+def _normalise_context(s: str | None) -> str:
+    """Context: only whitespace goes (PDF text splits names: 淮安市 人民政府); place names are not width-folded."""
+    if not s:
+        return ""
+    s = "".join(s[:CONTEXT_LIMIT].split())
+    return _normalise(s) if len(s) <= _SHORT_CONTEXT else s
 
 
 def _kind(tail: str) -> str:
@@ -493,12 +547,27 @@ def _division(level: str, kind: str | None, cands: frozenset[str] | None) -> Div
     return Division(level, kind, prov, pref, county, code)
 
 
-@functools.lru_cache(maxsize=16384)
-def _context(context: str) -> tuple[frozenset[str] | None, bool]:
-    """Places named by the context, and whether it ends in a township name (a sidecar region)."""
+_Places = tuple[frozenset[str] | None, bool]
+
+
+def _context(context: str) -> _Places:
+    """Places named by (normalised) context, and whether it ends in a township name (a sidecar region).
+    Short contexts (regions, titles) repeat across reports and are cached; long ones are not kept."""
     if not context:
         return None, False
-    ms = _matches(context)
+    if len(context) <= _SHORT_CONTEXT:
+        return _context_cached(context)
+    return _context_scan(context)
+
+
+@functools.lru_cache(maxsize=16384)
+def _context_cached(context: str) -> _Places:
+    return _context_scan(context)
+
+
+def _context_scan(context: str) -> _Places:
+    short = len(context) <= _SHORT_CONTEXT
+    ms = _matches(context) if short else _matches_long(context)
     cands, last = _combine(ms, seed_weak=len(context) <= 40)
     township = False
     if len(context) <= 40:
@@ -508,8 +577,7 @@ def _context(context: str) -> tuple[frozenset[str] | None, bool]:
 
 
 @functools.lru_cache(maxsize=65536)
-def _resolve(organ: str, context: str) -> Division:
-    ctx, ctx_township = _context(context)
+def _resolve(organ: str, ctx: frozenset[str] | None, ctx_township: bool) -> Division:
     if not organ:
         return UNKNOWN
     ms = _matches(organ)
@@ -548,7 +616,11 @@ def _resolve_placeless(organ: str, ctx: frozenset[str] | None, ctx_township: boo
         return _division(level, kind, ctx)
     if _CENTRAL_PREFIX_RE.match(organ) or _CENTRAL_NOPLACE_RE.match(organ):
         if not _RELATIVE_RE.match(organ) and not _SELF_RE.match(organ):
-            kind = "government" if organ in ("国务院", "中华人民共和国国务院") else ("other" if _OTHER_RE.search(organ) else "department")
+            kind = (
+                "government"
+                if organ in ("国务院", "中华人民共和国国务院")
+                else ("other" if _OTHER_RE.search(organ) else "department")
+            )
             return Division("central", kind, None, None, None, None)
     rel = _RELATIVE_RE.match(organ)
     if rel is not None:
@@ -572,7 +644,11 @@ def _relative(prefix: str, kind: str, code: str, ctx_township: bool) -> Division
     d = divs[code]
     chain = [divs[a] for a in d.ancestors] + [d]
     if prefix in ("镇", "乡", "街道"):
-        return _division("township", kind, frozenset({code})) if ctx_township else Division("unknown", kind, None, None, None, None)
+        return (
+            _division("township", kind, frozenset({code}))
+            if ctx_township
+            else Division("unknown", kind, None, None, None, None)
+        )
     if prefix == "省":
         pick = [x for x in chain if x.depth == 0]
     elif prefix in ("州", "盟", "地区"):
@@ -596,13 +672,20 @@ def resolve_organ(organ: str | None, context: str | None = None) -> Division:
     picks between same-named places, fills in where a township or an unnamed office (市政务办, 我局) sits, and
     never overrides a place the organ names.
     """
-    return _resolve(_normalise(organ), _normalise(context, CONTEXT_LIMIT))
+    if context is None or len(context) <= _RAW_CACHE_CONTEXT:
+        return _resolve_raw(organ, context)
+    return _resolve(_normalise(organ), *_context(_normalise_context(context)))
+
+
+@functools.lru_cache(maxsize=65536)
+def _resolve_raw(organ: str | None, context: str | None) -> Division:
+    return _resolve(_normalise(organ), *_context(_normalise_context(context)))
 
 
 def resolve_region(region: str | None) -> Division:
     """A crawler's region string (江苏省淮安市, 北京市朝阳区, 江苏省淮安市清江浦区城南街道) to a division: the level is
     that of the deepest division named.  organ_kind is None."""
-    text = _normalise(region, CONTEXT_LIMIT)
+    text = _normalise_context(region)
     if not text:
         return UNKNOWN
     cands, township = _context(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import re
@@ -221,6 +222,11 @@ def _count(rng: random.Random, p_zero: float, lo: float, hi: float) -> int:
     return 0 if rng.random() < p_zero else _log_uniform(rng, lo, hi)
 
 
+@lru_cache(maxsize=64)
+def _cumulative(weights: tuple[float, ...]) -> list[float]:
+    return list(itertools.accumulate(weights))
+
+
 def _split(rng: random.Random, n: int, weights: Sequence[float]) -> list[int]:
     """n items spread over len(weights) bins roughly by weight (index 0 takes the remainder)."""
     k = len(weights)
@@ -228,7 +234,7 @@ def _split(rng: random.Random, n: int, weights: Sequence[float]) -> list[int]:
     if n <= 0:
         return out
     if n <= 16:
-        for i in rng.choices(range(k), weights, k=n):
+        for i in rng.choices(range(k), cum_weights=_cumulative(tuple(weights)), k=n):
             out[i] += 1
         return out
     total_w = sum(weights)
@@ -313,30 +319,23 @@ def _applications(rng: random.Random, version: str, level: str, kind: str) -> tu
         n = _count(rng, 0.55, 1, 30)
     rows = APPLICATION_ROWS[version]
     outcome_keys = [r.key for r in rows if r.group == "outcome"]
-    weights = [_OUTCOME_WEIGHTS[k] for k in outcome_keys]
+    weights = tuple(_OUTCOME_WEIGHTS[k] for k in outcome_keys)
     new = _split(rng, n, _APPLICANT_WEIGHTS)
     carried_over_n = 0 if rng.random() < 0.55 or n == 0 else int(n * rng.uniform(0.0, 0.1)) + rng.randint(0, 2)
     carried_over = _split(rng, carried_over_n, _APPLICANT_WEIGHTS)
-    columns: dict[str, list[int]] = {k: [] for k in outcome_keys}
+    per_column: list[list[int]] = []  # per applicant column, the outcome counts
     forward: list[int] = []
     for c in range(6):
         avail = new[c] + carried_over[c]
         cf = 0 if avail == 0 or rng.random() < 0.55 else min(avail, int(avail * rng.uniform(0, 0.12)) + rng.randint(0, 1))
         forward.append(cf)
-        for k, x in zip(outcome_keys, _split(rng, avail - cf, weights), strict=True):
-            columns[k].append(x)
+        per_column.append(_split(rng, avail - cf, weights))
+    by_row = dict(zip(outcome_keys, (list(r) for r in zip(*per_column, strict=True)), strict=True))
+    fixed = {"new_received": new, "carried_over": carried_over, "carried_forward": forward,
+             "total": [sum(col) for col in per_column]}
     out: dict[str, list] = {}
     for r in rows:
-        if r.key == "new_received":
-            vals = new
-        elif r.key == "carried_over":
-            vals = carried_over
-        elif r.key == "carried_forward":
-            vals = forward
-        elif r.key == "total":
-            vals = [sum(columns[k][c] for k in outcome_keys) for c in range(6)]
-        else:
-            vals = columns[r.key]
+        vals = fixed[r.key] if r.key in fixed else by_row[r.key]
         out[r.key] = [*vals, sum(vals)]
     # Table 4 scales with requests: a few reviews for active organs, none for most small ones.
     review: list[int] = []
@@ -488,9 +487,6 @@ def layouts():  # noqa: ANN201 - hypothesis SearchStrategy
 # Per-report style: every random choice about how the text looks, drawn once in a fixed order.
 # --------------------------------------------------------------------------------------------------------------
 
-HEAD, LABEL, VALUE = 0, 1, 2  # cell kinds
-
-
 class _Style:
     __slots__ = ("rng", "noise", "fw_punct", "fw_digit_rate", "thousands", "plus_sign", "money_unit", "brk",
                  "own_pad_line", "version", "spam", "six_sep")
@@ -521,7 +517,9 @@ class _Style:
     def num(self, v: Any, unit: str = "") -> str:
         if v is None:
             return ""
-        if isinstance(v, float) and not v.is_integer():
+        if type(v) is int:
+            s = f"{v:,}" if self.thousands and (v >= 1000 or v <= -1000) else str(v)
+        elif isinstance(v, float) and not v.is_integer():
             s = (f"{v:,.4f}" if self.thousands else f"{v:.4f}").rstrip("0").rstrip(".")
         else:
             iv = int(v)
@@ -529,6 +527,11 @@ class _Style:
         if self.fw_digit_rate and self.rng.random() < self.fw_digit_rate:
             s = s.translate(_FW_DIGITS)
         return s + unit
+
+    def nums(self, values: Sequence[Any]) -> list[str]:
+        if self.thousands or self.fw_digit_rate:
+            return [self.num(v) for v in values]
+        return ["" if v is None else str(v) if type(v) is int else self.num(v) for v in values]
 
 
 def _break_word(rng: random.Random, text: str) -> str:
@@ -540,46 +543,58 @@ def _break_word(rng: random.Random, text: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Tables as grids of (text, rowspan, colspan, kind) cells.
+# Tables as grids: one (texts, spans, fixed, is_header) per printed row. spans gives (rowspan, colspan) per cell
+# starting in the row; cells from index `fixed` on are values. A '\n' in a header text marks a line break.
 # --------------------------------------------------------------------------------------------------------------
 
-Cell = tuple[str, int, int, int]
+Row = tuple[list[str], tuple[tuple[int, int], ...], int, bool]
+_ONE = (1, 1)
 
 
-def _t2_grid(rec: dict[str, Any], st: _Style) -> list[list[Cell]]:
-    version = rec["format_version"]
+@lru_cache(maxsize=16)
+def _t2_plan(version: str, fw: bool) -> tuple[tuple[Any, ...], ...]:
+    """Static rows of table 2: ("head", texts, spans) or ("item", key, label, measures, spans)."""
+    p = (lambda t: t.translate(_FW_PUNCT)) if fw else (lambda t: t)
     items = {it.key: it for it in ACTIVE_DISCLOSURE[version]}
-    ad = rec["active_disclosure"]
-    rows: list[list[Cell]] = []
+    plan: list[tuple[Any, ...]] = []
     for article, keys in _T2_ARTICLES[version]:
-        rows.append([(st.p(f"第二十条第{article}项"), 1, 4, HEAD)])
+        plan.append(("head", (p(f"第二十条第{article}项"),), ((1, 4),)))
         measures = items[keys[0]].measures
-        pad = 3 - len(measures)
-        head = [(_T2_CONTENT, 1, 1, HEAD)] + [(st.p(MEASURE_LABELS[m]), 1, 1, HEAD) for m in measures]
-        head[-1] = (head[-1][0], 1, 1 + pad, HEAD)
-        rows.append(head)
+        spans = (_ONE,) * len(measures) + ((1, 4 - len(measures)),)  # the last cell spans the unused columns
+        plan.append(("head", (_T2_CONTENT, *(p(MEASURE_LABELS[m]) for m in measures)), spans))
         for key in keys:
-            vals = ad.get(key) or {}
-            row: list[Cell] = [(items[key].label, 1, 1, LABEL)]
-            for m in measures:
-                v = vals.get(m)
-                unit = ""
-                if m == "amount" and st.money_unit and v:
-                    # seed 001: 251000元. The value is the printed number: a unit never rescales it.
-                    unit = "元" if isinstance(v, int) and v >= 1000 else "万元"
-                elif m == "amount_10k_yuan" and st.money_unit and v and st.rng.random() < 0.1:
+            plan.append(("item", key, items[key].label, measures, spans))
+    return tuple(plan)
+
+
+def _t2_grid(rec: dict[str, Any], st: _Style) -> list[Row]:
+    ad = rec["active_disclosure"]
+    rows: list[Row] = []
+    for entry in _t2_plan(rec["format_version"], st.fw_punct):
+        if entry[0] == "head":
+            rows.append((list(entry[1]), entry[2], len(entry[1]), True))
+            continue
+        _, key, label, measures, spans = entry
+        vals = ad.get(key) or {}
+        texts = [label]
+        for m in measures:
+            v = vals.get(m)
+            unit = ""
+            if v and st.money_unit:
+                if m == "amount":  # seed 001: 251000元. The value is the printed number: a unit never rescales it.
+                    unit = "元" if type(v) is int and v >= 1000 else "万元"
+                elif m == "amount_10k_yuan" and st.rng.random() < 0.1:
                     unit = "万元"
-                s = st.num(v, unit)
-                if m == "change" and st.plus_sign and v and v > 0:
-                    s = "+" + s
-                row.append((s, 1, 1, VALUE))
-            row[-1] = (row[-1][0], 1, 1 + pad, VALUE)
-            rows.append(row)
+            text = st.num(v, unit)
+            if m == "change" and st.plus_sign and v and v > 0:
+                text = "+" + text
+            texts.append(text)
+        rows.append((texts, spans, 1, False))
     return rows
 
 
 def _t3_runs(version: str) -> list[tuple[str, int]]:
-    """Per outcome/total row: (group label or '', run length) for the first numbered row of each run."""
+    """Per outcome/total row: (group label, run length) on the first numbered row of each run, else ('', 0)."""
     out: list[tuple[str, int]] = []
     rows = [r for r in APPLICATION_ROWS[version] if r.group in ("outcome", "total")]
     g = 0
@@ -596,70 +611,87 @@ def _t3_runs(version: str) -> list[tuple[str, int]]:
 
 
 @lru_cache(maxsize=8)
-def _t3_layout(version: str) -> tuple[tuple[str, str, str, int, bool], ...]:
-    """Per table-3 row: (key, group label or '', item label, group run length, is first outcome row)."""
+def _t3_layout(version: str) -> tuple[tuple[str, str, str, int, bool, bool], ...]:
+    """Per table-3 row: (key, group label or '', item label, group run length, is first outcome row, in (六))."""
     runs = iter(_t3_runs(version))
     out = []
     first = True
+    in_six = False
     for r in APPLICATION_ROWS[version]:
         if r.group in ("outcome", "total"):
             glabel, n = next(runs)
-            out.append((r.key, glabel, r.label, n, first))
+            if glabel:
+                in_six = glabel == _T3_GROUP_LABELS[3]
+            elif r.number is None:
+                in_six = False
+            out.append((r.key, glabel, r.label, n, first, in_six))
             first = False
         else:
-            out.append((r.key, "", r.label, 0, False))
+            out.append((r.key, "", r.label, 0, False, False))
     return tuple(out)
 
 
-def _six_label(label: str, st: _Style, in_six: bool) -> str:
-    if in_six and st.six_sep != "." and label[:1].isdigit() and label[1:2] == ".":
-        return label[0] + st.six_sep + label[2:]
+def _six_label(label: str, sep: str, in_six: bool) -> str:
+    """Huaian PDF numbers the (六) items 1、2、3、 where the form has 1. 2. 3."""
+    if in_six and sep != "." and label[:1].isdigit() and label[1:2] == ".":
+        return label[0] + sep + label[2:]
     return label
 
 
-def _t3_grid(rec: dict[str, Any], st: _Style) -> list[list[Cell]]:
-    version = rec["format_version"]
+@lru_cache(maxsize=16)
+def _t3_plan(version: str, fw: bool, six_sep: str) -> tuple[tuple[str, tuple[str, ...], tuple[tuple[int, int], ...]], ...]:
+    """Static part of every table-3 data row: (key, label cells, spans)."""
+    p = (lambda t: t.translate(_FW_PUNCT)) if fw else (lambda t: t)
+    n_results = sum(1 for r in APPLICATION_ROWS[version] if r.group in ("outcome", "total"))
+    plan = []
+    for key, glabel, label, run, first, in_six in _t3_layout(version):
+        texts: list[str] = []
+        spans: list[tuple[int, int]] = []
+        if first:
+            texts.append(_T3_RESULTS)
+            spans.append((n_results, 1))
+        if glabel:
+            texts.append(p(glabel))
+            spans.append((run, 1))
+        if label[:1].isdigit():
+            texts.append(p(_six_label(label, six_sep, in_six)))
+            spans.append(_ONE)
+        else:
+            texts.append(p(label))
+            spans.append((1, 3 if key in ("new_received", "carried_over", "carried_forward") else 2))
+        plan.append((key, tuple(texts), tuple(spans) + (_ONE,) * 7))
+    return tuple(plan)
+
+
+def _t3_grid(rec: dict[str, Any], st: _Style) -> list[Row]:
     apps = rec["applications"]
     rng = st.rng
-    rows: list[list[Cell]] = [
-        [(st.p(_T3_NOTE), 3, 3, HEAD), (_T3_APPLICANT_HEAD, 1, 7, HEAD)],
-        [(APPLICANT_LABELS[0], 2, 1, HEAD), (_T3_ORG_HEAD, 1, 5, HEAD), (APPLICANT_LABELS[6], 2, 1, HEAD)],
-        [(_break_word(rng, lab), 1, 1, HEAD) for lab in APPLICANT_LABELS[1:6]],
+    rows: list[Row] = [
+        ([st.p(_T3_NOTE), _T3_APPLICANT_HEAD], ((3, 3), (1, 7)), 2, True),
+        ([APPLICANT_LABELS[0], _T3_ORG_HEAD, APPLICANT_LABELS[6]], ((2, 1), (1, 5), (2, 1)), 3, True),
+        ([_break_word(rng, lab) for lab in APPLICANT_LABELS[1:6]], (_ONE,) * 5, 5, True),
     ]
-    n_results = sum(1 for r in APPLICATION_ROWS[version] if r.group in ("outcome", "total"))
-    in_six = False
-    for key, glabel, label, run, first in _t3_layout(version):
-        cells: list[Cell] = []
-        if first:
-            cells.append((_T3_RESULTS, n_results, 1, LABEL))
-        if glabel:
-            in_six = glabel == _T3_GROUP_LABELS[3]
-            cells.append((st.p(glabel), run, 1, LABEL))
-        if label[:1].isdigit():
-            cells.append((st.p(_six_label(label, st, in_six)), 1, 1, LABEL))
-        else:
-            in_six = False
-            span = 3 if key in ("new_received", "carried_over", "carried_forward") else 2
-            cells.append((st.p(label), 1, span, LABEL))
-        vals = apps.get(key) or [None] * 7
-        cells += [(st.num(v), 1, 1, VALUE) for v in vals]
-        rows.append(cells)
+    nums = st.nums
+    for key, labels, spans in _t3_plan(rec["format_version"], st.fw_punct, st.six_sep):
+        rows.append(([*labels, *nums(apps.get(key) or _BLANK7)], spans, len(labels), False))
     return rows
 
 
-def _t4_grid(rec: dict[str, Any], st: _Style) -> list[list[Cell]]:
+def _t4_grid(rec: dict[str, Any], st: _Style) -> list[Row]:
     rng = st.rng
-    outcome_cells = [(_break_word(rng, lab) if len(lab) > 2 else lab, 1, 1, HEAD) for lab in REVIEW_OUTCOME_LABELS]
+    first = [_break_word(rng, lab) if len(lab) > 2 else lab for lab in REVIEW_OUTCOME_LABELS]
+    second = [_break_word(rng, lab) if len(lab) > 2 else lab for lab in REVIEW_OUTCOME_LABELS * 2]
     return [
-        [(REVIEW_GROUP_LABELS[0], 1, 5, HEAD), (_T4_SUIT_HEAD, 1, 10, HEAD)],
-        [(c[0], 2, 1, HEAD) for c in outcome_cells] + [(REVIEW_GROUP_LABELS[1], 1, 5, HEAD),
-                                                       (REVIEW_GROUP_LABELS[2], 1, 5, HEAD)],
-        [(_break_word(rng, lab) if len(lab) > 2 else lab, 1, 1, HEAD) for lab in REVIEW_OUTCOME_LABELS * 2],
-        [(st.num(v), 1, 1, VALUE) for v in (rec.get("review_litigation") or [None] * 15)],
+        ([REVIEW_GROUP_LABELS[0], _T4_SUIT_HEAD], ((1, 5), (1, 10)), 2, True),
+        ([*first, REVIEW_GROUP_LABELS[1], REVIEW_GROUP_LABELS[2]], ((2, 1),) * 5 + ((1, 5), (1, 5)), 7, True),
+        (second, (_ONE,) * 10, 10, True),
+        (st.nums(rec.get("review_litigation") or _BLANK15), (_ONE,) * 15, 0, False),
     ]
 
 
 _NCOLS = {"t2": 4, "t3": 10, "t4": 15}
+_BLANK7 = (None,) * 7
+_BLANK15 = (None,) * 15
 
 # --------------------------------------------------------------------------------------------------------------
 # Narrative.
@@ -878,63 +910,67 @@ def _blocks(rec: dict[str, Any], st: _Style, layout: str) -> list[Block]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _tables(rec: dict[str, Any], st: _Style) -> dict[str, list[list[Cell]]]:
+def _tables(rec: dict[str, Any], st: _Style) -> dict[str, list[Row]]:
     return {"t2": _t2_grid(rec, st), "t3": _t3_grid(rec, st), "t4": _t4_grid(rec, st)}
 
 
-def _pipe_table(grid: list[list[Cell]], ncols: int, st: _Style) -> list[str]:
+def _pipe_table(grid: list[Row], ncols: int, st: _Style) -> list[str]:
     lines = []
     last = len(grid) - 1
     brk = st.brk
-    for i, row in enumerate(grid):
-        s = " | ".join(c[0].replace("\n", brk) for c in row) + " |"
-        miss = ncols - len(row)
+    for i, (texts, _spans, _fixed, head) in enumerate(grid):
+        s = " | ".join(texts) + " |"
+        if head:
+            s = s.replace("\n", brk)
+        miss = ncols - len(texts)
         if miss > 0 and i != last:  # seeds 003/004: the last row carries no padding
             s += " " + "|" * miss
         lines.append(s)
     return lines
 
 
-def _cell_table(grid: list[list[Cell]], ncols: int, st: _Style) -> list[str]:
+def _cell_table(grid: list[Row], ncols: int, st: _Style) -> list[str]:
     lines = []
     last = len(grid) - 1
     brk = st.brk
-    for i, row in enumerate(grid):
-        for c in row:
-            lines.append(c[0].replace("\n", brk) + " |")
-        miss = ncols - len(row)
+    for i, (texts, _spans, _fixed, head) in enumerate(grid):
+        if head:
+            texts = [t.replace("\n", brk) for t in texts]
+        s = " |\n".join(texts) + " |"
+        miss = ncols - len(texts)
         if miss > 0 and i != last:
-            if st.own_pad_line:  # seed 001
-                lines.append("|" * miss)
-            else:  # seed 000
-                lines[-1] += " " + "|" * miss
+            s += ("\n" if st.own_pad_line else " ") + "|" * miss  # seed 001 / seed 000
+        lines.append(s)
     return lines
 
 
 _WS_INDENTS = ("", " ", "\xa0", "\xa0 ", " \xa0 ", "\xa0 \xa0 \xa0 ", "\xa0 \xa0 \xa0 \xa0 \xa0 \xa0 ")
 
 
-def _ws_table(grid: list[list[Cell]], st: _Style) -> list[str]:
-    rng = st.rng
+def _ws_table(grid: list[Row], st: _Style) -> list[str]:
+    """Seed 002: a cell per line, blank lines between, NBSP indentation, header words broken over lines."""
+    rnd = st.rng.random
     lines = []
-    nb = st.noise
-    for row in grid:
-        for text, _, _, kind in row:
-            if kind == VALUE:
-                if not text:
-                    lines.append("\xa0")  # a blank cell: a whitespace-only line
-                    continue
-                if nb:
-                    i = int(rng.random() * 14)
-                    text = (_WS_INDENTS[i] if i < 7 else "") + text + ("\xa0" if i & 1 else "")
-            elif nb and kind == HEAD:
-                text = "\xa0 " * int(rng.random() * 12) + text
-            lines.append(text.replace("\n", "\n\n"))
+    noisy = st.noise
+    for texts, _spans, fixed, head in grid:
+        if head:
+            for t in texts:
+                lines.append(("\xa0 " * int(rnd() * 12) if noisy else "") + t.replace("\n", "\n\n"))
+            continue
+        lines.extend(texts[:fixed])
+        for t in texts[fixed:]:
+            if not t:
+                lines.append("\xa0")  # a blank cell: a whitespace-only line
+            elif noisy:
+                i = int(rnd() * 14)
+                lines.append((_WS_INDENTS[i] if i < 7 else "") + t + ("\xa0" if i & 1 else ""))
+            else:
+                lines.append(t)
     return lines
 
 
-def _flat_table(grid: list[list[Cell]]) -> str:
-    return "".join(c[0].replace("\n", "") for row in grid for c in row)
+def _flat_table(grid: list[Row]) -> str:
+    return "".join("".join(row[0]) for row in grid).replace("\n", "")
 
 
 def _meta_pipe(meta: tuple[str | None, str | None, str | None], st: _Style) -> list[str]:
@@ -1054,15 +1090,13 @@ def _pdf_t3(rec: dict[str, Any], st: _Style) -> list[str]:
     label_w = rng.randint(13, 16)
     wide_w = label_w + 6
     pending_group: list[str] = []
-    in_six = False
-    for key, glabel, label, _run, first in _t3_layout(version):
-        nums = " ".join(s for s in (st.num(v) for v in apps.get(key) or []) if s)
+    for key, glabel, label, _run, first, in_six in _t3_layout(version):
+        nums = " ".join(s for s in st.nums(apps.get(key) or ()) if s)
         if first:
             lines.append(_T3_RESULTS[:2])
             lines.extend(_T3_RESULTS[2:])
         prefix = ""
         if glabel:
-            in_six = glabel == _T3_GROUP_LABELS[3]
             g = st.p(glabel)
             k = g.index("）" if st.fw_punct else ")") + 2
             if rng.random() < 0.5:
@@ -1072,9 +1106,7 @@ def _pdf_t3(rec: dict[str, Any], st: _Style) -> list[str]:
                 pending_group = [g[k:] + " "]
         elif pending_group:
             prefix = pending_group.pop()
-        if not label[:1].isdigit():
-            in_six = False
-        text = st.p(_six_label(label, st, in_six))
+        text = st.p(_six_label(label, st.six_sep, in_six))
         width = 999 if key in ("new_received", "carried_over", "carried_forward", "total") else (
             label_w if label[:1].isdigit() else wide_w)
         parts = _pdf_wrap(text, width)
@@ -1103,7 +1135,7 @@ def _pdf_t4(rec: dict[str, Any], st: _Style) -> list[str]:
     lines += outcome_heads()
     lines.append(f"{REVIEW_GROUP_LABELS[1]} {REVIEW_GROUP_LABELS[2]}")
     lines += outcome_heads() + outcome_heads()
-    vals = " ".join(s for s in (st.num(v) for v in rec.get("review_litigation") or []) if s)
+    vals = " ".join(s for s in st.nums(rec.get("review_litigation") or ()) if s)
     if vals:
         lines.append(vals)
     return lines
@@ -1111,11 +1143,11 @@ def _pdf_t4(rec: dict[str, Any], st: _Style) -> list[str]:
 
 def _pdf_t2(rec: dict[str, Any], st: _Style) -> list[str]:
     lines = []
-    for row in _t2_grid(rec, st):
-        if len(row) == 1:  # 第二十条第(一)项 -> 第二十条 第（一）项
-            lines.append(row[0][0].replace("条第", "条 第"))
+    for texts, _spans, _fixed, _head in _t2_grid(rec, st):
+        if len(texts) == 1:  # 第二十条第(一)项 -> 第二十条 第（一）项
+            lines.append(texts[0].replace("条第", "条 第"))
         else:
-            lines.append(" ".join(c[0] for c in row if c[0]))
+            lines.append(" ".join(t for t in texts if t))
     return lines
 
 
@@ -1156,24 +1188,22 @@ _HTML_SCRIPTS = (
 )
 
 
-def _html_table(grid: list[list[Cell]], st: _Style) -> str:
+def _html_table(grid: list[Row], st: _Style) -> str:
     rng = st.rng
     nbsp = st.noise and rng.random() < 0.3
     blank = "&nbsp;" if rng.random() < 0.3 else ""
     wrap_p = rng.random() < 0.4
+    br = "<br>" if rng.random() < 0.7 else "<br/>"
     parts = ['<table border="1" cellspacing="0" cellpadding="0" style="border-collapse:collapse;width:100%"><tbody>']
-    for row in grid:
+    for texts, spans, fixed, _head in grid:
         parts.append("<tr>")
-        for text, rs, cs, kind in row:
-            attrs = ""
-            if rs > 1:
-                attrs += f' rowspan="{rs}"'
-            if cs > 1:
-                attrs += f' colspan="{cs}"'
-            if kind == VALUE:
+        for j, text in enumerate(texts):
+            rs, cs = spans[j]
+            attrs = (f' rowspan="{rs}"' if rs > 1 else "") + (f' colspan="{cs}"' if cs > 1 else "")
+            if j >= fixed:
                 body = (("&nbsp;" + text) if nbsp and text and rng.random() < 0.2 else text) or blank
             else:
-                body = text.replace("\n", "<br>" if rng.random() < 0.7 else "<br/>")
+                body = text.replace("\n", br)
             if wrap_p:
                 body = f'<p style="text-align:center"><span>{body}</span></p>'
             parts.append(f"<td{attrs}>{body}</td>")

@@ -1,0 +1,96 @@
+"""A realistic generated corpus (renderer + real division names) with a truth file: the demo and benchmark input."""
+
+from __future__ import annotations
+
+import json
+import random
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from tasks.divisions import region_of, sample_divisions
+from tasks.render import LAYOUTS, random_record, render_bytes
+
+TRUTH_KEY = "_truth.jsonl"  # control files start with `_`: the pipeline lists them as ignored, never as reports
+# Layout shares, roughly as crawls find them; GBK and UTF-8 dominate.
+LAYOUT_WEIGHTS = {"html": 30, "pipe": 20, "cell_per_line": 15, "whitespace_cell_per_line": 10, "pdf_text": 15, "flattened": 10}
+ENCODING_WEIGHTS = {"utf-8": 55, "gb18030": 20, "gbk": 15, "utf-8-sig": 7, "utf-16": 3}
+EXTENSIONS = {"html": ".html", "pdf_text": ".txt"}
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    reports: int
+    duplicates: int
+    broken: int
+    sidecars: int
+    bytes: int
+
+
+def _broken(rng: random.Random, i: int) -> tuple[bytes, str]:
+    kind = rng.choice(["empty", "binary", "pdf", "notice", "old"])
+    if kind == "empty":
+        return b"", "empty file"
+    if kind == "binary":
+        return bytes(rng.getrandbits(8) for _ in range(2048)), "binary content"
+    if kind == "pdf":
+        return b"%PDF-1.7\n" + bytes(rng.getrandbits(8) for _ in range(1024)), "binary content (pdf)"
+    if kind == "notice":
+        return ("关于报送2023年政府信息公开工作年度报告的通知\n各县区人民政府,市各部门:\n请于2024年1月31日前报送年度报告。\n"
+                .encode()), "not an annual report"
+    return ("某县人民政府2017年政府信息公开工作年度报告\n一、概述\n2017年,我县政府信息公开工作稳步推进。\n".encode("gb18030"),
+            "pre-2019 report")
+
+
+def generate_corpus(store, n_reports: int, *, seed: int = 0, years: tuple[int, int] = (2019, 2025),
+                    duplicate_share: float = 0.01, broken_share: float = 0.005, sidecar_share: float = 0.2,
+                    spam_share: float = 0.01, prefix: str = "reports", workers: int = 16) -> CorpusStats:
+    """Write n_reports report files (plus some duplicates and broken files) under `prefix/` and a truth file."""
+    rng = random.Random(seed)
+    organs = sample_divisions(rng, max(200, n_reports // 3))
+    layouts = list(LAYOUT_WEIGHTS)
+    encodings = list(ENCODING_WEIGHTS)
+    truth: list[dict[str, Any]] = []
+    jobs: list[tuple[str, bytes]] = []
+    total_bytes = 0
+    n_dup = n_broken = n_side = 0
+    for i in range(n_reports):
+        organ, level, div = organs[rng.randrange(len(organs))]
+        year = rng.randint(*years)
+        rec = random_record(rng, year=year, organ=organ, admin_level=level, province=div.province)
+        layout = rng.choices(layouts, [LAYOUT_WEIGHTS[x] for x in layouts])[0]
+        enc = rng.choices(encodings, [ENCODING_WEIGHTS[x] for x in encodings])[0]
+        data = render_bytes(rec, layout, rng=rng.getrandbits(32), encoding=enc, spam=rng.random() < spam_share)
+        key = f"{prefix}/{year + 1}/{level}/{i:07d}{EXTENSIONS.get(layout, '.txt')}"
+        jobs.append((key, data))
+        total_bytes += len(data)
+        entry = {"key": key, "kind": "report", "layout": layout, "encoding": enc, "record": rec, "division": {
+            "province": div.province, "prefecture": div.prefecture, "county": div.county, "division_code": div.division_code}}
+        if rng.random() < sidecar_share:
+            side = {"organ": organ, "level": level, "region": region_of(div), "url": f"https://www.example.gov.cn/xxgk/{i}.html"}
+            jobs.append((key + ".meta.json", json.dumps(side, ensure_ascii=False).encode()))
+            entry["sidecar"] = side
+            n_side += 1
+        truth.append(entry)
+        if rng.random() < duplicate_share:
+            dup = f"{prefix}/mirror/{i:07d}{EXTENSIONS.get(layout, '.txt')}"
+            jobs.append((dup, data))
+            truth.append({"key": dup, "kind": "duplicate", "duplicate_of": key})
+            n_dup += 1
+        if rng.random() < broken_share:
+            bad, why = _broken(rng, i)
+            bkey = f"{prefix}/broken/{i:07d}.txt"
+            jobs.append((bkey, bad))
+            truth.append({"key": bkey, "kind": "broken", "why": why})
+            n_broken += 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda kv: store.put_bytes(*kv), jobs))
+    store.put_bytes(TRUTH_KEY, "\n".join(json.dumps(t, ensure_ascii=False) for t in truth).encode() + b"\n")
+    return CorpusStats(n_reports, n_dup, n_broken, n_side, total_bytes)
+
+
+def read_truth(store) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in store.get_bytes(TRUTH_KEY).decode().splitlines() if line.strip()]
+
+
+__all__ = ["LAYOUTS", "TRUTH_KEY", "CorpusStats", "generate_corpus", "read_truth"]
