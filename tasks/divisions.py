@@ -16,7 +16,13 @@ words, zone words, and a short list of ministries for the corpus generator.  The
 自治州/自治县 names (黔东南苗族侗族自治州 → 黔东南) come from cpca's ``56_nations.csv``.
 
 Matching runs one Aho-Corasick automaton (pyahocorasick, a cpca dependency) over full names (淮安市, 清江浦区) and
-short forms (淮安, 内蒙古); results are cached on the normalised (organ, context) pair.
+short forms (淮安, 内蒙古, 黔东南州); contexts longer than a title are scanned for full names only, with a second
+automaton over reversed names (much faster on running text).  The table is from about 2016: counties renamed since
+(海门市 → 海门区) are still found through their short form, and a division it does not list at all (郫都区人民政府)
+still gets its level from its suffix, with the place left at the parent the organ names.
+
+Caching: calls are cached on the raw (organ, context) when the context is short (a sidecar region, a title), and on
+(normalised organ, places the context names) otherwise, so a long context is never kept.
 """
 
 from __future__ import annotations
@@ -96,6 +102,10 @@ _NOT_A_FULL_NAME_AFTER = re.compile(r"(?:路|大道|大街|巷|小区|大学|学
 _SHORT_SUFFIX_RE = re.compile(r"地区|州|盟|市|县|区|旗")
 # A county's short form is used for its zones only (江宁经济技术开发区).
 _ZONE_AFTER_RE = re.compile(r"经济|高新|工业|产业|开发|科技|保税|综合保税|临港|港区|新区|园区|度假区")
+# ... or a county renamed since the table was made (海门市 → 海门区, 洪泽县 → 洪泽区): the short form with another
+# suffix, taken when a government follows or the organ has already named its city (淮安市洪泽区).
+_RENAMED_SUFFIX_RE = re.compile(r"县|区|市|旗")
+_GOVERNMENT_AFTER_RE = re.compile(r"人民政府|政府")
 # Government bodies proper.
 _GOVERNMENT_TAILS = frozenset({"", "人民政府", "政府", "行政公署", "公署", "办事处", "街道办事处", "街道办"})
 # Zone words (development zones are county-level; spec).
@@ -110,7 +120,7 @@ _OTHER_RE = re.compile(
 )
 # Township names: <name><镇|乡|街道|苏木> then a government/office word or the end.
 _TOWNSHIP_RE = re.compile(
-    r"^(?P<name>[^局委厅部办府室所站队处]{1,10}?(?:街道|苏木|镇|乡))"
+    r"(?P<name>[^局委厅部办府室所站队处]{1,10}?(?:街道|苏木|镇|乡))"
     r"(?P<rest>人民政府|政府|街道办事处|办事处|街道办|党委|党工委|党政|综合|办公室|便民服务|为民服务|政务服务|"
     r"社会事务|经济发展|公共服务|人民代表大会|人大|纪委|[^局委厅部区乡村]{0,6}?(?:所|站|中心|办|队)|$)"
 )
@@ -262,6 +272,13 @@ _GRAMMAR_TEXT = "|".join(
     + _ZONE_NAMES
     + ("人民政府", "行政公署", "管理委员会", "管委会", "办事处", "政府信息公开", "工作年度报告", "中华人民共和国")
 )
+# A department name right after a renamed county (海门区教育局) vouches for it.
+_DEPARTMENT_AFTER_RE = re.compile("|".join(sorted(set(DEPARTMENTS + _PROVINCIAL_DEPARTMENTS), key=len, reverse=True)))
+# A division the table does not list (郫都区 is newer than it), known by its suffix and its government.
+_UNLISTED_RE = re.compile(
+    r"(?P<name>[^局委厅部办府室所站队处省]{1,8}?(?P<suf>自治县|自治旗|自治州|县|区|旗|市|州|盟|地区))"
+    r"(?P<rest>人民政府|政府|行政公署|" + _DEPARTMENT_AFTER_RE.pattern + ")"
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # The table
@@ -393,6 +410,7 @@ class _Match:
     start: int
     end: int
     key: _Key
+    needs_parent: bool = False  # only counts after its prefecture (a renamed county without 人民政府 after it)
 
 
 def _matches(text: str) -> list[_Match]:
@@ -402,7 +420,15 @@ def _matches(text: str) -> list[_Match]:
         start, end = last - len(k) + 1, last + 1
         if key.short:
             if key.weak and not _ZONE_AFTER_RE.match(text, end):
-                continue  # county short forms only name zones (江宁经济技术开发区), not 雄安新区 (安新县)
+                # county short forms name zones (江宁经济技术开发区) and renamed counties, not 雄安新区 (安新县)
+                renamed = _RENAMED_SUFFIX_RE.match(text, end)
+                if renamed is None:
+                    continue
+                needs_parent = not _GOVERNMENT_AFTER_RE.match(text, renamed.end()) and not _DEPARTMENT_AFTER_RE.match(
+                    text, renamed.end()
+                )
+                out.append(_Match(start, renamed.end(), key, needs_parent))
+                continue
             suffix = _SHORT_SUFFIX_RE.match(text, end)
             if suffix is not None:  # 黔东南州, 延边州, 广西区
                 end = suffix.end()
@@ -446,6 +472,10 @@ def _combine(matches: Iterable[_Match], seed_weak: bool) -> tuple[frozenset[str]
     cands: frozenset[str] | None = None
     last_end = 0
     for m in matches:
+        if m.needs_parent and (
+            cands is None or not any(divs[d].prefecture in cands for d in m.key.codes if divs[d].prefecture)
+        ):
+            continue
         if cands is None:
             if m.key.weak and not seed_weak:
                 continue
@@ -516,14 +546,21 @@ def _township_at(text: str, pos: int) -> re.Match[str] | None:
 # Public API
 
 _PAREN_RE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|【[^【】]*】|〔[^〔〕]*〕")
+_BRACKETS_RE = re.compile(r"[()\[\]【】〔〕]")
 
 
 def _normalise(s: str | None) -> str:
-    """An organ name: NFKC (full-width brackets), no whitespace, no bracketed asides."""
+    """An organ name: NFKC (full-width brackets), no whitespace, no bracketed asides (淮安市人民政府办公室（政务公开办）)
+    unless the place is in the brackets (中国（上海）自由贸易试验区管理委员会)."""
     if not s:
         return ""
     s = "".join(unicodedata.normalize("NFKC", s).split())
-    return _PAREN_RE.sub("", s)
+    stripped = _PAREN_RE.sub("", s)
+    if stripped != s and not _matches(stripped):
+        unbracketed = _BRACKETS_RE.sub("", s)
+        if _matches(unbracketed):
+            return unbracketed
+    return stripped
 
 
 def _normalise_context(s: str | None) -> str:
@@ -589,17 +626,32 @@ def _resolve(organ: str, ctx: frozenset[str] | None, ctx_township: bool) -> Divi
     cands = _narrow(cands, ctx)
     party = bool(_OTHER_RE.search(organ[: ms[0].start]))  # 中共淮安市委
     tail = organ[last:]
-    level, kind = _level_of_tail(tail)
+    depth = _place(cands)[0]
+    assert depth is not None
+    level, kind = _level_of_tail(tail, depth)
+    if level == "unknown":
+        level = None
     if level is None:
-        depth = _place(cands)[0]
-        assert depth is not None
         level = _LEVEL_BY_DEPTH[depth]
     return _division(level, "other" if party else kind, cands)
 
 
-def _level_of_tail(tail: str) -> tuple[str | None, str]:
-    """What the words after the place names say: a township, a zone, or a government/department of the place."""
-    tw = _township_at(tail, 0)
+def _level_of_tail(tail: str, depth: int | None) -> tuple[str | None, str]:
+    """What the words after the place names say: a township, a zone, a division the table does not list, or (None)
+    a government/department of the place itself.  depth: how deep the place named before the tail is."""
+    un = _UNLISTED_RE.match(tail)
+    if un is not None:
+        suf, rest = un.group("suf"), un.group("rest")
+        if suf in ("自治县", "自治旗", "县", "区", "旗"):
+            level: str | None = "county"
+        elif suf in ("自治州", "州", "盟", "地区"):
+            level = "prefectural"
+        else:  # 市: a prefecture under a province, a county-level city under a prefecture
+            level = {None: "unknown", 0: "prefectural", 1: "county"}.get(depth)
+        if level is not None:
+            return level, _kind(tail[un.end("name") :])
+    gov = _GOVERNMENT_AFTER_RE.match(tail)
+    tw = _township_at(tail, 0) or (_township_at(tail, gov.end()) if gov else None)  # 清江浦区人民政府城南街道办事处
     if tw is not None:
         rest = tw.group("rest")
         return "township", ("government" if rest in _GOVERNMENT_TAILS else _kind(rest))
@@ -611,7 +663,9 @@ def _level_of_tail(tail: str) -> tuple[str | None, str]:
 
 
 def _resolve_placeless(organ: str, ctx: frozenset[str] | None, ctx_township: bool) -> Division:
-    level, kind = _level_of_tail(organ)
+    level, kind = _level_of_tail(organ, _place(ctx)[0])
+    if level == "unknown":  # 彬州市人民政府 and nothing to say whether it is a prefecture
+        return Division("unknown", kind, None, None, None, None)
     if level is not None:  # 紫溪镇人民政府, 高新区管委会: the words tell the level; the context, if anything, where
         return _division(level, kind, ctx)
     if _CENTRAL_PREFIX_RE.match(organ) or _CENTRAL_NOPLACE_RE.match(organ):
