@@ -1,245 +1,562 @@
-"""The only place that writes the lake: whole partitions as one object each, staging, state, runs, failures, lease.
+"""The Parquet lake: the only module that writes it. Partition rebuilds, staging, state, runs, failures, the lease.
 
-Replace semantics without a table format: a partition is rebuilt deterministically and written as ONE object at
-a fixed name (`part-0.parquet`) — locally a temporary file then os.replace, on S3 a single PUT, both atomic for
-readers — then any other object in that folder is deleted. Readers see the old partition or the new one, never
-half of each; reruns are idempotent. State, staging and run records live outside the table folders.
+Layout under the destination store (keys relative to it)::
+
+    <table>/year=YYYY/admin_level=LEVEL/part-0.parquet   the five TABLES, one file per partition, keys not inside
+    failures/<run_id>.parquet                           FAILURES, one object per run
+    _state/processed.parquet                            what was processed (one object, rewritten whole)
+    _state/lease.json                                   the writer lease
+    _runs/run_id=<id>.parquet                           one row per run
+    _staging/<run_id>/<batch_id>/<name>.parquet         batch output before the commit; _SUCCESS written last
+    _tmp/                                               local temporary files and lock files
+
+State, staging and temporary files live outside the table folders: Polars and DuckDB globs would read them.
+
+A partition is replaced by rebuilding it whole, deterministically (sorted), writing it as ONE object at the fixed
+name part-0.parquet (local: temp file + os.replace; S3: one PUT — readers see the old file or the new one), and only
+then deleting any other object in that folder. Rerunning a commit therefore gives the same lake, byte for byte.
+Writers are serialised by the lease (`acquire_lease`): one run at a time rebuilds partitions.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
+import os
+import re
+import socket
+import threading
 import time
-from collections.abc import Callable, Collection
+import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
 
 from schemas.tables import FAILURES, PARTITION_KEYS, TABLES, Table, conform
-from tasks.storage import Store
+from tasks.storage import StorageError, Store
 
-TABLE_NAMES = tuple(TABLES)
-PART_NAME = "part-0.parquet"
+logger = logging.getLogger(__name__)
+
+TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
+PART_FILE = "part-0.parquet"
+ROW_GROUP_SIZE = 64 * 1024
+COMPRESSION = "zstd"
+STAGING_PREFIX = "_staging"
+SUCCESS_MARKER = "_SUCCESS"
 STATE_KEY = "_state/processed.parquet"
 LEASE_KEY = "_state/lease.json"
-ROW_GROUP_ROWS = 64_000
-_GRAIN = {
-    "reports": ["report_id"],
-    "active_disclosure": ["report_id", "item", "measure"],
-    "applications": ["report_id", "row_key"],
-    "review_litigation": ["report_id", "group"],
-    "findings": ["report_id", "rule", "field", "message"],
-}
-HIVE_SCHEMA = {"year": pl.Int32, "admin_level": pl.String}
+RUNS_PREFIX = "_runs"
+FAILURES_PREFIX = "failures"
+READ_LIMIT = 8 * 1024**3  # lake objects are ours: no size refusal in practice
+
+# Partition columns as every reader should declare them (Polars hive_schema; pyarrow/DuckDB equivalents in tests).
+HIVE_SCHEMA = pl.Schema({"year": pl.Int32, "admin_level": pl.String})
+# One row per source key processed. sidecar_etag: the etag of the key's <file>.meta.json, when there is one.
+STATE_SCHEMA = pl.Schema({
+    "key": pl.String, "size": pl.Int64, "etag": pl.String, "content_hash": pl.String, "report_id": pl.String,
+    "year": pl.Int32, "admin_level": pl.String, "parser_version": pl.String,
+    "processed_at": pl.Datetime("us", "UTC"), "status": pl.String, "sidecar_etag": pl.String,
+})
+# The declared findings grain (report_id, rule, field) repeats when field is null (a table missing, twice):
+# the message tells such findings apart.
+_GRAIN_EXTRA = {"findings": ["message"]}
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]*$")
+_LEVEL = re.compile(r"^[A-Za-z0-9_-]+$")
+_PARTITION = re.compile(r"^year=(-?\d+)/admin_level=([^/]+)/[^/]+\.parquet$")
+_failures_lock = threading.Lock()
 
 
-def grain(name: str) -> list[str]:
-    return _GRAIN[name]
+# -- tables ------------------------------------------------------------------------------------------------------
+
+def get_table(table: str | Table) -> Table:
+    if isinstance(table, Table):
+        return table
+    if table in TABLES:
+        return TABLES[table]
+    if table == FAILURES.name:
+        return FAILURES
+    raise KeyError(f"unknown table {table!r}; tables: {', '.join(TABLE_NAMES)}")
 
 
-def empty_frame(name: str) -> pl.DataFrame:
-    return pl.DataFrame(schema=TABLES[name].polars_schema)
+def grain(table: str | Table) -> list[str]:
+    """The columns that identify a row (report_id first)."""
+    t = get_table(table)
+    cols = [c.strip() for c in t.grain.split(",") if c.strip()]
+    return list(dict.fromkeys(cols + _GRAIN_EXTRA.get(t.name, [])))
 
 
-def partition_key(name: str, year: int, level: str) -> str:
-    return f"{name}/year={int(year)}/admin_level={level}/{PART_NAME}"
+def empty_frame(table: str | Table) -> pl.DataFrame:
+    return pl.DataFrame(schema=get_table(table).polars_schema)
 
 
-def _parquet_bytes(frame: pl.DataFrame, schema: pa.Schema) -> bytes:
-    table = frame.to_arrow()
-    table = table.cast(schema) if table.schema != schema else table
+def _sort_columns(table: Table, frame: pl.DataFrame) -> list[str]:
+    """report_id, the grain, then every other column that can be sorted: a total order for deterministic files."""
+    first = [c for c in ("report_id", *grain(table)) if c in frame.columns]
+    rest = [c for c in frame.columns if c not in first and not frame.schema[c].is_nested()]
+    return list(dict.fromkeys(first + rest))
+
+
+def _check_id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _SAFE_ID.match(value) or value == SUCCESS_MARKER:
+        raise ValueError(f"invalid {what} {value!r}: letters, digits, _ . = - only")
+    return value
+
+
+def _check_partition(year: int, admin_level: str) -> tuple[int, str]:
+    if not isinstance(admin_level, str) or not _LEVEL.match(admin_level):
+        raise ValueError(f"invalid admin_level {admin_level!r}")
+    return int(year), admin_level
+
+
+def partition_prefix(table: str | Table, year: int, admin_level: str) -> str:
+    year, admin_level = _check_partition(year, admin_level)
+    return f"{get_table(table).name}/year={year}/admin_level={admin_level}/"
+
+
+def partition_key(table: str | Table, year: int, admin_level: str) -> str:
+    """reports/year=2024/admin_level=county/part-0.parquet"""
+    return partition_prefix(table, year, admin_level) + PART_FILE
+
+
+def _table_bytes(frame: pl.DataFrame, table: Table) -> bytes:
+    """Conform, drop partition keys, sort, and write one Parquet file with the table's arrow schema."""
+    data = conform(frame, table)
+    data = data.drop([k for k in PARTITION_KEYS if k in data.columns])
+    data = data.sort(_sort_columns(table, data), nulls_last=True, maintain_order=True)
+    arrow = data.to_arrow().cast(table.arrow_schema)
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", write_statistics=True, row_group_size=ROW_GROUP_ROWS)
+    pq.write_table(arrow, buf, compression=COMPRESSION, write_statistics=True, row_group_size=ROW_GROUP_SIZE)
     return buf.getvalue()
 
 
-def write_partition(store: Store, name: str, year: int, level: str, frame: pl.DataFrame) -> int:
-    """Rebuild one partition as a single object; an empty frame removes the partition."""
-    table: Table = TABLES[name]
-    folder = f"{name}/year={int(year)}/admin_level={level}/"
-    existing = [k for k in store.list_objects(folder).get_column("key").to_list()]
-    key = folder + PART_NAME
+def _frame_bytes(frame: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.write_parquet(buf, compression=COMPRESSION, statistics=True, row_group_size=ROW_GROUP_SIZE)
+    return buf.getvalue()
+
+
+def _read_bytes(data: bytes) -> pl.DataFrame:
+    return pl.read_parquet(io.BytesIO(data))
+
+
+def _read_all(store: Store, keys: list[str]) -> list[tuple[str, pl.DataFrame]]:
+    """Read Parquet objects concurrently; a key gone since listing is skipped, any other error raises."""
+    out: list[tuple[str, pl.DataFrame]] = []
+    for key, data, error in store.read_many(keys, max_workers=16, max_bytes=READ_LIMIT):
+        if data is None:
+            if error and error.startswith("not_found"):
+                continue
+            raise StorageError(f"cannot read {store.uri(key)}: {error}")
+        out.append((key, _read_bytes(data)))
+    return out
+
+
+# -- partitions --------------------------------------------------------------------------------------------------
+
+def write_partition(store: Store, table: str | Table, year: int, admin_level: str, frame: pl.DataFrame) -> str | None:
+    """Replace one partition with `frame`: one Parquet object at <table>/year=Y/admin_level=L/part-0.parquet,
+    then every other object in that folder deleted. An empty frame removes the partition. Returns the key written.
+
+    `frame` may carry the partition columns (they must then all equal year/admin_level) or not (they are added).
+    """
+    t = get_table(table)
+    year, admin_level = _check_partition(year, admin_level)
+    prefix = partition_prefix(t, year, admin_level)
+    frame = _with_partition(frame, t, year, admin_level)
     if frame.is_empty():
-        store.delete(existing)
-        return 0
-    data = conform(frame, table).sort(grain(name), nulls_last=True).drop(list(PARTITION_KEYS))
-    store.put_bytes(key, _parquet_bytes(data, table.arrow_schema))
-    others = [k for k in existing if k != key]
+        store.delete(store.list_objects(prefix).get_column("key").to_list())
+        return None
+    key = prefix + PART_FILE
+    store.put_bytes(key, _table_bytes(frame, t))
+    others = [k for k in store.list_objects(prefix).get_column("key").to_list() if k != key]
     if others:
         store.delete(others)
-    return data.height
+    return key
 
 
-def read_partition(store: Store, name: str, year: int, level: str) -> pl.DataFrame:
-    key = partition_key(name, year, level)
-    if not store.exists(key):
-        return empty_frame(name)
-    frame = pl.read_parquet(io.BytesIO(store.get_bytes(key)))
-    return frame.with_columns(year=pl.lit(int(year), pl.Int32), admin_level=pl.lit(level, pl.String)).select(
-        TABLES[name].polars_schema.names())
+def _with_partition(frame: pl.DataFrame, table: Table, year: int, admin_level: str) -> pl.DataFrame:
+    values = {"year": year, "admin_level": admin_level}
+    for name in PARTITION_KEYS:
+        if name in frame.columns:
+            bad = frame.filter(pl.col(name).cast(HIVE_SCHEMA[name]).ne_missing(values[name])).height
+            if bad:
+                raise ValueError(f"{table.name}: {bad} rows have {name} other than {values[name]!r}")
+        else:
+            frame = frame.with_columns(pl.lit(values[name], dtype=HIVE_SCHEMA[name]).alias(name))
+    return frame
 
 
-def list_partitions(store: Store, name: str) -> list[tuple[int, str]]:
-    keys = store.list_objects(f"{name}/").get_column("key").to_list()
-    out = set()
-    for k in keys:
-        parts = k.split("/")
-        if len(parts) >= 4 and parts[1].startswith("year=") and parts[2].startswith("admin_level=") and parts[3].endswith(".parquet"):
-            out.add((int(parts[1][5:]), parts[2][12:]))
-    return sorted(out)
+def _add_partition_columns(frame: pl.DataFrame, table: Table, year: int, admin_level: str) -> pl.DataFrame:
+    frame = frame.with_columns(pl.lit(year, dtype=pl.Int32).alias("year"),
+                               pl.lit(admin_level, dtype=pl.String).alias("admin_level"))
+    return frame.select([pl.col(c.name).cast(c.dtype) for c in table.columns])
 
 
-def read_table(store: Store, name: str, *, years: Collection[int] | None = None, levels: Collection[str] | None = None) -> pl.DataFrame:
-    frames = [read_partition(store, name, y, lv) for y, lv in list_partitions(store, name)
-              if (years is None or y in years) and (levels is None or lv in levels)]
-    return pl.concat(frames) if frames else empty_frame(name)
+def read_partition(store: Store, table: str | Table, year: int, admin_level: str) -> pl.DataFrame:
+    """One partition with its partition columns added back (declared dtypes); empty frame when absent."""
+    t = get_table(table)
+    year, admin_level = _check_partition(year, admin_level)
+    try:
+        data = store.get_bytes(partition_key(t, year, admin_level))
+    except FileNotFoundError:
+        return empty_frame(t)
+    return _add_partition_columns(_read_bytes(data), t, year, admin_level)
 
 
-def replace_reports(store: Store, name: str, new_rows: pl.DataFrame, *, drop_report_ids: Collection[str],
-                    partitions: Collection[tuple[int, str]],
-                    fixup: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> int:
-    """Rewrite every partition in `partitions` (and those of new_rows): existing rows minus dropped or replaced
-    reports, plus the new rows. Idempotent. Returns the rows in the rewritten partitions."""
-    replaced = set(drop_report_ids) | set(new_rows.get_column("report_id").to_list())
-    targets = set(partitions) | {(int(y), str(lv)) for y, lv in new_rows.select("year", "admin_level").unique().iter_rows()}
-    total = 0
-    for year, level in sorted(targets):
-        old = read_partition(store, name, year, level)
-        keep = old.filter(~pl.col("report_id").is_in(list(replaced))) if replaced else old
-        add = new_rows.filter((pl.col("year") == year) & (pl.col("admin_level") == level))
-        frame = pl.concat([keep, conform(add, TABLES[name])], how="vertical_relaxed")
-        if fixup is not None:
-            frame = fixup(frame)
-        total += write_partition(store, name, year, level, frame)
-    return total
+def list_partitions(store: Store, table: str | Table) -> list[tuple[int, str]]:
+    """Sorted (year, admin_level) of the partitions holding at least one Parquet object."""
+    name = get_table(table).name
+    found: set[tuple[int, str]] = set()
+    for key in store.list_objects(f"{name}/").get_column("key").to_list():
+        m = _PARTITION.match(key[len(name) + 1:])
+        if m:
+            found.add((int(m.group(1)), m.group(2)))
+    return sorted(found)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Staging: each batch writes its frames, then a _SUCCESS marker; the commit reads only complete batches.
+def read_table(store: Store, table: str | Table, *, years: Collection[int] | None = None,
+               levels: Collection[str] | None = None) -> pl.DataFrame:
+    """The table (or the chosen years/levels: partitions are pruned by path before reading), partition columns
+    typed as declared; an empty frame with the schema when nothing matches."""
+    t = get_table(table)
+    year_set = None if years is None else {int(y) for y in years}
+    level_set = None if levels is None else set(levels)
+    parts = [(y, lv) for y, lv in list_partitions(store, t)
+             if (year_set is None or y in year_set) and (level_set is None or lv in level_set)]
+    keys = {partition_key(t, y, lv): (y, lv) for y, lv in parts}
+    frames = [_add_partition_columns(df, t, *keys[k]) for k, df in _read_all(store, list(keys))]
+    if not frames:
+        return empty_frame(t)
+    return pl.concat(frames, how="vertical")
 
-def stage_frames(store: Store, run_id: str, batch_id: str, frames: dict[str, pl.DataFrame]) -> None:
-    base = f"_staging/{run_id}/{batch_id}/"
+
+def scan_table(store: Store, table: str | Table) -> pl.LazyFrame:
+    """A lazy scan with Polars' own reader (hive partitioning, HIVE_SCHEMA, storage options for S3), as a BI tool
+    would read the table. Filter on year/admin_level to prune partitions."""
+    t = get_table(table)
+    if not list_partitions(store, t):
+        return empty_frame(t).lazy()
+    lf = pl.scan_parquet(store.uri(f"{t.name}/**/*.parquet"), hive_partitioning=True, hive_schema=HIVE_SCHEMA,
+                         storage_options=store.polars_storage_options())
+    return lf.select([pl.col(c.name).cast(c.dtype) for c in t.columns])
+
+
+def replace_reports(store: Store, table: str | Table, new_rows: pl.DataFrame, drop_report_ids: Collection[str],
+                    partitions: Collection[tuple[int, str]], *,
+                    fixup: Callable[[pl.DataFrame], pl.DataFrame] | None = None, max_workers: int = 4) -> int:
+    """The commit primitive. For each partition in `partitions` ∪ the partitions of `new_rows`: keep the existing
+    rows whose report_id is neither in `drop_report_ids` nor in new_rows.report_id, add the new rows of that
+    partition, apply `fixup` (optional, frame → frame with the same columns) and write it with write_partition.
+
+    Idempotent: the same call twice leaves the same lake. Rows of a report sitting in a partition not named here
+    are not touched: pass the report's old partitions (from the state) when its year or level may have changed.
+    Returns the number of rows in the rewritten partitions.
+    """
+    t = get_table(table)
+    new = conform(new_rows, t) if new_rows.width else empty_frame(t)
+    remove = set(drop_report_ids) | set(new.get_column("report_id").to_list())
+    targets = {_check_partition(y, lv) for y, lv in partitions}
+    targets |= {_check_partition(y, lv) for y, lv in new.select("year", "admin_level").unique().iter_rows()}
+
+    def rebuild(part: tuple[int, str]) -> int:
+        year, level = part
+        existing = read_partition(store, t, year, level)
+        kept = existing.filter(~pl.col("report_id").is_in(list(remove))) if remove else existing
+        added = new.filter((pl.col("year") == year) & (pl.col("admin_level") == level))
+        merged = pl.concat([kept, added], how="vertical")
+        if fixup is not None and merged.height:
+            merged = fixup(merged)
+        write_partition(store, t, year, level, merged)
+        return merged.height
+
+    ordered = sorted(targets)
+    if not ordered:
+        return 0
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(ordered)))) as pool:
+        return sum(pool.map(rebuild, ordered))
+
+
+# -- staging -----------------------------------------------------------------------------------------------------
+
+def _batch_prefix(run_id: str, batch_id: str) -> str:
+    return f"{STAGING_PREFIX}/{_check_id(run_id, 'run_id')}/{_check_id(batch_id, 'batch_id')}/"
+
+
+def stage_frames(store: Store, run_id: str, batch_id: str, frames: Mapping[str, pl.DataFrame]) -> list[str]:
+    """Write a batch's frames to _staging/<run_id>/<batch_id>/<name>.parquet, then the _SUCCESS marker (a JSON
+    manifest of names and row counts) last. Frames of known tables are conformed first; other names (such as
+    "_keys") are stored as given. Re-staging a batch replaces it. Returns the keys written."""
+    prefix = _batch_prefix(run_id, batch_id)
+    marker = prefix + SUCCESS_MARKER
+    store.delete([marker])  # an interrupted re-stage must not look complete
+    written: list[str] = []
+    counts: dict[str, int] = {}
     for name, frame in frames.items():
-        buf = io.BytesIO()
-        frame.write_parquet(buf, compression="zstd")
-        store.put_bytes(base + name + ".parquet", buf.getvalue())
-    store.put_bytes(base + "_SUCCESS", b"")
+        _check_id(name, "frame name")
+        if name in TABLES or name == FAILURES.name:
+            frame = conform(frame, get_table(name))
+        key = f"{prefix}{name}.parquet"
+        store.put_bytes(key, _frame_bytes(frame))
+        written.append(key)
+        counts[name] = frame.height
+    stale = [k for k in store.list_objects(prefix).get_column("key").to_list() if k not in written and k != marker]
+    store.delete(stale)
+    manifest = {"run_id": run_id, "batch_id": batch_id, "frames": counts,
+                "written_at": datetime.now(UTC).isoformat()}
+    store.put_bytes(marker, json.dumps(manifest, ensure_ascii=False).encode("utf-8"))
+    return [*written, marker]
 
 
 def read_staged(store: Store, run_id: str) -> dict[str, pl.DataFrame]:
-    keys = store.list_objects(f"_staging/{run_id}/").get_column("key").to_list()
-    done = {k.rsplit("/", 1)[0] for k in keys if k.endswith("/_SUCCESS")}
-    parts: dict[str, list[pl.DataFrame]] = {}
-    for k in sorted(keys):
-        folder, fname = k.rsplit("/", 1)
-        if folder in done and fname.endswith(".parquet"):
-            parts.setdefault(fname[: -len(".parquet")], []).append(pl.read_parquet(io.BytesIO(store.get_bytes(k))))
-    return {name: pl.concat(fs, how="vertical_relaxed") for name, fs in parts.items()}
+    """The frames of every complete batch of a run (those with _SUCCESS), concatenated per name in batch order.
+    Batches without the marker (a task killed mid-write) are ignored."""
+    prefix = f"{STAGING_PREFIX}/{_check_id(run_id, 'run_id')}/"
+    keys = store.list_objects(prefix).get_column("key").to_list()
+    batches = sorted({k[len(prefix):].split("/", 1)[0] for k in keys if k.endswith("/" + SUCCESS_MARKER)})
+    markers = store.read_many([f"{prefix}{b}/{SUCCESS_MARKER}" for b in batches])
+    wanted: list[str] = []
+    for b, (_key, data, _error) in zip(batches, markers, strict=True):
+        if data is None:  # marker gone since listing (cleared): not complete any more
+            continue
+        names = json.loads(data.decode("utf-8")).get("frames", {})
+        wanted += [f"{prefix}{b}/{n}.parquet" for n in names]
+    by_name: dict[str, list[pl.DataFrame]] = {}
+    for key, frame in _read_all(store, wanted):
+        by_name.setdefault(key.rsplit("/", 1)[1].removesuffix(".parquet"), []).append(frame)
+    out: dict[str, pl.DataFrame] = {}
+    for name, parts in by_name.items():
+        if name in TABLES or name == FAILURES.name:
+            out[name] = pl.concat([conform(p, get_table(name)) for p in parts], how="vertical")
+        else:
+            out[name] = pl.concat(parts, how="diagonal_relaxed")
+    return out
 
 
-def clear_staging(store: Store, run_id: str | None = None) -> None:
-    store.delete_prefix("_staging/" + (f"{run_id}/" if run_id else ""))
+def clear_staging(store: Store, run_id: str | None = None) -> int:
+    """Delete a run's staging (or all staging); returns the number of objects deleted."""
+    prefix = f"{STAGING_PREFIX}/{_check_id(run_id, 'run_id')}/" if run_id else f"{STAGING_PREFIX}/"
+    return store.delete_prefix(prefix)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# State, runs, failures
+# -- state -------------------------------------------------------------------------------------------------------
+
+def _conform_state(frame: pl.DataFrame) -> pl.DataFrame:
+    missing = [n for n in STATE_SCHEMA if n not in frame.columns]
+    required_missing = [n for n in missing if n != "sidecar_etag"]
+    if required_missing:
+        raise ValueError(f"state: missing columns {required_missing}")
+    frame = frame.with_columns([pl.lit(None, dtype=STATE_SCHEMA[n]).alias(n) for n in missing])
+    extra = [c for c in frame.columns if c not in STATE_SCHEMA]
+    return frame.select([pl.col(n).cast(dt) for n, dt in STATE_SCHEMA.items()] + extra)
+
 
 def read_state(store: Store) -> pl.DataFrame:
-    from flows.pipeline import STATE_COLUMNS  # the state's columns belong to the flow that plans with them
-
-    if not store.exists(STATE_KEY):
-        return pl.DataFrame(schema=STATE_COLUMNS)
-    frame = pl.read_parquet(io.BytesIO(store.get_bytes(STATE_KEY)))
-    for col, dtype in STATE_COLUMNS.items():
-        if col not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, dtype).alias(col))
-    return frame.select([pl.col(c).cast(t) for c, t in STATE_COLUMNS.items()])
+    """_state/processed.parquet, or an empty frame with STATE_SCHEMA."""
+    try:
+        data = store.get_bytes(STATE_KEY)
+    except FileNotFoundError:
+        return pl.DataFrame(schema=STATE_SCHEMA)
+    return _conform_state(_read_bytes(data))
 
 
 def write_state(store: Store, frame: pl.DataFrame) -> None:
-    buf = io.BytesIO()
-    frame.sort("key").write_parquet(buf, compression="zstd")
-    store.put_bytes(STATE_KEY, buf.getvalue())
+    """Write the whole state as one object (atomic replace), sorted by key. Extra columns are kept."""
+    state = _conform_state(frame).sort("key", nulls_last=True, maintain_order=True)
+    store.put_bytes(STATE_KEY, _frame_bytes(state))
 
 
-def append_run(store: Store, row: dict) -> None:
-    buf = io.BytesIO()
-    pl.DataFrame([row], infer_schema_length=None).write_parquet(buf)
-    store.put_bytes(f"_runs/{row['run_id']}.parquet", buf.getvalue())
+# -- runs --------------------------------------------------------------------------------------------------------
+
+def append_run(store: Store, run_row: Mapping[str, Any]) -> str:
+    """Record one run as _runs/run_id=<id>.parquet (one object per run; re-recording a run replaces it)."""
+    run_id = _check_id(str(run_row.get("run_id", "")), "run_id")
+    key = f"{RUNS_PREFIX}/run_id={run_id}.parquet"
+    store.put_bytes(key, _frame_bytes(pl.DataFrame([dict(run_row)], infer_schema_length=None)))
+    return key
 
 
 def read_runs(store: Store) -> pl.DataFrame:
-    keys = sorted(store.list_objects("_runs/").get_column("key").to_list())
-    frames = [pl.read_parquet(io.BytesIO(store.get_bytes(k))) for k in keys if k.endswith(".parquet")]
-    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    """Every recorded run, oldest first (by started_at when recorded)."""
+    keys = [k for k in store.list_objects(f"{RUNS_PREFIX}/").get_column("key").to_list() if k.endswith(".parquet")]
+    frames = [df for _k, df in _read_all(store, keys)]
+    if not frames:
+        return pl.DataFrame(schema={"run_id": pl.String})
+    runs = pl.concat(frames, how="diagonal_relaxed")
+    return runs.sort([c for c in ("started_at", "run_id") if c in runs.columns], nulls_last=True)
 
 
-def append_failures(store: Store, frame: pl.DataFrame) -> None:
-    run_id = frame.get_column("run_id")[0]
-    buf = io.BytesIO()
-    conform(frame, FAILURES).write_parquet(buf, compression="zstd")
-    store.put_bytes(f"failures/{run_id}.parquet", buf.getvalue())
+# -- failures ----------------------------------------------------------------------------------------------------
+
+def _failures_key(run_id: str) -> str:
+    return f"{FAILURES_PREFIX}/{_check_id(run_id, 'run_id')}.parquet"
+
+
+def append_failures(store: Store, frame: pl.DataFrame) -> list[str]:
+    """Add failure rows: one object per run, failures/<run_id>.parquet (rows appended to an existing one,
+    exact duplicates dropped). Read-modify-write: call it from the single writer (the commit), not from many
+    processes at once; threads of one process are serialised here."""
+    failures = conform(frame, FAILURES)
+    written: list[str] = []
+    with _failures_lock:
+        for (run_id,), part in failures.partition_by("run_id", as_dict=True, maintain_order=True).items():
+            key = _failures_key(str(run_id))
+            try:
+                existing = conform(_read_bytes(store.get_bytes(key)), FAILURES)
+            except FileNotFoundError:
+                existing = empty_frame(FAILURES)
+            merged = pl.concat([existing, part], how="vertical").unique(maintain_order=True)
+            store.put_bytes(key, _table_bytes(merged, FAILURES))
+            written.append(key)
+    return written
+
+
+def _failure_objects(store: Store) -> list[str]:
+    return [k for k in store.list_objects(f"{FAILURES_PREFIX}/").get_column("key").to_list()
+            if k.endswith(".parquet") and "/" not in k[len(FAILURES_PREFIX) + 1:]]
 
 
 def read_failures(store: Store) -> pl.DataFrame:
-    keys = sorted(store.list_objects("failures/").get_column("key").to_list())
-    frames = [pl.read_parquet(io.BytesIO(store.get_bytes(k))) for k in keys if k.endswith(".parquet")]
-    return pl.concat(frames) if frames else pl.DataFrame(schema=FAILURES.polars_schema)
+    frames = [conform(df, FAILURES) for _k, df in _read_all(store, _failure_objects(store))]
+    if not frames:
+        return empty_frame(FAILURES)
+    return pl.concat(frames, how="vertical").sort("recorded_at", "source", maintain_order=True)
 
 
-def clear_failures(store: Store, sources: Collection[str]) -> None:
-    """Failures of sources that have since been parsed are history: remove them from the failure records."""
-    srcs = list(sources)
-    for k in store.list_objects("failures/").get_column("key").to_list():
-        frame = pl.read_parquet(io.BytesIO(store.get_bytes(k)))
-        kept = frame.filter(~pl.col("source").is_in(srcs))
-        if kept.height == frame.height:
-            continue
-        if kept.is_empty():
-            store.delete([k])
-        else:
-            buf = io.BytesIO()
-            kept.write_parquet(buf, compression="zstd")
-            store.put_bytes(k, buf.getvalue())
+def clear_failures(store: Store, sources: Iterable[str]) -> int:
+    """Remove the failure rows of `sources` (parsed OK since): affected objects are rewritten, or deleted when
+    emptied. Returns the number of rows removed."""
+    drop = list(set(sources))
+    if not drop:
+        return 0
+    removed = 0
+    with _failures_lock:
+        for key, df in _read_all(store, _failure_objects(store)):
+            kept = df.filter(~pl.col("source").is_in(drop))
+            if kept.height == df.height:
+                continue
+            removed += df.height - kept.height
+            if kept.is_empty():
+                store.delete([key])
+            else:
+                store.put_bytes(key, _table_bytes(kept, FAILURES))
+    return removed
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Writer lease: one run writes a lake at a time.
+# -- the writer lease --------------------------------------------------------------------------------------------
 
 class LeaseHeldError(RuntimeError):
-    pass
+    """Another writer holds the lease and it has not expired."""
+
+    def __init__(self, holder: str, expires_at: float, key: str) -> None:
+        self.holder, self.expires_at, self.key = holder, expires_at, key
+        until = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
+        super().__init__(f"the lake is being written by {holder!r} (lease {key} held until {until}); "
+                         f"wait for that run to finish, or delete {key} if it is known to be dead")
+
+
+class LeaseLostError(RuntimeError):
+    """Our lease was taken over (it had expired) or removed."""
 
 
 @dataclass
 class Lease:
+    """A held writer lease. `release()` removes it only if it is still ours; `renew()` extends it."""
+
     store: Store
+    key: str
     owner: str
+    token: str
+    acquired_at: float
+    expires_at: float
+    version: str
+    stolen_from: str | None = None
+    released: bool = False
 
-    def release(self) -> None:
-        try:
-            held = json.loads(self.store.get_bytes(LEASE_KEY))
-        except (FileNotFoundError, OSError, ValueError):
-            return
-        if held.get("owner") == self.owner:
-            self.store.delete([LEASE_KEY])
+    def renew(self, ttl_s: float) -> None:
+        """Extend to now + ttl_s; LeaseLostError if someone else holds it now."""
+        expires = time.time() + ttl_s
+        body = _lease_body(self.owner, self.token, self.acquired_at, expires)
+        if not self.store.put_if_match(self.key, body, self.version):
+            raise LeaseLostError(f"lease {self.key} of {self.owner!r} was taken over or removed")
+        current = self.store.read_versioned(self.key)
+        if current is None or _parse_lease(current[0]).get("token") != self.token:
+            raise LeaseLostError(f"lease {self.key} of {self.owner!r} was taken over or removed")
+        self.version, self.expires_at = current[1], expires
+
+    def release(self) -> bool:
+        """Delete the lease if it is still ours (conditional on its version); False (and a warning) otherwise."""
+        if self.released:
+            return False
+        self.released = True
+        if self.store.delete_if_match(self.key, self.version):
+            return True
+        logger.warning("lease %s of %r was not ours any more at release (expired and taken over?)",
+                       self.key, self.owner)
+        return False
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
-def acquire_lease(store: Store, owner: str, ttl_s: int) -> Lease:
-    """Create `_state/lease.json` only if absent; a live lease held by another run refuses, an expired one is taken."""
-    body = json.dumps({"owner": owner, "expires_at": time.time() + ttl_s,
-                       "acquired_at": datetime.now(UTC).isoformat()}).encode()
-    for _ in range(2):
-        if store.put_if_absent(LEASE_KEY, body):
-            return Lease(store, owner)
-        try:
-            held = json.loads(store.get_bytes(LEASE_KEY))
-        except (FileNotFoundError, OSError, ValueError):
+def _lease_body(owner: str, token: str, acquired_at: float, expires_at: float) -> bytes:
+    return json.dumps({
+        "owner": owner, "token": token, "host": socket.gethostname(), "pid": os.getpid(),
+        "acquired_at": acquired_at, "expires_at": expires_at,
+        "expires_at_iso": datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds"),
+    }, ensure_ascii=False).encode("utf-8")
+
+
+def _parse_lease(data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data.decode("utf-8"))
+        return value if isinstance(value, dict) else {}
+    except (UnicodeDecodeError, ValueError):
+        return {}
+
+
+def acquire_lease(store: Store, owner: str, ttl_s: float, *, key: str = LEASE_KEY, attempts: int = 5) -> Lease:
+    """Take the writer lease: create `key` (_state/lease.json) only if absent (Store.put_if_absent: local
+    hard-link creation, S3 ``PUT If-None-Match: *``) with owner, a random token and expires_at = now + ttl_s.
+
+    - held and not expired → LeaseHeldError (holder and expiry in the message);
+    - expired (or unreadable JSON) → taken over with a conditional replace of exactly the version seen
+      (Store.put_if_match: S3 ``If-Match: <etag>``), so of two runs taking it over at once only one wins;
+    - Lease.release() deletes it only while it is still ours (``DELETE If-Match``).
+
+    Expiry uses this machine's clock: keep ttl_s far above clock skew and above the longest run (or renew()).
+    """
+    for _ in range(attempts):
+        token = uuid.uuid4().hex
+        now = time.time()
+        body = _lease_body(owner, token, now, now + ttl_s)
+        stolen_from: str | None = None
+        if not store.put_if_absent(key, body):
+            current = store.read_versioned(key)
+            if current is None:  # released between our two calls: try again
+                continue
+            held = _parse_lease(current[0])
+            expires_at = float(held.get("expires_at") or 0.0)
+            if expires_at > time.time():
+                raise LeaseHeldError(str(held.get("owner")), expires_at, key)
+            stolen_from = str(held.get("owner"))
+            if not store.put_if_match(key, body, current[1]):
+                continue  # someone else changed it first: look again
+            logger.warning("took over the expired lease %s of %r (expired %.0f s ago)", key, stolen_from,
+                           time.time() - expires_at)
+        mine = store.read_versioned(key)
+        if mine is None or _parse_lease(mine[0]).get("token") != token:
             continue
-        if float(held.get("expires_at", 0)) > time.time():
-            raise LeaseHeldError(f"the lake is being written by run {held.get('owner')} (lease until "
-                                 f"{datetime.fromtimestamp(float(held['expires_at']), UTC).isoformat()}); refusing to write it too")
-        store.delete([LEASE_KEY])  # expired: a run that died; take it over
-    raise LeaseHeldError("could not acquire the writer lease")
+        return Lease(store, key, owner, token, now, now + ttl_s, mine[1], stolen_from)
+    current = store.read_versioned(key)
+    held = _parse_lease(current[0]) if current else {}
+    raise LeaseHeldError(str(held.get("owner")), float(held.get("expires_at") or 0.0), key)

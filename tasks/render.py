@@ -503,7 +503,7 @@ def layouts():  # noqa: ANN201 - hypothesis SearchStrategy
 
 class _Style:
     __slots__ = ("rng", "noise", "fw_punct", "fw_digit_rate", "thousands", "plus_sign", "money_unit", "brk",
-                 "own_pad_line", "version", "spam", "six_sep")
+                 "own_pad_line", "version", "spam", "six_sep", "nbsp_pad")
 
     def __init__(self, rng: random.Random, layout: str, version: str, noise: bool, spam: str | None) -> None:
         self.rng = rng
@@ -524,6 +524,7 @@ class _Style:
         self.brk = " " if r() < 0.7 else ""  # how a header word broken over lines comes out in pipe text (商业 企业)
         self.own_pad_line = r() < 0.3  # cell_per_line: colspan padding on its own line (seed 001)
         self.six_sep = "、" if layout == "pdf_text" else "."  # huaian PDF: 1、申请人无正当理由…
+        self.nbsp_pad = noise and r() < 0.15  # &nbsp; left in value cells by an HTML-to-text conversion
 
     def p(self, text: str) -> str:
         return _fw_punct(text) if self.fw_punct else text
@@ -845,9 +846,20 @@ def _blocks(rec: dict[str, Any], st: _Style, layout: str) -> list[Block]:
     if noisy and r() < 0.5:
         blocks.append(("crumb", pick(_CRUMBS)))
     # Header grid before the title on many portals (seed 003/004), 来源/发布时间 line after it (seed 002).
-    meta_style = pick(("grid", "grid", "source", "none")) if layout != "pdf_text" else "none"
-    if meta_style == "grid" and (rec.get("index_number") or published or organ):
-        blocks.append(("meta", (rec.get("index_number"), organ, published)))
+    # Every metadata value the record holds is printed somewhere, so a parser can read it back: the index number
+    # only lives in a header grid (a PDF printed from the portal keeps it as its first line), the date in the grid,
+    # the 来源/发布时间 line or the closing signature.
+    index_number = rec.get("index_number")
+    if layout == "pdf_text":
+        meta_style = "pdf" if index_number else "none"
+    elif index_number:
+        meta_style = "grid"
+    else:
+        meta_style = pick(("grid", "grid", "source", "none"))
+    if meta_style == "pdf":
+        blocks.append(("pdfmeta", index_number))
+    if meta_style == "grid" and (index_number or published or organ):
+        blocks.append(("meta", (index_number, organ, published)))
     if organ is not None:
         if r() < 0.8:
             title = f"{organ}{year}年政府信息公开工作年度报告"
@@ -915,15 +927,19 @@ def _blocks(rec: dict[str, Any], st: _Style, layout: str) -> list[Block]:
     blocks.append(("para", pick(_OTHER).format(**fmt)))
     # Closing signature: the date must be the published date, so only print one when the record has one.
     sign: list[str] = []
-    if r() < 0.5:
+    date_shown = published and meta_style in ("grid", "source")
+    if r() < 0.5 or (published and not date_shown):
         if organ and r() < 0.7:
             sign.append(organ)
         if published:
             sign.append(published if r() < 0.2 else _date_text(published, layout == "pdf_text"))
     if sign:
         blocks.append(("sign", sign))
-    if noisy and r() < 0.6:
-        blocks.append(("foot", pick(_FOOTERS)))
+    if noisy and (r() < 0.6 or layout == "html"):
+        foot = pick(_FOOTERS)
+        if layout == "html" and "分享到:" not in foot:  # portal pages end with a share bar
+            foot = ("分享到:", *foot)
+        blocks.append(("foot", foot))
     return blocks
 
 
@@ -940,7 +956,9 @@ def _pipe_table(grid: list[Row], ncols: int, st: _Style) -> list[str]:
     lines = []
     last = len(grid) - 1
     brk = st.brk
-    for i, (texts, _spans, _fixed, head) in enumerate(grid):
+    for i, (texts, _spans, fixed, head) in enumerate(grid):
+        if st.nbsp_pad and not head:
+            texts = texts[:fixed] + ["\xa0" + t if t else t for t in texts[fixed:]]
         s = " | ".join(texts) + " |"
         if head:
             s = s.replace("\n", brk)
@@ -955,9 +973,11 @@ def _cell_table(grid: list[Row], ncols: int, st: _Style) -> list[str]:
     lines = []
     last = len(grid) - 1
     brk = st.brk
-    for i, (texts, _spans, _fixed, head) in enumerate(grid):
+    for i, (texts, _spans, fixed, head) in enumerate(grid):
         if head:
             texts = [t.replace("\n", brk) for t in texts]
+        elif st.nbsp_pad:
+            texts = texts[:fixed] + ["\xa0" + t if t else t for t in texts[fixed:]]
         s = " |\n".join(texts) + " |"
         miss = ncols - len(texts)
         if miss > 0 and i != last:
@@ -1194,6 +1214,8 @@ def _render_pdf(rec: dict[str, Any], st: _Style) -> str:
             lines += {"t2": _pdf_t2, "t3": _pdf_t3, "t4": _pdf_t4}[data](rec, st)
         elif kind == "sign":
             lines += data
+        elif kind == "pdfmeta":
+            lines.append(f"索引号：{data}" if st.fw_punct else f"索引号:{data}")
     # Page markers on their own line at each page top, inside tables too (huaian: "- 4 -").
     out = []
     page = 1

@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -808,10 +807,13 @@ def _is_transient(exc: BaseException, retry_conflicts: bool = False) -> bool:
         if code == "ConditionalRequestConflict" or status == 409:
             return retry_conflicts
         return status >= 500 or status == 429 or code in _TRANSIENT_CODES
-    from botocore.exceptions import HTTPClientError, IncompleteReadError, ResponseStreamingError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError, IncompleteReadError, ResponseStreamingError, SSLError
 
-    if isinstance(exc, HTTPClientError | IncompleteReadError | ResponseStreamingError | asyncio.TimeoutError
-                  | TimeoutError | ConnectionError):
+    if isinstance(exc, SSLError):  # a certificate problem does not go away by retrying
+        return False
+    if isinstance(exc, HTTPClientError | BotoConnectionError | IncompleteReadError | ResponseStreamingError
+                  | asyncio.TimeoutError | TimeoutError | ConnectionError):
         return True
     try:
         import aiohttp

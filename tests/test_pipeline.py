@@ -1,0 +1,198 @@
+"""End to end: the real nightly/backfill flows (Prefect test harness) over a local folder, SeaweedFS and Dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from flows import pipeline
+from schemas.tables import TABLES
+from tasks.corpus import generate_corpus, read_truth
+from tasks.render import random_record, render_bytes
+from tasks.storage import Store
+
+pytestmark = pytest.mark.slow
+N_REPORTS = 160
+
+
+@pytest.fixture(scope="module")
+def harness():
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()  # Dask workers need the real API
+        yield
+        os.environ.pop("PREFECT_API_URL", None)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    src = tmp_path_factory.mktemp("corpus")
+    generate_corpus(Store(str(src)), N_REPORTS, seed=7, duplicate_share=0.05, broken_share=0.03, sidecar_share=0.3)
+    return src
+
+
+def lake_frames(dest: Path | str) -> dict[str, pl.DataFrame]:
+    from tasks import lake
+
+    store = Store(str(dest))
+    out = {}
+    for name in TABLES:
+        frame = lake.read_table(store, name)
+        out[name] = frame.sort(lake.grain(name), nulls_last=True)
+    return out
+
+
+def assert_same_lake(a, b) -> None:
+    for name in TABLES:
+        assert_frame_equal(a[name], b[name], check_row_order=True)
+
+
+def table_files(dest: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(dest)): p.read_bytes() for p in sorted(dest.rglob("*.parquet"))
+            if p.relative_to(dest).parts[0] in TABLES}
+
+
+def run(src, dest, **kw) -> dict:
+    return pipeline.nightly(source=str(src), dest=str(dest), runner=kw.pop("runner", "threads"), **kw)
+
+
+def test_nightly_lake_matches_truth_and_reruns_change_nothing(harness, corpus, tmp_path):
+    dest = tmp_path / "lake"
+    summary = run(corpus, dest)
+    truth = read_truth(Store(str(corpus)))
+    reports = [t for t in truth if t["kind"] == "report"]
+    assert summary["status"] == "completed"
+    assert summary["files_seen"] == len(truth)
+    lake = lake_frames(dest)
+    # exact partition paths
+    for t in reports:
+        rec = t["record"]
+        assert (dest / "reports" / f"year={rec['year']}" / f"admin_level={rec['admin_level']}" / "part-0.parquet").exists()
+    # accounting: every object is a report row (or a duplicate listed on one) or a failure
+    rep = lake["reports"]
+    dups = rep.select(pl.col("duplicate_sources").list.len().fill_null(0).sum()).item()
+    assert rep.height + dups == len(truth)
+    # the lake equals the truth file, value for value, where the layout lets values be read with certainty
+    by_source = {r["source"]: r for r in rep.iter_rows(named=True)}
+    apps = lake["applications"]
+    for t in reports:
+        row = by_source.get(t["key"]) or next(r for r in by_source.values() if t["key"] in (r["duplicate_sources"] or []))
+        rec = t["record"]
+        assert (row["year"], row["admin_level"], row["format_version"]) == (rec["year"], rec["admin_level"], rec["format_version"])
+        if t["layout"] == "flattened":
+            continue
+        got = apps.filter(pl.col("report_id") == row["report_id"]).sort("row_order")
+        want = [rec["applications"][k] for k in got.get_column("row_key").to_list()]
+        assert got.select("natural_person", "commercial", "research", "nonprofit", "legal_service", "other", "total").rows() \
+            == [tuple(v) for v in want], t["key"]
+    broken = [t for t in truth if t["kind"] == "broken"]
+    assert rep.filter(pl.col("parse_status") == "unsupported").height == len(broken)
+    before = table_files(dest)
+    again = run(corpus, dest)
+    assert again["parsed"] == 0 and again["skipped"] == len(truth)
+    assert table_files(dest) == before
+    runs = pl.concat([pl.read_parquet(p) for p in (dest / "_runs").glob("*.parquet")], how="diagonal_relaxed")
+    assert runs.height == 2
+
+
+def test_add_change_delete_and_move_partition(harness, corpus, tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(corpus, src)
+    dest = tmp_path / "lake"
+    run(src, dest)
+    truth = [t for t in read_truth(Store(str(src))) if t["kind"] == "report" and "sidecar" not in t]
+    gone, changed = truth[0], truth[1]
+    (src / gone["key"]).unlink()
+    rec = dict(changed["record"], year=2020 if changed["record"]["year"] != 2020 else 2022)
+    rec = random_record(__import__("random").Random(1), year=rec["year"], organ=rec["organ"], admin_level=rec["admin_level"])
+    (src / changed["key"]).write_bytes(render_bytes(rec, "pipe", rng=3))
+    (src / "new" / "added.txt").parent.mkdir()
+    added = random_record(__import__("random").Random(2), year=2023, organ="淮安市人民政府", admin_level="prefectural")
+    (src / "new" / "added.txt").write_bytes(render_bytes(added, "pdf_text", rng=4))
+    s = run(src, dest)
+    assert (s["parsed"], s["deleted"]) == (2, 1)
+    rep = lake_frames(dest)["reports"]
+    sources = set(rep.get_column("source").to_list())
+    assert gone["key"] not in sources and "new/added.txt" in sources
+    moved = rep.filter(pl.col("source") == changed["key"]).row(0, named=True)
+    assert moved["year"] == rec["year"]
+    old_part = dest / "reports" / f"year={changed['record']['year']}" / f"admin_level={changed['record']['admin_level']}" / "part-0.parquet"
+    if old_part.exists():
+        assert changed["key"] not in pl.read_parquet(old_part).get_column("source").to_list()
+    for name in ("applications", "findings"):
+        ids = set(lake_frames(dest)[name].get_column("report_id").to_list())
+        assert ids <= set(rep.get_column("report_id").to_list())  # nothing left behind of the deleted report
+
+
+def test_run_killed_between_staging_and_commit_recovers(harness, corpus, tmp_path, monkeypatch):
+    clean = tmp_path / "clean"
+    run(corpus, clean)
+    dest = tmp_path / "lake"
+
+    def die(*_a, **_k):
+        raise KeyboardInterrupt("killed between staging and commit")
+
+    monkeypatch.setattr(pipeline, "commit_run", die)
+    with pytest.raises(BaseException):
+        run(corpus, dest)
+    assert any((dest / "_staging").rglob("_SUCCESS"))  # staged, never committed
+    assert not (dest / "reports").exists()
+    monkeypatch.undo()
+    # the lease of the killed run is still there: it expires; here we break it as an operator would
+    (dest / "_state" / "lease.json").unlink(missing_ok=True)
+    run(corpus, dest)
+    assert not list((dest / "_staging").rglob("*")) if (dest / "_staging").exists() else True
+    assert_same_lake(lake_frames(dest), lake_frames(clean))
+
+
+def test_backfill_years(harness, corpus, tmp_path):
+    dest = tmp_path / "lake"
+    run(corpus, dest)
+    s = pipeline.backfill(years=[2021, 2022], source=str(corpus), dest=str(dest), runner="threads")
+    truth = [t for t in read_truth(Store(str(corpus))) if t["kind"] == "report" and t["record"]["year"] in (2021, 2022)]
+    assert s["parsed"] >= len(truth)
+    assert s["parsed"] < s["files_seen"]
+
+
+def test_dask_local_cluster_gives_the_same_lake(harness, corpus, tmp_path):
+    a, b = tmp_path / "threads", tmp_path / "dask"
+    run(corpus, a, batch_files=60)
+    run(corpus, b, runner="dask", batch_files=60, workers=2)
+    assert_same_lake(lake_frames(a), lake_frames(b))
+
+
+def test_s3_seaweedfs_end_to_end(harness, corpus, tmp_path, monkeypatch):
+    from tests.servers import seaweedfs_s3
+
+    local = tmp_path / "local"
+    run(corpus, local)
+    with seaweedfs_s3() as s3:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3["key"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3["secret"])
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3["endpoint_url"])
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        src = Store(f"s3://{s3['bucket']}/raw")
+        for p in sorted(corpus.rglob("*")):
+            if p.is_file() and not p.relative_to(corpus).parts[0].startswith("_tmp"):
+                src.put_bytes(str(p.relative_to(corpus)), p.read_bytes())
+        dest_url = f"s3://{s3['bucket']}/lake"
+        s = pipeline.nightly(source=src.url, dest=dest_url, runner="threads")
+        assert s["status"] == "completed"
+        dest = Store(dest_url)
+        keys = set(dest.list_objects("reports/").get_column("key").to_list())
+        for y, lv in pl.read_parquet(str(local / "reports" / "**" / "*.parquet"), hive_partitioning=True).select(
+                "year", "admin_level").unique().iter_rows():
+            assert f"reports/year={y}/admin_level={lv}/part-0.parquet" in keys
+        assert_same_lake(lake_frames(dest_url), lake_frames(local))
+        again = pipeline.nightly(source=src.url, dest=dest_url, runner="threads")
+        assert again["parsed"] == 0
+        logs = json.dumps(s) + json.dumps(again)
+        assert s3["secret"] not in logs
