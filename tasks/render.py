@@ -544,9 +544,19 @@ class _Style:
         return s + unit
 
     def nums(self, values: Sequence[Any]) -> list[str]:
-        if self.thousands or self.fw_digit_rate:
-            return [self.num(v) for v in values]
-        return ["" if v is None else str(v) if type(v) is int else self.num(v) for v in values]
+        if not (self.thousands or self.fw_digit_rate):
+            return ["" if v is None else str(v) if type(v) is int else self.num(v) for v in values]
+        out = []
+        rate = self.fw_digit_rate
+        rnd = self.rng.random
+        big = self.thousands
+        for v in values:
+            if type(v) is not int:
+                out.append(self.num(v))
+                continue
+            s = f"{v:,}" if big and (v >= 1000 or v <= -1000) else str(v)
+            out.append(s.translate(_FW_DIGITS) if rate and rnd() < rate else s)
+        return out
 
 
 def _break_word(rng: random.Random, text: str) -> str:
@@ -1094,7 +1104,7 @@ def _render_text(rec: dict[str, Any], st: _Style, layout: str) -> str:
 
 
 def _pdf_wrap(text: str, width: int) -> list[str]:
-    """Fixed-width lines as a PDF extractor gives them, never splitting a run of digits."""
+    """Fixed-width lines as a PDF extractor gives them, never splitting a run of digits; no edge spaces."""
     out = []
     i = 0
     n = len(text)
@@ -1102,11 +1112,11 @@ def _pdf_wrap(text: str, width: int) -> list[str]:
         j = i + width
         while j > i + 1 and text[j - 1].isdigit() and text[j].isdigit():
             j -= 1
-        out.append(text[i:j])
+        out.append(text[i:j].strip())
         i = j
     if i < n:
-        out.append(text[i:])
-    return out
+        out.append(text[i:].strip())
+    return [line for line in out if line]
 
 
 def _spaced_chars(rng: random.Random, text: str) -> str:

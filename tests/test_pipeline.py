@@ -194,5 +194,5 @@ def test_s3_seaweedfs_end_to_end(harness, corpus, tmp_path, monkeypatch):
         assert_same_lake(lake_frames(dest_url), lake_frames(local))
         again = pipeline.nightly(source=src.url, dest=dest_url, runner="threads")
         assert again["parsed"] == 0
-        logs = json.dumps(s) + json.dumps(again)
+        logs = json.dumps(s, default=str) + json.dumps(again, default=str)
         assert s3["secret"] not in logs
