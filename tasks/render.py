@@ -152,6 +152,8 @@ def _infer_level(organ: str | None) -> str:
         return "township"
     if "开发区" in organ or re.search(r"[县区旗]", organ.replace("自治区", "")):
         return "county"
+    if organ.startswith(("北京市", "上海市", "天津市", "重庆市")):  # municipalities are province-level
+        return "provincial"
     if re.search(r"[市州盟]", organ):
         return "prefectural"
     if re.search(r"(省|自治区)", organ):
@@ -331,11 +333,32 @@ def _applications(rng: random.Random, version: str, level: str, kind: str) -> tu
         n = _count(rng, 0.2, 1, 300) if kind != "department" else _count(rng, 0.55, 1, 30)
     else:
         n = _count(rng, 0.55, 1, 30)
-    rows = APPLICATION_ROWS[version]
-    outcome_keys = [r.key for r in rows if r.group == "outcome"]
-    weights = tuple(_OUTCOME_WEIGHTS[k] for k in outcome_keys)
-    new = _split(rng, n, _APPLICANT_WEIGHTS)
+    row_keys, outcome_keys, weights = _outcome_plan(version)
     carried_over_n = 0 if rng.random() < 0.55 or n == 0 else int(n * rng.uniform(0.0, 0.1)) + rng.randint(0, 2)
+    if n == 0 and carried_over_n == 0:  # most small organs: nothing received, nothing handled
+        out = {k: [0] * 7 for k in row_keys}
+    else:
+        out = _request_table(rng, n, carried_over_n, row_keys, outcome_keys, weights)
+    # Table 4 scales with requests: a few reviews for active organs, none for most small ones.
+    review: list[int] = []
+    for g in range(3):
+        base = n * (0.08, 0.012, 0.008)[g]
+        m = 0 if base < 1 and rng.random() > base else _log_uniform(rng, 1, max(1.0, base * 1.5))
+        parts = _split(rng, m, _REVIEW_WEIGHTS)
+        review += [*parts, sum(parts)]
+    return out, review
+
+
+@lru_cache(maxsize=4)
+def _outcome_plan(version: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[float, ...]]:
+    rows = APPLICATION_ROWS[version]
+    outcome_keys = tuple(r.key for r in rows if r.group == "outcome")
+    return tuple(r.key for r in rows), outcome_keys, tuple(_OUTCOME_WEIGHTS[k] for k in outcome_keys)
+
+
+def _request_table(rng: random.Random, n: int, carried_over_n: int, row_keys: tuple[str, ...],
+                   outcome_keys: tuple[str, ...], weights: tuple[float, ...]) -> dict[str, list]:
+    new = _split(rng, n, _APPLICANT_WEIGHTS)
     carried_over = _split(rng, carried_over_n, _APPLICANT_WEIGHTS)
     per_column: list[list[int]] = []  # per applicant column, the outcome counts
     forward: list[int] = []
@@ -348,17 +371,10 @@ def _applications(rng: random.Random, version: str, level: str, kind: str) -> tu
     fixed = {"new_received": new, "carried_over": carried_over, "carried_forward": forward,
              "total": [sum(col) for col in per_column]}
     out: dict[str, list] = {}
-    for r in rows:
-        vals = fixed[r.key] if r.key in fixed else by_row[r.key]
-        out[r.key] = [*vals, sum(vals)]
-    # Table 4 scales with requests: a few reviews for active organs, none for most small ones.
-    review: list[int] = []
-    for g in range(3):
-        base = n * (0.08, 0.012, 0.008)[g]
-        m = 0 if base < 1 and rng.random() > base else _log_uniform(rng, 1, max(1.0, base * 1.5))
-        parts = _split(rng, m, _REVIEW_WEIGHTS)
-        review += [*parts, sum(parts)]
-    return out, review
+    for key in row_keys:
+        vals = fixed[key] if key in fixed else by_row[key]
+        out[key] = [*vals, sum(vals)]
+    return out
 
 
 def _break_rules(rng: random.Random, rec: dict[str, Any]) -> None:
@@ -567,6 +583,16 @@ def _break_word(rng: random.Random, text: str) -> str:
     return text[:cut] + "\n" + text[cut:]
 
 
+def _header_words(rng: random.Random, words: Sequence[str]) -> list[str]:
+    """Header words of one table, broken the way that table's cells were sized: not at all, evenly, or ragged."""
+    mode = rng.random()
+    if mode < 0.3:
+        return list(words)
+    if mode < 0.75:  # 商业/企业, 结果/维持 (seed 004)
+        return [w if len(w) < 3 else w[:len(w) // 2] + "\n" + w[len(w) // 2:] for w in words]
+    return [_break_word(rng, w) for w in words]  # 科研机/构, 其 他 结/果 (huaian PDF)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Tables as grids: one (texts, spans, fixed, is_header) per printed row. spans gives (rowspan, colspan) per cell
 # starting in the row; cells from index `fixed` on are values. A '\n' in a header text marks a line break.
@@ -694,7 +720,7 @@ def _t3_grid(rec: dict[str, Any], st: _Style) -> list[Row]:
     rows: list[Row] = [
         ([st.p(_T3_NOTE), _T3_APPLICANT_HEAD], ((3, 3), (1, 7)), 2, True),
         ([APPLICANT_LABELS[0], _T3_ORG_HEAD, APPLICANT_LABELS[6]], ((2, 1), (1, 5), (2, 1)), 3, True),
-        ([_break_word(rng, lab) for lab in APPLICANT_LABELS[1:6]], (_ONE,) * 5, 5, True),
+        (_header_words(rng, APPLICANT_LABELS[1:6]), (_ONE,) * 5, 5, True),
     ]
     nums = st.nums
     for key, labels, spans in _t3_plan(rec["format_version"], st.fw_punct, st.six_sep):
@@ -704,8 +730,8 @@ def _t3_grid(rec: dict[str, Any], st: _Style) -> list[Row]:
 
 def _t4_grid(rec: dict[str, Any], st: _Style) -> list[Row]:
     rng = st.rng
-    first = [_break_word(rng, lab) if len(lab) > 2 else lab for lab in REVIEW_OUTCOME_LABELS]
-    second = [_break_word(rng, lab) if len(lab) > 2 else lab for lab in REVIEW_OUTCOME_LABELS * 2]
+    heads = _header_words(rng, REVIEW_OUTCOME_LABELS * 3)
+    first, second = heads[:5], heads[5:]
     return [
         ([REVIEW_GROUP_LABELS[0], _T4_SUIT_HEAD], ((1, 5), (1, 10)), 2, True),
         ([*first, REVIEW_GROUP_LABELS[1], REVIEW_GROUP_LABELS[2]], ((2, 1),) * 5 + ((1, 5), (1, 5)), 7, True),

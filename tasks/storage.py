@@ -765,9 +765,9 @@ class Store:
         ``read_parquet('s3://…')`` goes through Python; slower, but needs no download)."""
         if self.is_local:
             return "local"
-        installed = con.execute(
-            "SELECT installed FROM duckdb_extensions() WHERE extension_name = 'httpfs'").fetchone()
-        if installed and installed[0]:
+        installed = con.execute(  # fetchall: DuckDB 2 refuses new work while a result is half-read
+            "SELECT installed FROM duckdb_extensions() WHERE extension_name = 'httpfs'").fetchall()
+        if installed and installed[0][0]:
             con.execute("LOAD httpfs")
             con.execute(self.duckdb_setup_sql())
             return "httpfs"

@@ -92,54 +92,84 @@ def _stop_pid(proc: subprocess.Popen[bytes], grace_s: float) -> None:
         proc.wait(timeout=10)
 
 
-@contextlib.contextmanager
-def seaweedfs_s3(bucket: str = "govreports-test", grace_s: float = 2.0) -> Iterator[dict[str, Any]]:
-    """A SeaweedFS server (master, volume, filer and S3 in one process) in a temporary folder.
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: SIGKILL the server if the process that started it dies (a killed pytest leaves no server behind)."""
+    try:
+        import ctypes
 
-    Every port is chosen free and set explicitly, the gRPC ones too (they default to port+10000); the Iceberg and
-    Lance side servers are turned off, telemetry too. Without an IAM config SeaweedFS accepts any credentials.
-    Startup (launch → bucket created and one object written) took ~4 s here; `info["startup_s"]` says.
-    """
-    binary = weed_binary()
-    tmp = tempfile.mkdtemp(prefix="govreports-weed-")
-    master, volume, filer, s3, master_g, volume_g, filer_g, s3_g = free_ports(8)
-    data_dir = os.path.join(tmp, "data")
-    os.makedirs(data_dir)
-    cmd = [
-        binary, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir}",
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _weed_command(binary: str, tmp: str, ports: list[int]) -> list[str]:
+    master, volume, filer, s3, master_g, volume_g, filer_g, s3_g = ports
+    return [
+        # logs to stderr (our weed.log), not glog files in /tmp; toml config only from our empty folder
+        binary, "-logtostderr", f"-config_dir={tmp}",
+        "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={os.path.join(tmp, 'data')}",
         f"-master.port={master}", f"-master.port.grpc={master_g}", "-master.telemetry=false",
         "-master.volumeSizeLimitMB=64",  # small volumes: the default 30 GB would allow only ~2 on a small disk
         f"-volume.port={volume}", f"-volume.port.grpc={volume_g}", "-volume.max=64",
-        f"-filer.port={filer}", f"-filer.port.grpc={filer_g}",
-        f"-filer.localSocket={os.path.join(tmp, 'filer.sock')}",
+        f"-filer.port={filer}", f"-filer.port.grpc={filer_g}", f"-filer.localSocket={os.path.join(tmp, 'filer.sock')}",
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_g}", "-s3.port.iceberg=0", "-s3.port.lance=0",
         f"-s3.localSocket={os.path.join(tmp, 's3.sock')}",
     ]
-    log_path = os.path.join(tmp, "weed.log")
-    endpoint = f"http://127.0.0.1:{s3}"
-    info = {"endpoint_url": endpoint, "bucket": bucket, "key": "govreports-test-key",
-            "secret": "govreports-test-" + uuid.uuid4().hex, "log": log_path, "kind": "seaweedfs"}
-    t0 = time.monotonic()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=tmp, start_new_session=True)
-    try:
+
+
+def _remove_sockets(ports: list[int]) -> None:
+    """SeaweedFS also listens on unix sockets in /tmp named by gRPC port: remove ours."""
+    _m, _v, _f, _s, master_g, volume_g, filer_g, s3_g = ports
+    for name in (f"seaweedfs-master-grpc-{master_g}.sock", f"seaweedfs-volume-grpc-{volume_g}.sock",
+                 f"seaweedfs-filer-grpc-{filer_g}.sock", f"seaweedfs-s3-grpc-{s3_g}.sock"):
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(tempfile.gettempdir(), name))
+
+
+@contextlib.contextmanager
+def seaweedfs_s3(bucket: str = "govreports-test", grace_s: float = 2.0, tries: int = 3) -> Iterator[dict[str, Any]]:
+    """A SeaweedFS server (master, volume, filer and S3 in one process) in a temporary folder.
+
+    Every port is chosen free and set explicitly, the gRPC ones too (they default to port+10000); the Iceberg and
+    Lance side servers are off, telemetry too. Without an IAM config SeaweedFS accepts any credentials. Startup
+    (launch → bucket created and one object written, read and deleted) took 4–9 s here; `info["startup_s"]` says.
+    A start that fails (a port taken meanwhile) is retried with new ports. Stopped by pid: SIGTERM, then SIGKILL
+    after `grace_s`; everything is removed, on failure too.
+    """
+    binary = weed_binary()
+    errors: list[str] = []
+    for _attempt in range(tries):
+        tmp = tempfile.mkdtemp(prefix="govreports-weed-")
+        ports = free_ports(8)
+        proc: subprocess.Popen[bytes] | None = None
         try:
-            _wait_ready(endpoint, bucket, info["key"], info["secret"], t0 + STARTUP_TIMEOUT_S, proc)
-        except Exception as exc:
-            tail = Path(log_path).read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"SeaweedFS did not start: {exc}\n--- weed.log (tail) ---\n{tail}") from exc
-        info["startup_s"] = time.monotonic() - t0
-        info["pid"] = proc.pid
-        yield info
-    finally:
-        _stop_pid(proc, grace_s)
-        # gRPC unix sockets of master and volume are made in /tmp by port number: remove ours
-        for name in (f"seaweedfs-master-grpc-{master_g}.sock", f"seaweedfs-volume-grpc-{volume_g}.sock",
-                     f"seaweedfs-filer-grpc-{filer_g}.sock", f"seaweedfs-s3-grpc-{s3_g}.sock"):
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(tempfile.gettempdir(), name))
-        shutil.rmtree(tmp, ignore_errors=True)
+            os.makedirs(os.path.join(tmp, "data"))
+            log_path = os.path.join(tmp, "weed.log")
+            info: dict[str, Any] = {
+                "endpoint_url": f"http://127.0.0.1:{ports[3]}", "bucket": bucket, "key": "govreports-test-key",
+                "secret": "govreports-test-" + uuid.uuid4().hex, "log": log_path, "kind": "seaweedfs"}
+            t0 = time.monotonic()
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen(
+                    _weed_command(binary, tmp, ports), stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, cwd=tmp, start_new_session=True,
+                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            try:
+                _wait_ready(info["endpoint_url"], bucket, info["key"], info["secret"], t0 + STARTUP_TIMEOUT_S, proc)
+            except Exception as exc:
+                tail = Path(log_path).read_text(errors="replace")[-2000:]
+                errors.append(f"{exc}\n--- weed.log (tail) ---\n{tail}")
+                continue  # the finally below cleans up; then try again on new ports
+            info["startup_s"] = time.monotonic() - t0
+            info["pid"] = proc.pid
+            yield info
+            return
+        finally:
+            if proc is not None:
+                _stop_pid(proc, grace_s)
+            _remove_sockets(ports)
+            shutil.rmtree(tmp, ignore_errors=True)
+    raise RuntimeError(f"SeaweedFS did not start in {tries} tries:\n" + "\n".join(errors))
 
 
 @contextlib.contextmanager

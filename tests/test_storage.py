@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from tasks import storage
 from tasks.storage import S3Settings, Store
-from tests.servers import seaweedfs_s3, store_for
+from tests.servers import moto_s3, seaweedfs_s3, server_env, store_for
 
 ODD_KEYS = ["raw/2024/报告 一.txt", "raw/2024/a%2Fb.txt", "raw/with space/x y.html", "top.txt"]
 
@@ -240,7 +240,7 @@ def test_transient_errors_are_classified():
     assert storage._is_transient(_client_error("InternalError", 500))
     assert storage._is_transient(EndpointConnectionError(endpoint_url="http://x"))
     assert storage._is_transient(ConnectionResetError())
-    assert storage._is_transient(asyncio.TimeoutError())
+    assert storage._is_transient(TimeoutError())
     assert not storage._is_transient(_client_error("NoSuchKey", 404))
     assert not storage._is_transient(_client_error("AccessDenied", 403))
 
@@ -299,3 +299,15 @@ def test_seaweedfs_accepts_any_credentials_and_conditional_writes(weed):
     assert store.get_bytes("x") == b"1"
     assert store.put_if_absent("y", b"1") and not store.put_if_absent("y", b"2")
     assert weed["startup_s"] < 60
+
+
+def test_moto_server_and_environment_settings(monkeypatch):
+    with moto_s3() as info:
+        for name, value in server_env(info).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("GOVREPORTS_S3_ENDPOINT_URL", raising=False)
+        store = Store(f"s3://{info['bucket']}/env")  # settings from the environment, as flows build it
+        store.put_bytes("报告 1.txt", b"abc")
+        assert store.put_if_absent("lock", b"1") and not store.put_if_absent("lock", b"2")
+        assert store.list_objects().get_column("key").to_list() == ["lock", "报告 1.txt"]
+        assert store.read_many(["报告 1.txt"], max_bytes=2) == [("报告 1.txt", None, "too_large: 3 bytes > 2")]
