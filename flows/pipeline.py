@@ -305,6 +305,10 @@ class RunSummary:
 def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, years: Sequence[int] | None = None,
                  runner: str = "local", dask_address: str | None = None, batch_files: int | None = None,
                  batch_bytes: int | None = None, workers: int | None = None, progress: bool = False) -> RunSummary:
+    for name, url in (("source", source), ("dest", dest)):
+        if not str(url or "").strip():
+            raise ValueError(f"{name} is empty: give a folder or s3://bucket/prefix (an empty URL would mean the "
+                             "worker's current directory)")
     logger = get_run_logger()
     overrides = {k: v for k, v in {"batch_files": batch_files, "batch_bytes": batch_bytes, "workers": workers}.items() if v}
     settings = PipelineSettings(**overrides)

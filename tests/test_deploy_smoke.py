@@ -9,6 +9,8 @@ import json
 import pkgutil
 import re
 import shlex
+import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -405,6 +407,22 @@ def test_dask_manifests_run_the_same_image_and_are_reached_by_the_k8s_deployment
     assert work_box["envFrom"] == [{"secretRef": {"name": props["s3_secret_name"]["default"]}}]
     for deployment_doc in (scheduler, worker):
         assert deployment_doc["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with its built-in kustomize) is not installed")
+def test_dask_kustomization_renders_offline():
+    """`kubectl kustomize` needs no cluster: the manifests build, land in the namespace, get the image."""
+    out = subprocess.run(["kubectl", "kustomize", str(DASK_DIR)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    kustomization = yaml.safe_load((DASK_DIR / "kustomization.yaml").read_text(encoding="utf-8"))
+    (image,) = kustomization["images"]
+    rendered = [d for d in yaml.safe_load_all(out.stdout) if d]
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in rendered) == [
+        ("Deployment", "dask-scheduler"), ("Deployment", "dask-worker"), ("Service", "dask-scheduler")]
+    assert {d["metadata"]["namespace"] for d in rendered} == {kustomization["namespace"]}
+    for d in rendered:
+        for box in d["spec"].get("template", {}).get("spec", {}).get("containers", []):
+            assert box["image"] == f"{image['newName']}:{image['newTag']}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
