@@ -12,10 +12,10 @@ from schemas import form
 from tasks.cells import (
     Cell,
     Fit,
+    combine,
     fit_cells,
     fused_cells,
     line_cells,
-    combine,
     match_rows,
     to_runs,
 )

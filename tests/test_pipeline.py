@@ -138,11 +138,14 @@ def test_run_killed_between_staging_and_commit_recovers(harness, corpus, tmp_pat
     run(corpus, clean)
     dest = tmp_path / "lake"
 
+    class Killed(Exception):
+        pass
+
     def die(*_a, **_k):
-        raise KeyboardInterrupt("killed between staging and commit")
+        raise Killed("killed between staging and commit")
 
     monkeypatch.setattr(pipeline, "commit_run", die)
-    with pytest.raises(BaseException):
+    with pytest.raises(Killed):
         run(corpus, dest)
     assert any((dest / "_staging").rglob("_SUCCESS"))  # staged, never committed
     assert not (dest / "reports").exists()
