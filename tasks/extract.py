@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,6 @@ from tasks.cells import (
 # Page markers that PDF extractors leave inside tables (huaian_2024_pdftext: `- 4 -`).
 PAGE_MARKER_RE = re.compile(r"(?m)^[ \t]*(?:[-—–][ \t]*\d{1,3}[ \t]*[-—–]|第[ \t]*\d{1,3}[ \t]*页(?:[ \t]*[,/][ \t]*共[ \t]*\d{1,3}[ \t]*页)?)[ \t]*$\n?")
 # Characters that NFKC leaves alone but that only get in the way.
-_INVISIBLE = ("\u200b", "\u200c", "\u200d", "\ufeff")
 
 # Section headings, with the variants seen in the wild (spec: `三、依申请公开政府信息情况`, `四、行政复议、行政诉讼和举报投诉情况`,
 # typos such as `行政法复议`, a trailing `。`). Searched in order, each after the previous one.
@@ -117,16 +115,8 @@ def normalise_batch(texts: list[str]) -> list[str]:
 
 
 def normalise(text: str) -> str:
-    """NFKC (full-width digits and punctuation), line endings, zero-width characters, page markers."""
-    for ch in _INVISIBLE:
-        if ch in text:
-            text = text.replace(ch, "")
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = unicodedata.normalize("NFKC", text)
-    if "页" in text or "- " in text or "-\n" in text or "—" in text:
-        text = PAGE_MARKER_RE.sub("", text)
-    return text
+    """One document through the same normalisation as a batch (so a file parses the same alone or in a batch)."""
+    return normalise_batch([text])[0]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -195,6 +185,11 @@ def cells_for(region: str, flattened: bool) -> list[Cell]:
     return fused_cells(region) if flattened else line_cells(region)
 
 
+def find_rows(region: str, flattened: bool, key: tuple[str, str], patterns: list[str]) -> dict[int, list[Cell]]:
+    """A table region's value cells by row index, rows found by their label patterns in form order."""
+    return match_rows(to_runs(cells_for(region, flattened)), _combined(key, patterns))
+
+
 def _value_of(c: Cell) -> int | float | None:
     return c.value if c.kind == "number" else None
 
@@ -207,8 +202,7 @@ def extract_active_disclosure(region: str | None, version: str, flattened: bool,
     if region is None:
         out.findings.append(finding("active_disclosure_incomplete", "table 2 (主动公开) not found", table="active_disclosure"))
         return None
-    runs = to_runs(cells_for(region, flattened))
-    found = match_rows(runs, _combined(("ad", version), [it.pattern for it in items]))
+    found = find_rows(region, flattened, ("ad", version), [it.pattern for it in items])
     table: dict[str, dict[str, Any]] = {}
     missing = []
     for i, item in enumerate(items):
@@ -279,8 +273,7 @@ def extract_applications(region: str | None, version: str, flattened: bool, out:
     if region is None:
         out.findings.append(finding("applications_incomplete", "table 3 (申请情况) not found", table="applications"))
         return None
-    runs = to_runs(cells_for(region, flattened))
-    found = match_rows(runs, _combined(("app", version), [r.pattern for r in rows]))
+    found = find_rows(region, flattened, ("app", version), [r.pattern for r in rows])
     fits: dict[str, Fit] = {}
     for i, row in enumerate(rows):
         fits[row.key] = fit_cells(found[i], 7, sums=(1, 6)) if i in found else Fit(None, problem="incomplete")

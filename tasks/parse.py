@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,17 +208,3 @@ def _merge_division(organ_div, region_div):
     from dataclasses import replace
 
     return replace(region_div, organ_kind=organ_div.organ_kind or region_div.organ_kind)
-
-
-def read_paths(paths: Iterable[str]) -> list[Document]:
-    """Local files (and their `.meta.json` sidecars) as Documents; used by `govreports parse`."""
-    from pathlib import Path
-
-    docs = []
-    for p in paths:
-        path = Path(p)
-        data = path.read_bytes()
-        side = path.with_name(path.name + ".meta.json")
-        meta, _problem = parse_sidecar(side.read_bytes() if side.exists() else None)
-        docs.append(Document(source=str(p), data=data, meta=meta))
-    return docs

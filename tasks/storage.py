@@ -645,20 +645,7 @@ class Store:
                 self.put_bytes(key, data)
                 return True
 
-        async def go(client: Any) -> bool:
-            try:
-                await _with_retries(lambda: client.put_object(
-                    Bucket=self.bucket, Key=self._full_key(key), Body=data, IfMatch=version), retry_conflicts=True)
-                return True
-            except Exception as exc:
-                if _is_precondition_failed(exc) or _is_not_found(exc):
-                    return False
-                raise
-
-        try:
-            return self._run(go)
-        except Exception as exc:
-            raise self._s3_error(exc, f"put_if_match {self.uri(key)}") from None
+        return self._conditional("put_object", "put_if_match", key, Body=data, IfMatch=version)
 
     def delete_if_match(self, key: str, version: str) -> bool:
         """Delete the object only if it is still at `version`; True when deleted. S3: the version is compared
@@ -675,10 +662,15 @@ class Store:
         if current is None or current[1] != version:
             return False
 
+        return self._conditional("delete_object", "delete_if_match", key, IfMatch=version)
+
+    def _conditional(self, method: str, what: str, key: str, **kwargs: Any) -> bool:
+        """One conditional S3 request (If-Match / If-None-Match): True when applied, False on 412 or a missing key."""
+
         async def go(client: Any) -> bool:
             try:
-                await _with_retries(lambda: client.delete_object(
-                    Bucket=self.bucket, Key=self._full_key(key), IfMatch=version), retry_conflicts=True)
+                await _with_retries(lambda: getattr(client, method)(Bucket=self.bucket, Key=self._full_key(key), **kwargs),
+                                    retry_conflicts=True)
                 return True
             except Exception as exc:
                 if _is_precondition_failed(exc) or _is_not_found(exc):
@@ -688,7 +680,7 @@ class Store:
         try:
             return self._run(go)
         except Exception as exc:
-            raise self._s3_error(exc, f"delete_if_match {self.uri(key)}") from None
+            raise self._s3_error(exc, f"{what} {self.uri(key)}") from None
 
     @contextlib.contextmanager
     def _local_lock(self, key: str) -> Any:

@@ -32,3 +32,25 @@ def samples_dir() -> Path:
     if not SAMPLES.exists():
         pytest.fail(f"shared samples not found at {SAMPLES} (set GOVREPORTS_SHARED)")
     return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def weed():
+    """One SeaweedFS S3 server for the storage and lake tests (started on first use, stopped at the end)."""
+    from tests.servers import seaweedfs_s3
+
+    with seaweedfs_s3() as info:
+        yield info
+
+
+@pytest.fixture(params=["local", pytest.param("seaweedfs", marks=pytest.mark.slow)])
+def store(request, tmp_path):
+    """A Store on a fresh local folder, and the same on a fresh prefix of the SeaweedFS bucket."""
+    import uuid
+
+    from tasks.storage import Store
+    from tests.servers import store_for
+
+    if request.param == "local":
+        return Store(tmp_path / "store")
+    return store_for(request.getfixturevalue("weed"), f"store-{uuid.uuid4().hex[:8]}")

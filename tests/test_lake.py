@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
@@ -20,22 +19,8 @@ from polars.testing import assert_frame_equal
 from schemas.tables import FAILURES, TABLES
 from tasks import lake
 from tasks.storage import Store
-from tests.servers import seaweedfs_s3, store_for
 
 PART = "reports/year=2024/admin_level=county/part-0.parquet"
-
-
-@pytest.fixture(scope="module")
-def weed():
-    with seaweedfs_s3() as info:
-        yield info
-
-
-@pytest.fixture(params=["local", pytest.param("seaweedfs", marks=pytest.mark.slow)])
-def store(request, tmp_path) -> Store:
-    if request.param == "local":
-        return Store(tmp_path / "lake")
-    return store_for(request.getfixturevalue("weed"), f"lake-{uuid.uuid4().hex[:8]}")
 
 
 def rows(table: str, report_ids: list[str], year: int = 2024, level: str = "county", per_report: int = 1,

@@ -6,7 +6,6 @@ import asyncio
 import os
 import pickle
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
@@ -15,22 +14,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from tasks import storage
 from tasks.storage import S3Settings, Store
-from tests.servers import moto_s3, seaweedfs_s3, server_env, store_for
+from tests.servers import moto_s3, server_env, store_for
 
 ODD_KEYS = ["raw/2024/报告 一.txt", "raw/2024/a%2Fb.txt", "raw/with space/x y.html", "top.txt"]
-
-
-@pytest.fixture(scope="module")
-def weed():
-    with seaweedfs_s3() as info:
-        yield info
-
-
-@pytest.fixture(params=["local", pytest.param("seaweedfs", marks=pytest.mark.slow)])
-def store(request, tmp_path) -> Store:
-    if request.param == "local":
-        return Store(tmp_path / "root")
-    return store_for(request.getfixturevalue("weed"), f"t-{uuid.uuid4().hex[:8]}")
 
 
 # -- settings, identity ------------------------------------------------------------------------------------------
