@@ -21,6 +21,9 @@ class Cell:
     kind: str  # "text", "number", "blank" (nothing printed), "null" (a dash or 无), "non_numeric" (若干, N/A)
     text: str
     value: int | float | None = None
+    # A blank on a line of several cells none of which is a value (a header row's empty cells, a row of bare
+    # pipes): layout padding, dropped first when a row has more cells than the form.
+    pad: bool = False
 
     @property
     def is_value(self) -> bool:
@@ -49,6 +52,9 @@ def classify(token: str) -> Cell:
     return Cell("text", t)
 
 
+_VALUE_KINDS = frozenset({"number", "null", "non_numeric"})
+
+
 def line_cells(region: str) -> list[Cell]:
     """Cells of a region in pipe, cell-per-line, whitespace-padded or PDF-text layout."""
     cells: list[Cell] = []
@@ -57,7 +63,11 @@ def line_cells(region: str) -> list[Cell]:
             pieces = line.split("|")
             if not pieces[-1].strip():
                 pieces.pop()  # the pipe that closes a row is not a cell
-            cells.extend(classify(p) for p in pieces)
+            row = [classify(p) for p in pieces]
+            if len(row) > 1 and not any(c.kind in _VALUE_KINDS for c in row):
+                for c in row:
+                    c.pad = c.kind == "blank"
+            cells.extend(row)
             continue
         line = line.strip()
         if not line:
@@ -203,6 +213,10 @@ def fit_cells(values: list[Cell], n: int, sums: tuple[int, int] | None = None) -
     if any(c.kind == "digits" for c in values):
         return _fit_fused(values, n, sums)
     vals = list(values)
+    if len(vals) > n:
+        kept = [c for c in vals if not c.pad]
+        if len(kept) >= n:
+            vals = kept
     while len(vals) > n and vals[-1].kind == "blank":
         vals.pop()
     while len(vals) > n and vals[0].kind == "blank":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import threading
 from dataclasses import dataclass
 
 # Magic numbers of files that are not text reports (seen under .txt/.html names in crawls).
@@ -21,16 +22,24 @@ BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x7fELF", "elf"),
 )
 
-BOMS: tuple[tuple[bytes, str], ...] = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
+# (mark, codec for the bytes after it, label, code unit size). UTF-32 LE before UTF-16 LE: its mark starts the same.
+BOMS: tuple[tuple[bytes, str, str, int], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "utf-32", 4),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "utf-32", 4),
+    (codecs.BOM_UTF8, "utf-8", "utf-8-sig", 1),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16", 2),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16", 2),
 )
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f]")
+_CONTROL_BYTES_RE = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")  # ESC (\x1b) left out: ISO-2022 text uses it
+_PAGE_BREAK_RE = re.compile(r"[\f\v]")  # form feeds between PDF pages, vertical tabs from Word exports: line breaks
 _HTML_RE = re.compile(r"<\s*(?:html|body|table|div|p|!doctype|head|meta|td|tr)\b", re.IGNORECASE)
+_CJK_RE = re.compile(r"[\u3400-\u9fff]")
+_LATIN1_LETTER_RE = re.compile(r"[\u00c0-\u00ff]")
+# Reasons Python gives when the bytes stop inside a character (a file cut short): the rest still decodes.
+_TRUNCATED_REASONS = frozenset({"unexpected end of data", "incomplete multibyte sequence", "truncated data"})
+NUL_TAIL_MIN = 4  # a run of NULs at the end at least this long is padding (UTF-32 ends in up to 3 NULs of its own)
 
 
 @dataclass(frozen=True)
@@ -65,39 +74,64 @@ def _utf16_without_bom(data: bytes) -> str | None:
     return None
 
 
+def _strict(data: bytes, codec: str) -> str | None:
+    """Strict decoding; a file cut inside its last character (a truncated download) loses only that character."""
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exc:
+        if exc.reason in _TRUNCATED_REASONS and exc.end >= len(data) and exc.start >= len(data) - 4:
+            try:
+                return data[:exc.start].decode(codec)
+            except UnicodeDecodeError:
+                return None
+        return None
+
+
 def decode_bytes(data: bytes) -> Decoded:
     """Decode a raw report. Order: BOM, strict UTF-8, UTF-16 by NUL pattern, strict GB18030, line-wise mix, detector."""
     if not data or not data.strip():
         return Decoded(None, None, problem="empty file")
-    for bom, name in BOMS:
+    for bom, codec, label, unit in BOMS:
         if data.startswith(bom):
-            try:
-                return _finish(data.decode(name), name)
-            except UnicodeDecodeError:
-                break
+            body = data[len(bom):]
+            body = body[: len(body) - len(body) % unit]  # cut inside a code unit: the partial unit is dropped
+            text = _strict(body, codec)
+            if text is not None:
+                return _finish(text, label)
+            data = body  # a mark in front of something else (an editor put a UTF-8 BOM on GBK): decode the rest
+            break
     kind = sniff_binary(data)
     if kind:
         return Decoded(None, None, problem=f"binary content ({kind})")
-    try:
-        return _finish(data.decode("utf-8"), "utf-8")
-    except UnicodeDecodeError:
-        pass
+    core = data.rstrip(b"\x00")
+    if len(data) - len(core) >= NUL_TAIL_MIN:  # NUL padding (a pre-allocated or partly written file): not content
+        if not core.strip():
+            return Decoded(None, None, problem="empty file (NUL bytes only)")
+        data = core
+    text = _strict(data, "utf-8")
+    if text is not None:
+        repaired = _repair_mojibake(text)
+        return repaired or _finish(text, "utf-8")
     utf16 = _utf16_without_bom(data)
     if utf16:
-        try:
-            return _finish(data.decode(utf16), "utf-16")
-        except UnicodeDecodeError:
-            pass
+        text = _strict(data, utf16)
+        if text is not None:
+            return _finish(text, "utf-16")
     if data.count(0) > len(data) // 100:
         return Decoded(None, None, problem="binary content (NUL bytes)")
-    try:
-        # GB18030 is a superset of GBK and GB2312: what most Chinese government sites serve.
-        return _finish(data.decode("gb18030"), "gb18030")
-    except UnicodeDecodeError:
-        pass
+    sample = data[:8192]
+    if len(_CONTROL_BYTES_RE.findall(sample)) > len(sample) // 50:  # text has next to none; random bytes ~10 %
+        return Decoded(None, None, problem="binary content (control bytes)")
+    # GB18030 (a superset of GBK and GB2312: what most Chinese government sites serve) maps most UTF-8 byte runs to
+    # wrong characters without an error, so a file with whole lines of UTF-8 in it is decoded line by line instead.
+    if not _has_utf8_lines(data):
+        text = _strict(data, "gb18030")
+        if text is not None:
+            return _finish(text, "gb18030")
     mixed = _decode_mixed_lines(data)
     if mixed is not None:
-        return _finish(mixed, "mixed(utf-8,gb18030)", mixed=True)
+        text, encoding, is_mixed = mixed
+        return _finish(text, encoding, mixed=is_mixed)
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
@@ -106,31 +140,108 @@ def decode_bytes(data: bytes) -> Decoded:
     return _finish(str(best), best.encoding)
 
 
-def _decode_mixed_lines(data: bytes) -> str | None:
-    """A file whose lines come in different encodings (pages stitched by a crawler): decode each line alone."""
+def _lines_of(data: bytes) -> list[bytes]:
+    """Lines of raw bytes; CR-only files (old Mac editors) are split on CR."""
+    return data.split(b"\n") if b"\n" in data or b"\r" not in data else data.split(b"\r")
+
+
+def _has_utf8_lines(data: bytes, min_chars: int = 3) -> bool:
+    """Does any line hold at least `min_chars` non-ASCII characters and decode as strict UTF-8? (A GBK line of three
+    or more Chinese characters is valid UTF-8 only by rare accident.)"""
+    for line in _lines_of(data):
+        if line.isascii():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if sum(1 for ch in text if ord(ch) > 0x7F) >= min_chars:
+            return True
+    return False
+
+
+def _decode_mixed_lines(data: bytes) -> tuple[str, str, bool] | None:
+    """A file whose lines come in different encodings (pages stitched by a crawler): decode each line alone.
+
+    Returns (text, encoding label, mixed): mixed only when lines really came in both encodings; a GB18030 file with
+    a few corrupt lines is GB18030 with those lines' bad bytes replaced, not a mixed file.
+    """
     out = []
-    bad = 0
-    lines = data.split(b"\n")
+    bad = utf8_lines = gb_lines = 0
+    sep = b"\n" if b"\n" in data or b"\r" not in data else b"\r"
+    lines = data.split(sep)
     for line in lines:
-        for enc in ("utf-8", "gb18030"):
-            try:
-                out.append(line.decode(enc))
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            bad += 1
-            out.append(line.decode("gb18030", errors="replace"))
+        if line.isascii():
+            out.append(line.decode("ascii"))
+            continue
+        try:
+            out.append(line.decode("utf-8"))
+            utf8_lines += 1
+            continue
+        except UnicodeDecodeError:
+            pass
+        try:
+            out.append(line.decode("gb18030"))
+            gb_lines += 1
+            continue
+        except UnicodeDecodeError:
+            pass
+        bad += 1
+        out.append(line.decode("gb18030", errors="replace"))
     if bad > max(2, len(lines) // 20):
         return None
-    return "\n".join(out)
+    text = sep.decode("ascii").join(out)
+    if utf8_lines and gb_lines:
+        return text, "mixed(utf-8,gb18030)", True
+    if gb_lines or not utf8_lines:
+        return text, f"gb18030 ({bad} corrupt line{'s' if bad != 1 else ''} replaced)", False
+    return text, f"utf-8 ({bad} corrupt line{'s' if bad != 1 else ''} replaced)", False
+
+
+# Windows-1252 as browsers apply it (WHATWG): the five bytes cp1252 leaves undefined stand for U+0081, U+008D, …
+_CP1252_BACK = {bytes([b]).decode("cp1252"): b for b in range(0x80, 0x100) if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
+
+
+def _repair_mojibake(text: str) -> Decoded | None:
+    """Text that is UTF-8 (or GBK) bytes once read as Windows-1252/Latin-1 and saved again as UTF-8 ('æ·®å®‰å¸‚' for
+    '淮安市'): no Chinese at all but many Latin-1 letters. Undo the wrong reading and decode the bytes again."""
+    head = text[:20000]
+    if _CJK_RE.search(head) or len(_LATIN1_LETTER_RE.findall(head)) < 20:
+        return None
+    raw = bytearray()
+    for ch in text:
+        o = ord(ch)
+        if o < 0x80:
+            raw.append(o)
+        elif ch in _CP1252_BACK:
+            raw.append(_CP1252_BACK[ch])
+        elif o < 0x100:
+            raw.append(o)
+        else:
+            return None
+    inner = decode_bytes(bytes(raw))
+    if inner.text is None or not _CJK_RE.search(inner.text[:20000]):
+        return None
+    return Decoded(inner.text, f"{inner.encoding} (repaired: read once as windows-1252)", is_html=inner.is_html,
+                   mixed_encoding=inner.mixed_encoding)
 
 
 def _finish(text: str, encoding: str, *, mixed: bool = False) -> Decoded:
+    if "\x00" in text:
+        text = text.rstrip("\x00")
+        nul = text.count("\x00")
+        if nul > len(text) * 0.3:
+            return Decoded(None, encoding, problem="binary content (NUL bytes)")
+        text = text.replace("\x00", "")  # NULs inside text (broken exports) are never content
     if not text.strip():
         return Decoded(None, encoding, problem="empty file")
-    if len(_CONTROL_RE.findall(text, 0, 5000)) > 50:
+    controls = len(_CONTROL_RE.findall(text, 0, 5000))
+    if controls > 50:
         return Decoded(None, encoding, problem="binary content (control characters)")
+    if controls or _CONTROL_RE.search(text, 5000):
+        text = _CONTROL_RE.sub("", text)
+    if "\f" in text or "\v" in text:
+        text = _PAGE_BREAK_RE.sub("\n", text)
     is_html = bool(_HTML_RE.search(text[:20000]))
     return Decoded(text, encoding, is_html=is_html, mixed_encoding=mixed)
 
@@ -138,91 +249,160 @@ def _finish(text: str, encoding: str, *, mixed: bool = False) -> Decoded:
 # ---------------------------------------------------------------------------------------------------------------
 # HTML: a real parser (lxml), tables expanded into grids (rowspan/colspan), written as pipe rows.
 
+# td/th are blocks only where the walker meets them: inside a page-layout table (data tables are written as grids).
 _BLOCK_TAGS = frozenset(
-    "p div br h1 h2 h3 h4 h5 h6 li ul ol section article header footer tr table title blockquote pre center".split()
+    "p div br h1 h2 h3 h4 h5 h6 li ul ol section article header footer tr td th table title blockquote pre center".split()
 )
 _SKIP_TAGS = frozenset("script style noscript template iframe object embed svg canvas head".split())
+_XML_DECLARATION_RE = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+# libxml2 stops building the tree at 2048 levels even with huge_tree (256 without): deeper content is lost. Pages
+# reach that with unclosed <font>/<div>/<span> tags repeated per paragraph or cell (old page builders).
+DEPTH_LIMIT_NEAR = 1900
+_WRAPPER_TAG_RE = re.compile(
+    r"</?(?:(div|section|article|center|header|footer|main|nav|aside|blockquote)|font|span|b|strong|em|i|u|a|small|big|label)"
+    r"\b[^>]*>", re.IGNORECASE)
+
+
+_PARSERS = threading.local()
+
+
+def _html_parser():
+    """One lxml parser per thread (parsers must not be shared between threads). No network: a report's HTML is
+    only read, nothing in it is fetched."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        import lxml.etree
+
+        parser = _PARSERS.parser = lxml.etree.HTMLParser(no_network=True, remove_comments=True, remove_pis=True)
+    return parser
 
 
 def html_to_text(html: str) -> str:
     """Visible text of an HTML page; each table row becomes `cell | cell | … |` with merged cells repeated."""
+    html = _XML_DECLARATION_RE.sub("", html, count=1)  # lxml refuses str input that declares an encoding
+    text, depth = _html_text(html)
+    if depth >= DEPTH_LIMIT_NEAR:
+        # the parser may have dropped everything below its depth limit: flatten the wrapper tags and read again
+        text, _ = _html_text(_WRAPPER_TAG_RE.sub(lambda m: "\n" if m.group(1) else "", html))
+    return text
+
+
+def _html_text(html: str) -> tuple[str, int]:
+    import lxml.etree
     import lxml.html
 
     try:
-        root = lxml.html.document_fromstring(html)
+        root = lxml.html.document_fromstring(html, parser=lxml.html.HTMLParser(huge_tree=True))
     except (ValueError, lxml.etree.ParserError):
-        return re.sub(r"<[^>]+>", "\n", html)
+        return re.sub(r"<[^>]+>", "\n", html), 0
     out: list[str] = []
-    _walk(root, out)
+    depth = _walk(root, out)
     text = "".join(out)
     text = re.sub(r"[ \t\u00a0]*\n[ \t\u00a0\n]*", "\n", text)
-    return text.strip()
+    return text.strip(), depth
 
 
-def _walk(el, out: list[str]) -> None:
-    tag = el.tag if isinstance(el.tag, str) else ""
-    if tag in _SKIP_TAGS:
-        if el.tail:
-            out.append(el.tail)
-        return
-    if tag == "table":
-        out.append("\n")
-        for row in table_grid(el):
-            out.append(" | ".join(row) + " |\n")
-        if el.tail:
-            out.append(el.tail)
-        return
-    if tag in _BLOCK_TAGS:
-        out.append("\n")
-    if el.text and tag:
-        out.append(el.text)
-    for child in el:
-        _walk(child, out)
-    if tag in _BLOCK_TAGS:
-        out.append("\n")
-    if el.tail:
-        out.append(el.tail)
+def _walk(root, out: list[str]) -> int:
+    """Append the visible text under `root` to `out` (iteratively: pages nest thousands deep); returns the depth."""
+    stack: list[tuple[object, bool, int]] = [(root, False, 0)]
+    max_depth = 0
+    while stack:
+        el, closing, depth = stack.pop()
+        tag = el.tag if isinstance(el.tag, str) else ""  # type: ignore[attr-defined]
+        if closing:
+            if tag in _BLOCK_TAGS:
+                out.append("\n")
+            if el.tail:  # type: ignore[attr-defined]
+                out.append(el.tail)  # type: ignore[attr-defined]
+            continue
+        max_depth = max(max_depth, depth)
+        if tag in _SKIP_TAGS:
+            if el.tail:  # type: ignore[attr-defined]
+                out.append(el.tail)  # type: ignore[attr-defined]
+            continue
+        grid = table_grid(el) if tag == "table" and not _has_nested_table(el) else None
+        if grid:
+            out.append("\n")
+            for row in grid:
+                out.append(" | ".join(c for c in row if c is not None) + " |\n")
+            if el.tail:  # type: ignore[attr-defined]
+                out.append(el.tail)  # type: ignore[attr-defined]
+            continue
+        # a table holding tables lays out the page (navigation in one cell, the article in another): its cells are
+        # walked as blocks, and the data tables inside become grids. A table without rows (cells written as <div>s)
+        # is walked as blocks too, so its text is not lost.
+        if tag in _BLOCK_TAGS:
+            out.append("\n")
+        if el.text and tag:  # type: ignore[attr-defined]
+            out.append(el.text)  # type: ignore[attr-defined]
+        stack.append((el, True, depth))
+        stack.extend((child, False, depth + 1) for child in reversed(el))  # type: ignore[call-overload]
+    return max_depth
+
+
+def _has_nested_table(table) -> bool:
+    return next(table.iterdescendants("table"), None) is not None
 
 
 def _cell_text(cell) -> str:
     parts: list[str] = []
-
-    def rec(node):
-        tag = node.tag if isinstance(node.tag, str) else ""
+    stack: list[tuple[object, bool]] = [(cell, False)]
+    while stack:
+        node, closing = stack.pop()
+        if closing:
+            if node is not cell and node.tail:  # type: ignore[attr-defined]
+                parts.append(node.tail)  # type: ignore[attr-defined]
+            continue
+        tag = node.tag if isinstance(node.tag, str) else ""  # type: ignore[attr-defined]
         if tag in _SKIP_TAGS:
-            return
+            if node is not cell and node.tail:  # type: ignore[attr-defined]
+                parts.append(node.tail)  # type: ignore[attr-defined]
+            continue
         if tag == "br":
             parts.append(" ")
-        if node.text and tag:
-            parts.append(node.text)
-        for ch in node:
-            rec(ch)
-            if ch.tail:
-                parts.append(ch.tail)
-
-    rec(cell)
+        if node.text and tag:  # type: ignore[attr-defined]
+            parts.append(node.text)  # type: ignore[attr-defined]
+        stack.append((node, True))
+        stack.extend((ch, False) for ch in reversed(node))  # type: ignore[call-overload]
     return re.sub(r"[\s\u00a0|]+", " ", "".join(parts)).strip()
 
 
-def table_grid(table) -> list[list[str]]:
+def table_grid(table) -> list[list[str | None]]:
     """Expand rowspan/colspan: a merged cell's text stands in every grid position it covers."""
+    import lxml.etree
+
     rows = [tr for tr in table.iter("tr") if _nearest_table(tr) is table]
-    grid: dict[tuple[int, int], str] = {}
+    # A line break inside a cell separates words (`商业<br>企业`, `1<br>2`): make it a space, then let libxml2
+    # serialise each cell's text. Tables holding scripts or styles take the slow walk that skips them.
+    plain = next(table.iter(*_SKIP_TAGS), None) is None
+    if plain:
+        for br in table.iter("br"):
+            br.tail = " " + (br.tail or "")
+    grid: dict[tuple[int, int], str | None] = {}
     width = 0
     for r, tr in enumerate(rows):
         c = 0
         for cell in tr:
-            if not isinstance(cell.tag, str) or cell.tag not in ("td", "th"):
+            if cell.tag != "td" and cell.tag != "th":
                 continue
             while (r, c) in grid:
                 c += 1
-            text = _cell_text(cell)
-            rs = _span(cell.get("rowspan"))
-            cs = _span(cell.get("colspan"))
-            for dr in range(rs):
-                for dc in range(cs):
-                    # Only the first column of a colspan carries the text: a value is never counted twice.
-                    grid[(r + dr, c + dc)] = text if dc == 0 else ""
+            if plain:
+                raw = lxml.etree.tostring(cell, method="text", encoding=str, with_tail=False)
+                text = " ".join(raw.replace("|", " ").split())
+            else:
+                text = _cell_text(cell)
+            rs_attr, cs_attr = cell.get("rowspan"), cell.get("colspan")
+            rs = 1 if rs_attr is None else _span(rs_attr)
+            cs = 1 if cs_attr is None else _span(cs_attr)
+            if rs == 1 and cs == 1:
+                grid[(r, c)] = text
+            else:
+                for dr in range(rs):
+                    for dc in range(cs):
+                        # A merged cell is one cell: the first column of a colspan carries its text and the rest
+                        # are left out (None), so a value is never counted twice and a merged label adds no blanks.
+                        grid[(r + dr, c + dc)] = text if dc == 0 else None
             c += cs
             width = max(width, c)
     out = []

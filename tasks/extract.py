@@ -44,6 +44,9 @@ VERSION_2021_RE = re.compile(r"本年制发件数|本年废止件数|现行有�
 VERSION_2019_RE = re.compile(r"本年新制作数量|本年新公开数量|对外公开总数量|上一年项目数量|政府集中采购|采购项目数量")
 APPLICATIONS_2021_RE = re.compile(r"逾期不补正|缴纳费用|收费通知")
 
+HAS_TABLES_RE = re.compile(r"新收政府信息公开申请|本年制发件数|本年新制作数量|结果维持")
+OTHER_HANDLING_2019_RE = re.compile(r"\(\s*六\s*\)\s*其\s*他\s*处\s*理")
+
 # Flattened text: a row label glued to its numbers.
 FLATTENED_RE = re.compile(r"(?:规章|规范性文件|申请数量|予以公开|国家秘密|结果维持|总计)[+\-]?\d")
 
@@ -61,7 +64,9 @@ INDEX_RE = re.compile(r"索\s*引\s*号\s*[:|]?\s*\|?\s*([0-9A-Za-z][0-9A-Za-z\-
 PUBLISHER_RE = re.compile(r"(?:发布机构|发文机关|发布单位|公开主体|信息来源)\s*[:|]\s*\|?\s*([\u4e00-\u9fff()]{2,40})")
 DATE_LABEL_RE = re.compile(
     r"(?:成文日期|发布日期|公开日期|发文日期|发布时间|生成日期|印发日期)\s*[:|]?\s*\|?\s*(\d{4})\s*[-年/.]\s*(\d{1,2})\s*[-月/.]\s*(\d{1,2})")
-CN_DATE_LINE_RE = re.compile(r"(?m)^[ \t]*(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日[ \t]*$")
+# The date under the closing signature: `2024年3月1日`, or `2024-03-01` / `2024.3.1` on a line of its own.
+CN_DATE_LINE_RE = re.compile(
+    r"(?m)^[ \t]*(\d{4})\s*(?:年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日|[-/.](\d{1,2})[-/.](\d{1,2}))[ \t]*$")
 BY_ORGAN_RE = re.compile(
     r"(?:本(?:次)?(?:年度)?报告(?:是)?由|本报告系|现将|特向社会公布)\s*([\u4e00-\u9fff()]{2,40}?)\s*(?:\(以下简称|根据|依据|按照|依照|编制|结合|\d{4}\s*年度?政府信息公开)")
 ORGAN_SUFFIX_RE = re.compile(
@@ -469,7 +474,8 @@ def detect_published_date(text: str) -> str | None:
         dates = CN_DATE_LINE_RE.findall(tail)
         if not dates:
             return None
-        y, mo, d = dates[-1]
+        y, mo, d, mo2, d2 = dates[-1]
+        mo, d = mo or mo2, d or d2
     else:
         y, mo, d = m.groups()
     try:
@@ -506,10 +512,22 @@ def narrative_checks(text: str, spans: dict[str, tuple[int, int] | None], applic
 
 # ---------------------------------------------------------------------------------------------------------------
 
-def extract(text: str, *, is_html: bool = False, normalised: bool = False) -> Extracted:
-    """Extract one report from decoded text (HTML already turned into pipe rows)."""
-    if not normalised:
-        text = normalise(text)
+@dataclass
+class Prepared:
+    """A document after metadata and sections, before its tables: what the batch fast path needs to see."""
+
+    out: Extracted
+    text: str
+    spans: dict[str, tuple[int, int] | None]
+    regions: dict[str, str | None]
+    version: str = "2021"
+    app_version: str = "2021"
+    flattened: bool = False
+    done: bool = False  # unsupported: no tables to read
+
+
+def prepare(text: str, *, is_html: bool = False) -> Prepared:
+    """Metadata, sections, layout and form version of one normalised text."""
     out = Extracted(record={})
     rec = out.record
     year, _how = detect_year(text)
@@ -518,7 +536,7 @@ def extract(text: str, *, is_html: bool = False, normalised: bool = False) -> Ex
     spans = find_sections(text)
     regions = {k: (text[s[0]:s[1]] if s else None) for k, s in spans.items()}
     tables_text = "".join(r for r in regions.values() if r)
-    has_tables = bool(re.search(r"新收政府信息公开申请|本年制发件数|本年新制作数量|结果维持", tables_text))
+    has_tables = bool(HAS_TABLES_RE.search(tables_text))
     old = OLD_REPORT_RE.search(text[:5000])
     rec.update({
         "year": year, "format_version": None, "organ": None, "admin_level": None, "province": None,
@@ -527,20 +545,23 @@ def extract(text: str, *, is_html: bool = False, normalised: bool = False) -> Ex
     })
     out.organ_context = text[:1500]
     rec["organ"] = detect_organ(text, title_prefix)
+    prepared = Prepared(out, text, spans, regions)
     if year is not None and year < 2019 or (year is None and old):
         out.supported = False
         out.findings.append(finding("unsupported_format", f"a {year or old.group(1)} report: the national format applies from 2019",
                                     table=None, actual=year or old.group(1)))
-        return out
+        prepared.done = True
+        return prepared
     if not has_tables:
         out.supported = False
         why = "no report tables found" + ("" if REPORT_WORD_RE.search(text) else "; not an annual report")
         out.findings.append(finding("unsupported_format", f"not a parseable annual report: {why}"))
-        return out
+        prepared.done = True
+        return prepared
     if year is None:
         out.findings.append(finding("report_year_missing", "no statistics period, title or body states the report year"))
     out.layout = detect_layout(text, tables_text, is_html)
-    flattened = out.layout == "flattened"
+    prepared.flattened = out.layout == "flattened"
     t2 = regions["active_disclosure"] or ""
     if VERSION_2021_RE.search(t2):
         version = "2021"
@@ -549,17 +570,43 @@ def extract(text: str, *, is_html: bool = False, normalised: bool = False) -> Ex
     else:
         version = "2019" if year is not None and year <= 2020 else "2021"
     app_version = "2021" if APPLICATIONS_2021_RE.search(regions["applications"] or "") else (
-        "2019" if regions["applications"] and re.search(r"\(\s*六\s*\)\s*其\s*他\s*处\s*理", regions["applications"]) else version)
+        "2019" if regions["applications"] and OTHER_HANDLING_2019_RE.search(regions["applications"]) else version)
     if app_version != version:
         out.findings.append(finding("format_version_mixed", f"table 2 follows the {version} form, table 3 the {app_version} form",
                                     severity="warning", expected=version, actual=app_version))
     rec["format_version"] = version
-    rec["active_disclosure"] = extract_active_disclosure(regions["active_disclosure"], version, flattened, out)
-    rec["applications"] = extract_applications(regions["applications"], app_version, flattened, out)
-    rec["review_litigation"] = extract_review_litigation(regions["review_litigation"], flattened, out)
-    narrative_checks(text, spans, rec["applications"], out)
-    spam = SPAM_RE.search(text)
+    prepared.version, prepared.app_version = version, app_version
+    return prepared
+
+
+_NOT_GIVEN: Any = object()
+
+
+def extract_tables(p: Prepared, fast: dict[str, Any] | None = None, spam: str | None = _NOT_GIVEN) -> Extracted:
+    """The three tables (those the batch fast path read are taken as given), prose checks and spam."""
+    out, rec = p.out, p.out.record
+    if p.done:
+        return out
+    fast = fast or {}
+    regions = p.regions
+    rec["active_disclosure"] = fast["active_disclosure"] if "active_disclosure" in fast else \
+        extract_active_disclosure(regions["active_disclosure"], p.version, p.flattened, out)
+    rec["applications"] = fast["applications"] if "applications" in fast else \
+        extract_applications(regions["applications"], p.app_version, p.flattened, out)
+    rec["review_litigation"] = fast["review_litigation"] if "review_litigation" in fast else \
+        extract_review_litigation(regions["review_litigation"], p.flattened, out)
+    narrative_checks(p.text, p.spans, rec["applications"], out)
+    if spam is _NOT_GIVEN:
+        m = SPAM_RE.search(p.text)
+        spam = m.group(0) if m else None
     if spam:
-        out.findings.append(finding("spam_injection", f"injected advertising or gambling text: {spam.group(0)!r}",
-                                    severity="warning", actual=spam.group(0)))
+        out.findings.append(finding("spam_injection", f"injected advertising or gambling text: {spam!r}",
+                                    severity="warning", actual=spam))
     return out
+
+
+def extract(text: str, *, is_html: bool = False, normalised: bool = False) -> Extracted:
+    """Extract one report from decoded text (HTML already turned into pipe rows)."""
+    if not normalised:
+        text = normalise(text)
+    return extract_tables(prepare(text, is_html=is_html))
