@@ -159,19 +159,26 @@ def find_sections(text: str) -> dict[str, tuple[int, int] | None]:
     return {"active_disclosure": span(s2), "applications": span(s3), "review_litigation": span(s4)}
 
 
+_NONBLANK_LINE_RE = re.compile(r"(?m)^[^\S\n]*\S")
+_PIPED_LINE_RE = re.compile(r"(?m)^[^\n|]*\|")
+_MULTI_PIPE_NUMBER_LINE_RE = re.compile(r"(?m)^(?=(?:[^\n|]*\|){3})[^\n]*?\|[^\S\n]*\d")
+_NUMERIC_ROW_RE = re.compile(r"(?m)[\u4e00-\u9fff)][^\S\n]+\d+(?:[^\S\n]+\d+){2,}[^\S\n]*$")
+
+
 def detect_layout(text: str, tables_text: str, is_html: bool) -> str:
     if is_html:
         return "html"
     if FLATTENED_RE.search(tables_text):
         return "flattened"
-    lines = [ln for ln in tables_text.split("\n") if ln.strip()]
+    # line counts by multi-line regexes: one scan each instead of a Python loop over lines
+    lines = len(_NONBLANK_LINE_RE.findall(tables_text))
     if not lines:
         return "unknown"
-    piped = sum(1 for ln in lines if "|" in ln)
-    if piped > len(lines) * 0.5:
-        multi = sum(1 for ln in lines if ln.count("|") >= 3 and re.search(r"\|\s*\d", ln))
+    piped = len(_PIPED_LINE_RE.findall(tables_text))
+    if piped > lines * 0.5:
+        multi = len(_MULTI_PIPE_NUMBER_LINE_RE.findall(tables_text))
         return "pipe" if multi > 5 else "cell_per_line"
-    numeric_rows = sum(1 for ln in lines if re.search(r"[\u4e00-\u9fff)]\s+\d+(?:\s+\d+){2,}\s*$", ln))
+    numeric_rows = len(_NUMERIC_ROW_RE.findall(tables_text))
     if numeric_rows > 5:
         return "pdf_text"
     return "whitespace_cell_per_line"
