@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90
 export AWS_REQUEST_CHECKSUM_CALCULATION=when_required
 export AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
 
-.PHONY: setup demo test test-fast lint score bench-parse bench clean
+.PHONY: setup demo test test-fast lint score bench-parse bench clean docs browser
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,7 +28,7 @@ setup: $(BIN)/python
 demo: setup
 	$(BIN)/govreports demo --reports $(DEMO_REPORTS) --workdir $(DEMO_DIR) --shared $(SHARED)
 
-test: setup
+test: setup browser
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-fast: setup
@@ -45,6 +45,26 @@ bench-parse: setup
 
 bench: setup
 	$(BIN)/python -m tests.bench.bench_pipeline
+
+# The data dictionary (docs/data-dictionary.md) and the BI views (deploy/bi/views.sql), both generated from schemas/;
+# tests fail when either drifts.
+docs: setup
+	$(BIN)/python -m schemas.dictionary
+	$(BIN)/python -m tasks.bi --write-views
+
+# Headless Chromium, which tests/test_quality.py uses to render the data-quality report: the Debian package,
+# installed only when $(CHROMIUM) is absent (as root, or through sudo).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then \
+		echo "browser: $(CHROMIUM) present"; \
+	else \
+		echo "browser: installing chromium (apt-get; about 30 s)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null && \
+		test -x "$(CHROMIUM)" || { echo "browser: could not install chromium; tests/test_quality.py will fail" >&2; exit 1; }; \
+	fi
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

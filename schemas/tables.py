@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 import pyarrow as pa
@@ -219,3 +219,25 @@ def conform(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
     if nulls:
         raise ValueError(f"{table.name}: nulls in required columns {nulls}")
     return out
+
+
+_CROSS_YEAR_DOCS = {
+    "report_id": {"description": "The later report (year t), whose finding it is."},
+    "source": {"description": "Key the year-t report was read from."},
+    "rule": {"description": "carried_over_mismatch or active_disclosure_in_force_mismatch.", "source": "tasks/crossyear.py"},
+    "severity": {"description": "warning (the form does not state cross-year rules).", "source": "tasks/crossyear.py"},
+    "expected": {"description": "What the year before implies: t−1's carried_forward, or t−1's in_force + issued − repealed "
+                                "(several t−1 reports: their values joined by ' or ').", "source": "the t−1 report"},
+    "actual": {"description": "What the year-t report printed.", "source": "the year-t report"},
+    "message": {"description": "Both years, both values and the t−1 source(s).", "source": "tasks/crossyear.py"},
+}
+# Findings across a report and the same organ's report of the year before (tasks/crossyear.py): recomputed wholly
+# after each run, partitioned like the tables by the later report's year and level. A report's own findings stay
+# in `findings`, owned by its parse.
+CROSS_YEAR_FINDINGS = Table(
+    "cross_year_findings",
+    "One row per cross-year finding (carried_over_mismatch, active_disclosure_in_force_mismatch): a report "
+    "(the later year) disagrees with the same organ's report of the year before. Same columns as findings.",
+    "report_id, rule, field",
+    tuple(replace(c, **_CROSS_YEAR_DOCS[c.name]) if c.name in _CROSS_YEAR_DOCS else c for c in FINDINGS.columns),
+)

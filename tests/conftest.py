@@ -54,3 +54,30 @@ def store(request, tmp_path):
     if request.param == "local":
         return Store(tmp_path / "store")
     return store_for(request.getfixturevalue("weed"), f"store-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test server (temporary database) for the session's tests that run flows and tasks."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def analyst_lake(prefect_harness, tmp_path_factory):
+    """A generated corpus (every value exact; see tests/analyst_lake.py) run through nightly + post_run, with its
+    truth: shared by the BI, cross-year and data-quality tests."""
+    from tests.analyst_lake import build
+
+    root = tmp_path_factory.mktemp("analyst")
+    return build(root / "source", root / "lake")
+
+
+@pytest.fixture(scope="session")
+def prefect_api(prefect_harness) -> str:
+    """The session's Prefect test server's API URL: a flow run in a child process needs it in PREFECT_API_URL."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
