@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import polars as pl
 
 from schemas import form
-from tasks.cells import NON_NUMERIC_TOKENS, NULL_TOKENS, UNIT_SUFFIX
+from tasks.cells import NON_NUMERIC_TOKENS, NULL_TOKENS, PERCENT, UNIT_SUFFIX
 
 _NUMBER = r"[+\-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 # One whitespace-free token that `classify` would read as a value (number, a dash or 无, 若干/N/A).
 _VALUE_TOKEN = "(?:" + "|".join(
-    [_NUMBER + UNIT_SUFFIX + "?"] + [re.escape(t) for t in sorted(NULL_TOKENS | NON_NUMERIC_TOKENS, key=len, reverse=True)
+    [_NUMBER + UNIT_SUFFIX + "?", PERCENT.replace(r"\s*", "")] + [re.escape(t) for t in sorted(NULL_TOKENS | NON_NUMERIC_TOKENS, key=len, reverse=True)
                                      if not any(ch.isspace() for ch in t)]) + ")"
 # A PDF-text line: the label, then the value tokens peeled off its end (at least one character stays a label).
 _PEEL = rf"^(\S.*?)((?:\s+{_VALUE_TOKEN})*)$"
@@ -109,7 +109,7 @@ def cells_frame(regions: pl.DataFrame) -> pl.DataFrame:
     kind = (pl.when(is_number).then(pl.lit("number"))
             .when(t == "").then(pl.lit("blank"))
             .when(t.is_in(sorted(NULL_TOKENS))).then(pl.lit("null"))
-            .when(t.is_in(sorted(NON_NUMERIC_TOKENS))).then(pl.lit("non_numeric"))
+            .when(t.is_in(sorted(NON_NUMERIC_TOKENS)) | t.str.contains(f"^{PERCENT}$")).then(pl.lit("non_numeric"))
             .otherwise(pl.lit("text")))
     cells = cells.with_columns(kind=kind).with_columns(
         value=pl.coalesce(pl.col("plain").cast(pl.Float64), pl.col("rest_value")),

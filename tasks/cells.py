@@ -11,7 +11,10 @@ NULL_TOKENS = frozenset({"-", "--", "—", "——", "–", "―", "/", "\\", "�
 # Cells that are not numbers and not a conventional blank: kept null, with a finding.
 NON_NUMERIC_TOKENS = frozenset({"若干", "N/A", "n/a", "NA", "不详", "未统计", "待定", "略", "?", "？"})
 # Units printed inside cells (2019 procurement amounts `251000元`; `万元` money; counts with 件/个).
-UNIT_SUFFIX = r"(?:万元|元|件|个|条|次|项|宗|人次|家|%)"
+UNIT_SUFFIX = r"(?:万元|元|件|个|条|次|项|宗|人次|家)"
+# A share (33%) is not a count: read as a non-numeric cell (null, with a finding), never as 33.
+PERCENT = r"[+\-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*%"
+PERCENT_RE = re.compile(f"^{PERCENT}$")
 NUMBER_RE = re.compile(r"^([+\-]?)((?:\d{1,3}(?:,\d{3})+)|\d+)(\.\d+)?\s*" + UNIT_SUFFIX + r"?$")
 _WS_SPLIT = re.compile(r"\s+")
 
@@ -47,7 +50,7 @@ def classify(token: str) -> Cell:
         return Cell("number", t, value)
     if t in NULL_TOKENS:
         return Cell("null", t)
-    if t in NON_NUMERIC_TOKENS:
+    if t in NON_NUMERIC_TOKENS or PERCENT_RE.match(t):
         return Cell("non_numeric", t)
     return Cell("text", t)
 

@@ -44,6 +44,9 @@ VERSION_2021_RE = re.compile(r"本年制发件数|本年废止件数|现行有�
 VERSION_2019_RE = re.compile(r"本年新制作数量|本年新公开数量|对外公开总数量|上一年项目数量|政府集中采购|采购项目数量")
 APPLICATIONS_2021_RE = re.compile(r"逾期不补正|缴纳费用|收费通知")
 
+FIGURE_RE = re.compile(r"(?<![\d.])\d+(?![\d.]*\s*[年月日号〕\]])")
+CN_YEAR_RE = re.compile(r"(?:二[〇○零]|一九)[〇○零一二三四五六七八九]{2}(?=\s*年)")
+_CN_DIGITS = str.maketrans("〇○零一二三四五六七八九", "00012345678" + "9")
 HAS_TABLES_RE = re.compile(r"新收政府信息公开申请|本年制发件数|本年新制作数量|结果维持")
 OTHER_HANDLING_2019_RE = re.compile(r"\(\s*六\s*\)\s*其\s*他\s*处\s*理")
 
@@ -143,7 +146,12 @@ def find_sections(text: str) -> dict[str, tuple[int, int] | None]:
     s4 = first(SECTION_4_RE, cf.end() if cf else after3)
     if s4 is None:
         s4 = first(TABLE_4_ANCHOR_RE, cf.end() if cf else after3)
-    after4 = s4 if s4 is not None else after3
+    if s4 is None and s3 is not None:
+        # table 4 printed before table 3: its heading between 二 and 三
+        s4 = first(SECTION_4_RE, s2 or 0)
+        if s4 is not None and s4 > s3:
+            s4 = None
+    after4 = max(b for b in (s4, s3, s2, 0) if b is not None)
     s5 = first(SECTION_5_RE, after4 + 2)
     if s5 is None:
         s5 = first(SECTION_6_RE, after4 + 2)
@@ -215,6 +223,9 @@ def extract_active_disclosure(region: str | None, version: str, flattened: bool,
         out.findings.append(finding("active_disclosure_incomplete", "table 2 (主动公开) not found", table="active_disclosure"))
         return None
     found = find_rows(region, flattened, ("ad", version), [it.pattern for it in items])
+    if not found:  # a heading with no table under it (the table is an image, or was cut away)
+        out.findings.append(finding("active_disclosure_incomplete", "table 2 (主动公开) has no rows", table="active_disclosure"))
+        return None
     table: dict[str, dict[str, Any]] = {}
     missing = []
     for i, item in enumerate(items):
@@ -250,7 +261,12 @@ def _cells_to_dict(fit: Fit, key: str, measures: tuple[str, ...], table: str, ou
 def _agreed(cands: list[tuple[int, ...]], j: int, table: str, row: str, col: str, path: str, out: Extracted) -> int | None:
     values = {c[j] for c in cands}
     if len(values) == 1:
-        return next(iter(values))
+        v = next(iter(values))
+        if abs(v) > INT64_MAX:
+            out.findings.append(finding(f"{table}_implausible_value", f"{path}: {v} is too large to store; kept null",
+                                        severity="warning", table=table, row=row, column=col, field_=path, actual=v))
+            return None
+        return v
     out.findings.append(_ambiguous(table, row, col, path, f"{len(cands)} splits of the fused digits fit; candidates for this cell: "
                                    + ", ".join(str(v) for v in sorted(values)[:6])))
     return None
@@ -260,7 +276,11 @@ def _ambiguous(table: str, row: str, col: str | None, path: str, why: str) -> di
     return finding("ambiguous_value", f"{path}: {why}", table=table, row=row, column=col, field_=path)
 
 
-def _checked(c: Cell, table: str, row: str, col: str, path: str, out: Extracted, *, allow_negative: bool = False):
+INT64_MAX = 2**63 - 1
+
+
+def _checked(c: Cell, table: str, row: str, col: str, path: str, out: Extracted, *, allow_negative: bool = False,
+             integer: bool = False):
     if c.kind == "non_numeric":
         out.findings.append(finding(f"{table}_non_numeric_value", f"{path}: cell {c.text!r} is not a number; kept null",
                                     severity="warning", table=table, row=row, column=col, field_=path, actual=c.text))
@@ -268,12 +288,22 @@ def _checked(c: Cell, table: str, row: str, col: str, path: str, out: Extracted,
     v = _value_of(c)
     if v is None:
         return None
+    if integer and isinstance(v, float):
+        if not v.is_integer():
+            out.findings.append(finding(f"{table}_non_numeric_value", f"{path}: {c.text!r} is not a whole count; kept null",
+                                        severity="warning", table=table, row=row, column=col, field_=path, actual=c.text))
+            return None
+        v = int(v)
     if v < 0 and not allow_negative:
         out.findings.append(finding(f"{table}_negative_value", f"{path}: a count cannot be negative ({v})",
                                     table=table, row=row, column=col, field_=path, expected=">= 0", actual=v))
     if abs(v) >= 1_000_000_000:
-        out.findings.append(finding(f"{table}_implausible_value", f"{path}: {v} is beyond any plausible count",
+        storable = not integer or abs(v) <= INT64_MAX
+        out.findings.append(finding(f"{table}_implausible_value", f"{path}: {v} is beyond any plausible count"
+                                    + ("" if storable else "; too large to store, kept null"),
                                     severity="warning", table=table, row=row, column=col, field_=path, actual=v))
+        if not storable:
+            return None
     return v
 
 
@@ -286,6 +316,10 @@ def extract_applications(region: str | None, version: str, flattened: bool, out:
         out.findings.append(finding("applications_incomplete", "table 3 (申请情况) not found", table="applications"))
         return None
     found = find_rows(region, flattened, ("app", version), [r.pattern for r in rows])
+    if not found:
+        out.findings.append(finding("applications_incomplete", "table 3 (申请情况) has no rows", table="applications",
+                                    expected=len(rows), actual=0))
+        return None
     fits: dict[str, Fit] = {}
     for i, row in enumerate(rows):
         fits[row.key] = fit_cells(found[i], 7, sums=(1, 6)) if i in found else Fit(None, problem="incomplete")
@@ -297,7 +331,7 @@ def extract_applications(region: str | None, version: str, flattened: bool, out:
         fit = fits[row.key]
         if fit.cells is not None:
             table[row.key] = [
-                _checked(c, "applications", row.key, form.APPLICANTS[j], f"applications.{row.key}[{j}]", out)
+                _checked(c, "applications", row.key, form.APPLICANTS[j], f"applications.{row.key}[{j}]", out, integer=True)
                 for j, c in enumerate(fit.cells)]
             if fit.problem == "extra_cells":
                 out.findings.append(finding("applications_extra_cells", f"row {row.key} has more than 7 cells; the first 7 kept",
@@ -401,7 +435,7 @@ def extract_review_litigation(region: str | None, flattened: bool, out: Extracte
             out.findings.append(finding("review_litigation_extra_cells", "table 4 has more than 15 cells; the first 15 kept",
                                         severity="warning", table="review_litigation"))
         return [_checked(c, "review_litigation", labels[j].split(".")[0], labels[j].split(".")[1],
-                         f"review_litigation[{j}]", out) for j, c in enumerate(fit.cells)]
+                         f"review_litigation[{j}]", out, integer=True) for j, c in enumerate(fit.cells)]
     assert fit.candidates is not None
     return [_agreed(fit.candidates, j, "review_litigation", labels[j].split(".")[0], labels[j].split(".")[1],
                     f"review_litigation[{j}]", out) for j in range(15)]
@@ -535,6 +569,8 @@ class Prepared:
 
 def prepare(text: str, *, is_html: bool = False) -> Prepared:
     """Metadata, sections, layout and form version of one normalised text."""
+    if "二〇" in text or "二零" in text or "二○" in text:
+        text = CN_YEAR_RE.sub(lambda m: m.group(0).translate(_CN_DIGITS), text)  # 二〇二三年 → 2023年
     out = Extracted(record={})
     rec = out.record
     year, _how = detect_year(text)
@@ -543,8 +579,15 @@ def prepare(text: str, *, is_html: bool = False) -> Prepared:
     spans = find_sections(text)
     regions = {k: (text[s[0]:s[1]] if s else None) for k, s in spans.items()}
     tables_text = "".join(r for r in regions.values() if r)
-    has_tables = bool(HAS_TABLES_RE.search(tables_text))
+    # tables: their labels and figures; a notice quoting the labels has no figures
+    has_tables = bool(HAS_TABLES_RE.search(tables_text)) and len(FIGURE_RE.findall(tables_text)) >= 8
+    # a report whose tables are missing (images, cut away) still has its title and section headings
+    is_report = bool(REPORT_WORD_RE.search(text[:3000])) and sum(
+        1 for rx in (SECTION_2_RE, SECTION_3_RE, SECTION_4_RE) if rx.search(text)) >= 2
     old = OLD_REPORT_RE.search(text[:5000])
+    if not has_tables and len(set(TITLE_RE.findall(text[:20000]))) > 1:
+        # a page of several years' report titles (a portal listing) is no one year's report
+        year, old = None, None
     rec.update({
         "year": year, "format_version": None, "organ": None, "admin_level": None, "province": None,
         "published_date": detect_published_date(text), "index_number": detect_index_number(text),
@@ -559,7 +602,7 @@ def prepare(text: str, *, is_html: bool = False) -> Prepared:
                                     table=None, actual=year or old.group(1)))
         prepared.done = True
         return prepared
-    if not has_tables:
+    if not has_tables and not (is_report and year is not None):
         out.supported = False
         why = "no report tables found" + ("" if REPORT_WORD_RE.search(text) else "; not an annual report")
         out.findings.append(finding("unsupported_format", f"not a parseable annual report: {why}"))

@@ -31,6 +31,7 @@ class Document:
     source: str
     data: bytes
     meta: dict[str, Any] | None = None  # the crawler's sidecar <file>.meta.json: organ, url, level, region
+    meta_problem: str | None = None  # why a sidecar that exists could not be used (becomes a sidecar_invalid finding)
 
 
 @dataclass
@@ -153,6 +154,9 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
             ext, encoding = Extracted(record=_empty_record(), supported=False), None
             ext.findings.append(finding("parse_error", f"parser error: {type(exc).__name__}: {exc}"))
         rec = ext.record
+        if doc.meta_problem:
+            ext.findings.append(finding("sidecar_invalid", f"the crawler's sidecar was ignored: {doc.meta_problem}",
+                                        severity="warning"))
         meta = doc.meta or {}
         if meta.get("organ"):
             rec["organ"] = str(meta["organ"])

@@ -403,10 +403,7 @@ def _truncated() -> bytes:
 
 
 @kind("tables_out_of_order", "section 四 (table 4) printed before section 三 (table 3)",
-      expect(status="ok", values=exact(), allowed=("narrative_table_mismatch",)),
-      problem="extract.find_sections looks for section 四 only after table 3's carried_forward row: a table 4 printed "
-              "earlier is not found (review_litigation_incomplete, its 15 values lost) and its text is left inside "
-              "table 2's region")
+      expect(status="ok", values=exact(), allowed=("narrative_table_mismatch",)))
 def _out_of_order() -> bytes:
     text = base_text(seed=22)
     lines = _lines(text)
@@ -564,9 +561,7 @@ def _fractional_values() -> dict[str, Any]:
 
 @kind("fractional_count", "a request count printed as 12.5 (a count is a whole number)", expect(
       "applications_non_numeric_value", status="ok", values=_fractional_values(),
-      fields=(("applications_non_numeric_value", "applications.granted[0]"),)),
-      problem="a fractional count is kept in the record (12.5) but the Int64 applications frame truncates it to 12 "
-              "silently, and the sum rules then run on 12; expected: null with a finding naming the cell")
+      fields=(("applications_non_numeric_value", "applications.granted[0]"),)))
 def _fractional() -> bytes:
     return utf8(edit_row(base_text(seed=43), "granted", lambda v: ["12.5", *v[1:]]))
 
@@ -580,10 +575,7 @@ def _overflow_values() -> dict[str, Any]:
 
 @kind("overflow_digits", "a 23-digit number in a table-3 cell (beyond Int64)", expect(
       "applications_implausible_value", status="ok", values=_overflow_values(),
-      fields=(("applications_implausible_value", "applications.granted[0]"),)),
-      problem="parse_documents raises polars ComputeError ('could not append value: 99999999999999999999999 of "
-              "type: i128') while building the applications frame: one cell sinks the whole batch; expected: the value "
-              "null (it cannot be stored) with applications_implausible_value naming the cell")
+      fields=(("applications_implausible_value", "applications.granted[0]"),)))
 def _overflow() -> bytes:
     return utf8(edit_row(base_text(seed=44), "granted", lambda v: ["99999999999999999999999", *v[1:]]))
 
@@ -647,9 +639,7 @@ def _percent_values() -> dict[str, Any]:
 
 @kind("percent_in_count_cell", "a share (33%) printed in the 总计 column of a count row", expect(
       "applications_non_numeric_value", status="ok", values=_percent_values(),
-      fields=(("applications_non_numeric_value", "applications.granted[6]"),)),
-      problem="cells.UNIT_SUFFIX accepts '%' as a unit, so '33%' in a count column reads as the count 33 (then "
-              "flagged only through the sum rules); a share is not a count: expected null with a finding naming the cell")
+      fields=(("applications_non_numeric_value", "applications.granted[6]"),)))
 def _percent() -> bytes:
     return utf8(edit_row(base_text(seed=65), "granted", lambda v: [*v[:6], "33%"]))
 
@@ -708,10 +698,7 @@ def _notice() -> bytes:
 
 
 @kind("notice_quoting_table_labels", "a notice that quotes the form's row labels (how to fill it in), no figures",
-      unsupported("not a parseable annual report"),
-      problem="extract.prepare decides 'has tables' by a keyword anywhere in the section regions (HAS_TABLES_RE: "
-              "新收政府信息公开申请|…|结果维持), and TABLE_3_ANCHOR_RE opens a table-3 region at a quoted label: a notice "
-              "quoting the labels becomes a report with the three *_incomplete findings instead of unsupported_format")
+      unsupported("not a parseable annual report"))
 def _notice_labels() -> bytes:
     return utf8("关于做好2023年政府信息公开工作年度报告编制工作的通知\n各县区人民政府,市各部门:\n"
                 "一、报告内容。按照国办公开办函〔2021〕30号要求,如实填写“本年新收政府信息公开申请数量”"
@@ -720,10 +707,7 @@ def _notice_labels() -> bytes:
 
 
 @kind("report_listing_page", "a portal page listing links to annual reports 2017–2023 (a crawler's false positive)",
-      unsupported("no report tables", year=None), ext=".html",
-      problem="extract.detect_year/OLD_REPORT_RE take the first title on the page: a listing of the 2017–2023 reports "
-              "is rejected as 'a 2017 report: the national format applies from 2019' and lands in year=2017; expected "
-              "'no report tables found' and year 0 (a page of many years' titles is no one year's report)")
+      unsupported("no report tables", year=None), ext=".html")
 def _listing() -> bytes:
     items = "".join(f'<li><a href="/xxgk/{y}.html">淮安市人民政府{y}年政府信息公开工作年度报告</a><span>{y + 1}-03-2{y % 10}</span></li>'
                     for y in range(2017, 2024))
@@ -749,10 +733,7 @@ def _only_title() -> bytes:
 
 @kind("tables_as_images", "a real report whose three tables are images (only file names stand in for them)",
       expect(tuple(sorted(ALL_INCOMPLETE)), status="incomplete", values={**NOTHING_EXTRACTED, "year": BASE_YEAR}),
-      ext=".html",
-      problem="a report (title, statistics period, all six section headings) whose tables are images is "
-              "unsupported_format 'no report tables found'; by the spec a missing table is *_incomplete, and the "
-              "document is an annual report")
+      ext=".html")
 def _tables_as_images() -> bytes:
     html = base_text("html", seed=36)
     html = re.sub(r"<table border=\"1\".*?</table>", lambda m: '<p><img src="/uploadfiles/2024/3f2a9c.jpg" alt="表格"></p>', html,
@@ -869,9 +850,7 @@ _CN_DIGITS = dict(zip("0123456789", "〇一二三四五六七八九", strict=Tru
 
 
 @kind("chinese_numeral_year", "the year written only in Chinese numerals (二〇二三年度)", expect(
-      status="ok", values=exact(), allowed=("narrative_table_mismatch",)),
-      problem="extract.detect_year reads Arabic digits only: 统计期限为二〇二三年1月1日… and 二〇二三年政府信息公开工作年度报告 "
-              "give report_year_missing and year 0")
+      status="ok", values=exact(), allowed=("narrative_table_mismatch",)))
 def _cn_year() -> bytes:
     text = base_text(seed=49)
     text = re.sub(r"(20\d\d)(\s*年)", lambda m: "".join(_CN_DIGITS[c] for c in m.group(1)) + m.group(2), text)
@@ -941,9 +920,6 @@ def _key_long() -> bytes:
     return _variant_text(6)
 
 
-SIDECAR_PROBLEM = ("flows.pipeline.process_batch drops parse_sidecar's reason (`meta, _problem = parse_sidecar(sdata)`): "
-                   "an unusable sidecar leaves no trace; expected a warning finding `sidecar_invalid` on the report")
-
 
 SIDECAR_ORGAN = "淮安市人民政府办公室"  # not the organ the text names (淮安市人民政府): shows whose name was used
 
@@ -956,24 +932,21 @@ def _sidecar_ok() -> bytes:
 @kind("sidecar_invalid_json", "a report whose <key>.meta.json sidecar is not valid JSON", expect(
       "sidecar_invalid", status="ok", values=exact(organ="淮安市人民政府")),
       sidecar=lambda: '{"organ": "盐城市人民政府", "level": '.encode(),
-      problem_scope=("e2e",),
-      problem=SIDECAR_PROBLEM)
+      problem_scope=("e2e",))
 def _sidecar_bad() -> bytes:
     return _variant_text(7)
 
 
 @kind("sidecar_gbk", "a sidecar written in GBK (not UTF-8 JSON)", expect(
       "sidecar_invalid", status="ok", values=exact(organ="淮安市人民政府")),
-      sidecar=lambda: '{"organ": "盐城市人民政府"}'.encode("gbk"), problem_scope=("e2e",),
-      problem=SIDECAR_PROBLEM)
+      sidecar=lambda: '{"organ": "盐城市人民政府"}'.encode("gbk"), problem_scope=("e2e",))
 def _sidecar_gbk() -> bytes:
     return _variant_text(8)
 
 
 @kind("sidecar_not_object", "a sidecar that is a JSON array", expect(
       "sidecar_invalid", status="ok", values=exact(organ="淮安市人民政府")),
-      sidecar=lambda: '["organ", "盐城市人民政府"]'.encode(), problem_scope=("e2e",),
-      problem=SIDECAR_PROBLEM)
+      sidecar=lambda: '["organ", "盐城市人民政府"]'.encode(), problem_scope=("e2e",))
 def _sidecar_array() -> bytes:
     return _variant_text(9)
 
