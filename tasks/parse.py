@@ -12,7 +12,16 @@ from typing import Any
 import polars as pl
 
 from schemas import form
-from schemas.tables import ACTIVE_DISCLOSURE, APPLICATIONS, FINDINGS, REPORTS, REVIEW_LITIGATION, TABLES, conform
+from schemas.tables import (
+    ACTIVE_DISCLOSURE,
+    APPLICATIONS,
+    FINDINGS,
+    REPORTS,
+    REVIEW_LITIGATION,
+    TABLES,
+    conform,
+    empty_frame,
+)
 from tasks import batch_tables as bt
 from tasks.decode import Decoded, decode_bytes, html_to_text
 from tasks.divisions import resolve_organ, resolve_region
@@ -111,6 +120,8 @@ def _empty_record() -> dict[str, Any]:
 
 
 def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
+    if not docs:
+        return ParsedBatch(frames={name: empty_frame(table) for name, table in TABLES.items()})
     reports: list[dict[str, Any]] = []
     ad_rows: dict[str, list] = {k: [] for k in ("report_id", "item", "measure", "value", "format_version")}
     app_rows: list[tuple] = []
