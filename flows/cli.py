@@ -137,7 +137,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\n{len(parts)} partitions of reports, e.g.:\n  " + "\n  ".join(parts[:12]))
     con = duckdb.connect()
     q = f"""
-        SELECT year, admin_level, count(*) AS reports,
+        SELECT year, admin_level, count(DISTINCT report_id) AS reports,
                sum(a.total) FILTER (WHERE a.row_key = 'new_received') AS requests_received
         FROM read_parquet('{dest}/reports/**/*.parquet', hive_partitioning = true) r
         JOIN read_parquet('{dest}/applications/**/*.parquet', hive_partitioning = true) a USING (report_id, year, admin_level)
