@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,7 @@ from prefect.futures import as_completed
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tasks import lake
+from tasks.faults import fault_point
 from tasks.parse import PARSER_VERSION, UNKNOWN_YEAR, Document, parse_documents, parse_sidecar
 from tasks.storage import Store
 
@@ -42,7 +43,12 @@ class PipelineSettings(BaseSettings):
     read_workers: int = 32            # concurrent object reads inside a batch
     max_object_bytes: int = 50 * 1024**2  # larger objects are refused with a reason, never read into memory
     workers: int | None = None        # task-runner workers (default: cores)
-    lease_ttl_seconds: int = 6 * 3600
+    # the writer lease: renewed every ttl/6 while the run lives, so a run killed on another machine blocks the
+    # next one for at most this long (a dead process on this machine is noticed at once)
+    lease_ttl_seconds: int = 1800
+    lease_wait_seconds: float = 0.0   # a second run waits this long for the lease, then refuses (0: refuse at once)
+    batch_retries: int = 2            # a batch task that raises is retried, then recorded in failures
+    batch_retry_delay_seconds: float = 2.0  # first retry after this, then 5× longer
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -55,6 +61,7 @@ class Plan:
     skipped: int
     seen: int
     sidecars: int
+    ignored: int = 0  # control and hidden names (a segment starting with `_` or `.`, so `..` too): never reports
 
 
 def split_listing(listing: pl.DataFrame) -> pl.DataFrame:
@@ -71,6 +78,7 @@ def split_listing(listing: pl.DataFrame) -> pl.DataFrame:
 def plan_work(listing: pl.DataFrame, state: pl.DataFrame, settings: PipelineSettings, *, full: bool = False,
               years: Sequence[int] | None = None) -> Plan:
     objects = split_listing(listing)
+    is_sidecar = listing.get_column("key").str.ends_with(SIDECAR_SUFFIX)
     joined = objects.join(state.select("key", s_etag="etag", s_size="size", s_version="parser_version", s_status="status",
                                        s_year="year", s_side="sidecar_etag"), on="key", how="left")
     unchanged = (
@@ -90,7 +98,8 @@ def plan_work(listing: pl.DataFrame, state: pl.DataFrame, settings: PipelineSett
     work = joined.filter(todo).sort(pl.col("s_year").fill_null(0), "key")
     deleted = sorted(set(state.get_column("key").to_list()) - set(objects.get_column("key").to_list()))
     return Plan(batches=make_batches(work.to_dicts(), settings.batch_files, settings.batch_bytes), deleted=deleted,
-                skipped=objects.height - work.height, seen=objects.height, sidecars=listing.height - objects.height)
+                skipped=objects.height - work.height, seen=objects.height, sidecars=int(is_sidecar.sum()),
+                ignored=listing.height - objects.height - int(is_sidecar.sum()))
 
 
 def make_batches(items: list[dict[str, Any]], max_files: int, max_bytes: int) -> list[list[dict[str, Any]]]:
@@ -120,6 +129,7 @@ def parse_batch(source: str, dest: str, run_id: str, batch_id: str, items: list[
 
 def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: list[dict[str, Any]],
                   settings: PipelineSettings) -> dict[str, Any]:
+    fault_point("batch", batch_id)
     t0 = time.perf_counter()
     src, dst = Store(source), Store(dest)
     keys = [it["key"] for it in items]
@@ -136,11 +146,13 @@ def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: lis
         if data is None:
             failures.append({"source": it["key"], "run_id": run_id, "stage": "read", "error": str(err), "recorded_at": now})
             continue
-        meta = None
+        meta, problem = None, None
         if it.get("sidecar_key"):
-            sdata, _serr = by_key.get(it["sidecar_key"], (None, None))
-            meta, _problem = parse_sidecar(sdata)
-        docs.append(Document(source=it["key"], data=data, meta=meta))
+            sdata, serr = by_key.get(it["sidecar_key"], (None, None))
+            meta, problem = parse_sidecar(sdata)
+            if sdata is None and serr:
+                problem = f"sidecar could not be read: {serr}"
+        docs.append(Document(source=it["key"], data=data, meta=meta, meta_problem=problem))
         doc_items.append(it)
     parsed = parse_documents(docs)
     t2 = time.perf_counter()
@@ -177,16 +189,25 @@ def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: lis
 # Commit: one writer rebuilds every touched partition from the lake and the staged batches.
 
 def commit_run(dest: str, run_id: str, state: pl.DataFrame, deleted: Sequence[str],
-               failed_batches: Sequence[tuple[str, list[dict[str, Any]], str]]) -> dict[str, Any]:
+               failed_batches: Sequence[tuple[str, list[dict[str, Any]], str]], *,
+               batches: Collection[str] | None = None, recorded_at: datetime | None = None,
+               lease: lake.Lease | None = None) -> dict[str, Any]:
+    """Fold the run's staged batches (`batches`, or every complete one) into the lake, then the failures, then the
+    state, then drop the staging. Deterministic and idempotent given the same inputs, so a commit that died half
+    way is finished by replaying it (`_recover_commits`)."""
     store = Store(dest)
     t0 = time.perf_counter()
-    staged = lake.read_staged(store, run_id)
+    if lease is not None:
+        lease.check()
+    staged = lake.read_staged(store, run_id, batches)
     keys_new = staged.get("_keys", pl.DataFrame(schema=STATE_COLUMNS))
-    now = datetime.now(UTC)
+    now = recorded_at or datetime.now(UTC)
     failures = [staged.get("_failures", pl.DataFrame(schema=lake.FAILURES.polars_schema))]
+    failed_keys: list[str] = []
     for batch_id, items, error in failed_batches:
         failures.append(pl.DataFrame([{"source": it["key"], "run_id": run_id, "stage": "batch", "error": f"batch {batch_id}: {error}",
                                        "recorded_at": now} for it in items], schema=lake.FAILURES.polars_schema))
+        failed_keys += [it["key"] for it in items]
     failures_df = pl.concat(failures)
 
     changed_keys = set(keys_new.get_column("key").to_list()) | set(deleted)
@@ -198,10 +219,12 @@ def commit_run(dest: str, run_id: str, state: pl.DataFrame, deleted: Sequence[st
     live_ids = set(live.get_column("report_id").to_list())
     drop_ids = (set(old_touched.get_column("report_id").drop_nulls().to_list()) - live_ids)
     failed_now = keys_new.filter(pl.col("status") == "failed").get_column("key").to_list()
-    keep_old = state.filter(pl.col("key").is_in(failed_now) & (pl.col("status") == "parsed"))
+    # …and so does a key of a failed batch; either way its etag is forgotten, so the next run tries it again
+    keep_old = state.filter(pl.col("key").is_in(failed_now + failed_keys) & (pl.col("status") == "parsed"))
     if keep_old.height:
         drop_ids -= set(keep_old.get_column("report_id").to_list())
-        new_state = pl.concat([new_state.filter(~(pl.col("key").is_in(keep_old.get_column("key").to_list()))), keep_old]).sort("key")
+        new_state = pl.concat([new_state.filter(~(pl.col("key").is_in(keep_old.get_column("key").to_list()))),
+                               keep_old.with_columns(etag=pl.lit(None, pl.String))]).sort("key")
         live = new_state.filter(pl.col("status") == "parsed")
 
     partitions = {(int(y), str(lv)) for y, lv in old_touched.filter(pl.col("year").is_not_null())
@@ -211,6 +234,8 @@ def commit_run(dest: str, run_id: str, state: pl.DataFrame, deleted: Sequence[st
     touched_ids = set(old_touched.get_column("report_id").drop_nulls().to_list()) | set(keys_new.get_column("report_id").drop_nulls().to_list())
     rows_written: dict[str, int] = {}
     for name in lake.TABLE_NAMES:
+        if lease is not None:  # a run whose lease was lost (renewals failed, taken over) stops writing here
+            lease.check()
         new_rows = staged.get(name)
         if new_rows is None:
             new_rows = lake.empty_frame(name)
@@ -220,15 +245,40 @@ def commit_run(dest: str, run_id: str, state: pl.DataFrame, deleted: Sequence[st
         parts = partitions | {(int(y), str(lv)) for y, lv in new_rows.select("year", "admin_level").unique().iter_rows()}
         fixup = (lambda frame: _with_sources(frame, sources, only=touched_ids)) if name == "reports" else None
         rows_written[name] = lake.replace_reports(store, name, new_rows, drop_report_ids=drop_ids, partitions=parts, fixup=fixup)
+    # failures hold each object's latest open failure: what this run settled (parsed, deleted or failed again)
+    # loses its older rows, then this run's failures are added
+    lake.clear_failures(store, changed_keys | set(failed_keys))
     if failures_df.height:
         lake.append_failures(store, failures_df)
-    ok_keys = keys_new.filter(pl.col("status") == "parsed").get_column("key").to_list()
-    if ok_keys:
-        lake.clear_failures(store, ok_keys)
+    if lease is not None:
+        lease.check()
+    fault_point("before_state")
     lake.write_state(store, new_state)
+    fault_point("after_state")
     lake.clear_staging(store, run_id)
     return {"rows_written": rows_written, "partitions": len(partitions), "commit_s": time.perf_counter() - t0,
             "failures_recorded": failures_df.height, "dropped_reports": len(drop_ids)}
+
+
+def _recover_commits(dest: str, lease: lake.Lease, run_id: str) -> list[str]:
+    """Finish the commits of runs that died while committing (their manifest is still in _staging): the same
+    inputs give the lake those runs would have left. Their _runs row is written then, marked recovered_by."""
+    store = Store(dest)
+    done: list[str] = []
+    for manifest in lake.pending_commits(store):
+        old = manifest["run_id"]
+        failed = [(str(b), list(items), str(err)) for b, items, err in manifest.get("failed_batches", [])]
+        recorded_at = datetime.fromisoformat(manifest["recorded_at"]) if manifest.get("recorded_at") else None
+        commit_run(dest, old, lake.read_state(store), manifest.get("deleted", []), failed,
+                   batches=manifest.get("batches"), recorded_at=recorded_at, lease=lease)
+        row = dict(manifest.get("summary") or {"run_id": old})
+        for k in ("started_at", "finished_at"):
+            if isinstance(row.get(k), str):
+                row[k] = datetime.fromisoformat(row[k])
+        row.update(finished_at=datetime.now(UTC), recovered_by=run_id)
+        lake.append_run(store, row)
+        done.append(old)
+    return done
 
 
 def _with_sources(frame: pl.DataFrame, sources: pl.DataFrame, only: set[str] | None = None) -> pl.DataFrame:
@@ -316,28 +366,39 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
     summary = RunSummary(run_id, flow_name, source, dest, datetime.now(UTC))
     t_start = time.perf_counter()
     src, dst = Store(source), Store(dest)
-    lease = lake.acquire_lease(dst, owner=run_id, ttl_s=settings.lease_ttl_seconds)
+    lease = lake.acquire_lease(dst, owner=run_id, ttl_s=settings.lease_ttl_seconds, wait_s=settings.lease_wait_seconds)
+    lease.keep_alive(settings.lease_ttl_seconds)
+    failed_batches: list[tuple[str, list[dict[str, Any]], str]] = []
     try:
-        lake.clear_staging(dst)  # what a killed run staged is redone from its sources: state was not advanced
+        # a run that died: a commit it had started is finished from its manifest; batches it staged without
+        # committing are redone from their sources (state was not advanced); its temporary files go
+        for old in _recover_commits(dest, lease, run_id):
+            logger.warning("%s: run %s had died during its commit: finished it from its staged batches", run_id, old)
+        lake.clear_staging(dst)
+        dst.clean_tmp()
         t0 = time.perf_counter()
         listing = src.list_objects()
+        fault_point("listing")
         state = lake.read_state(dst)
         plan = plan_work(listing, state, settings, full=full, years=years)
         summary.timings["list_plan_s"] = time.perf_counter() - t0
         summary.files_seen, summary.skipped, summary.deleted = plan.seen, plan.skipped, len(plan.deleted)
         summary.batches = len(plan.batches)
-        logger.info("%s: %d objects, %d to process in %d batches, %d unchanged, %d deleted",
-                    run_id, plan.seen, plan.seen - plan.skipped, len(plan.batches), plan.skipped, len(plan.deleted))
-        failed_batches: list[tuple[str, list[dict[str, Any]], str]] = []
+        logger.info("%s: %d objects, %d to process in %d batches, %d unchanged, %d deleted (%d sidecars, %d control "
+                    "or hidden names ignored)", run_id, plan.seen, plan.seen - plan.skipped, len(plan.batches),
+                    plan.skipped, len(plan.deleted), plan.sidecars, plan.ignored)
         task_totals: Counter[str] = Counter()
+        done_batches: list[str] = []
         if plan.batches:
             t1 = time.perf_counter()
             settings_dict = settings.model_dump()
+            delays = [settings.batch_retry_delay_seconds * 5**i for i in range(settings.batch_retries)]
+            batch_task = parse_batch.with_options(retries=settings.batch_retries, retry_delay_seconds=delays or 0)
             with make_task_runner(runner, dask_address, settings.workers) as tr:
                 futures = {}
                 for i, items in enumerate(plan.batches):
                     bid = f"{i:05d}"
-                    fut = tr.submit(parse_batch, parameters={"source": source, "dest": dest, "run_id": run_id,
+                    fut = tr.submit(batch_task, parameters={"source": source, "dest": dest, "run_id": run_id,
                                                              "batch_id": bid, "items": items, "settings": settings_dict})
                     futures[fut] = (bid, items)
                 bar = _progress(len(futures), progress)
@@ -350,6 +411,7 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
                         failed_batches.append((bid, items, Store.redact(f"{type(exc).__name__}: {exc}")))
                         bar.update(1)
                         continue
+                    done_batches.append(bid)
                     summary.parsed += res["parsed"]
                     summary.failed += res["failed"]
                     for rule, n in res["findings"].items():
@@ -362,12 +424,19 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
             summary.timings.update({f"task_{k}": v for k, v in task_totals.items()})
         summary.failed_batches = len(failed_batches)
         summary.failed += sum(len(items) for _, items, _ in failed_batches)
+        summary.status = "partial" if failed_batches else "completed"
+        fault_point("after_stage")
         if plan.batches or plan.deleted:
-            commit = commit_run(dest, run_id, state, plan.deleted, failed_batches)
+            recorded_at = datetime.now(UTC)
+            # the commit's inputs first: a run dying from here on is finished by the next one
+            lake.write_commit_manifest(dst, run_id, {
+                "batches": sorted(done_batches), "deleted": plan.deleted, "failed_batches": failed_batches,
+                "recorded_at": recorded_at.isoformat(), "summary": summary.row()})
+            commit = commit_run(dest, run_id, state, plan.deleted, failed_batches, batches=done_batches,
+                                recorded_at=recorded_at, lease=lease)
             summary.rows_written = commit["rows_written"]
             summary.timings["commit_s"] = commit["commit_s"]
         summary.timings["wall_s"] = time.perf_counter() - t_start
-        summary.status = "partial" if failed_batches else "completed"
         lake.append_run(dst, summary.row())
         _artifact(summary)
         logger.info("%s %s: %d parsed, %d failed, %d skipped in %.1f s", run_id, summary.status, summary.parsed,
@@ -406,7 +475,7 @@ def nightly(source: str, dest: str, full: bool = False, runner: str = "local", d
     """Process what is new or changed since the last run; remove what the source deleted."""
     s = run_pipeline("nightly", source, dest, full=full, runner=runner, dask_address=dask_address,
                      batch_files=batch_files, batch_bytes=batch_bytes, workers=workers, progress=progress)
-    return s.row()
+    return {**s.row(), "timings": dict(s.timings)}
 
 
 @flow(name="backfill", log_prints=True)
@@ -415,4 +484,4 @@ def backfill(years: list[int], source: str, dest: str, runner: str = "local", da
     """Reprocess the given report years fully (years in parallel, within the runner's worker limit)."""
     s = run_pipeline("backfill", source, dest, years=sorted(set(years)), runner=runner, dask_address=dask_address,
                      batch_files=batch_files, workers=workers, progress=progress)
-    return s.row()
+    return {**s.row(), "timings": dict(s.timings)}

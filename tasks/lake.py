@@ -8,6 +8,7 @@ Layout under the destination store (keys relative to it)::
     _state/lease.json                                   the writer lease
     _runs/run_id=<id>.parquet                           one row per run
     _staging/<run_id>/<batch_id>/<name>.parquet         batch output before the commit; _SUCCESS written last
+    _staging/<run_id>/_COMMIT.json                      the commit's inputs, written before its first write
     _tmp/                                               local temporary files and lock files
 
 State, staging and temporary files live outside the table folders: Polars and DuckDB globs would read them.
@@ -16,6 +17,17 @@ A partition is replaced by rebuilding it whole, deterministically (sorted), writ
 name part-0.parquet (local: temp file + os.replace; S3: one PUT — readers see the old file or the new one), and only
 then deleting any other object in that folder. Rerunning a commit therefore gives the same lake, byte for byte.
 Writers are serialised by the lease (`acquire_lease`): one run at a time rebuilds partitions.
+
+A commit is re-playable: its inputs (the staged batches it takes, deleted keys, failed batches) are in
+_staging/<run_id>/_COMMIT.json before it writes anything, and every step is idempotent, so a run killed mid-commit
+is finished by the next run (`pending_commits`) from the same inputs, giving the lake the killed run would have.
+
+Schema versions: every table file carries ``govreports_schema_version`` (schemas.tables.SCHEMA_VERSION) and
+``table`` in its Parquet key-value metadata. Tables only grow: a new column is nullable and added at the end, never
+renamed or retyped. Files of an older version keep working: `read_partition`/`read_table` add the missing columns as
+nulls (and ignore columns this version does not know), `scan_table` gives Polars the declared schema with
+``missing_columns="insert"``, DuckDB needs ``union_by_name = true``; a partition is rewritten at the current version
+the next time a commit touches it (`partition_schema_versions` says which are older).
 """
 
 from __future__ import annotations
@@ -38,7 +50,8 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
-from schemas.tables import FAILURES, PARTITION_KEYS, TABLES, Table, conform
+from schemas.tables import FAILURES, PARTITION_KEYS, SCHEMA_VERSION, TABLES, Table, conform
+from tasks.faults import fault_point
 from tasks.storage import StorageError, Store
 
 logger = logging.getLogger(__name__)
@@ -49,6 +62,8 @@ ROW_GROUP_SIZE = 64 * 1024
 COMPRESSION = "zstd"
 STAGING_PREFIX = "_staging"
 SUCCESS_MARKER = "_SUCCESS"
+COMMIT_MANIFEST = "_COMMIT.json"
+SCHEMA_VERSION_KEY = b"govreports_schema_version"
 STATE_KEY = "_state/processed.parquet"
 LEASE_KEY = "_state/lease.json"
 RUNS_PREFIX = "_runs"
@@ -178,6 +193,7 @@ def write_partition(store: Store, table: str | Table, year: int, admin_level: st
     others = [k for k in store.list_objects(prefix).get_column("key").to_list() if k != key]
     if others:
         store.delete(others)
+    fault_point("mid_commit")
     return key
 
 
@@ -196,7 +212,49 @@ def _with_partition(frame: pl.DataFrame, table: Table, year: int, admin_level: s
 def _add_partition_columns(frame: pl.DataFrame, table: Table, year: int, admin_level: str) -> pl.DataFrame:
     frame = frame.with_columns(pl.lit(year, dtype=pl.Int32).alias("year"),
                                pl.lit(admin_level, dtype=pl.String).alias("admin_level"))
-    return frame.select([pl.col(c.name).cast(c.dtype) for c in table.columns])
+    return upgrade_frame(frame, table)
+
+
+def upgrade_frame(frame: pl.DataFrame, table: str | Table) -> pl.DataFrame:
+    """A frame read from a file of any schema version, as the current declaration: columns added since are null,
+    columns this version does not know are dropped, types cast. A missing required column is an error: tables only
+    grow by nullable columns."""
+    t = get_table(table)
+    missing = [c for c in t.columns if c.name not in frame.columns]
+    required = [c.name for c in missing if not c.nullable]
+    if required:
+        raise ValueError(f"{t.name}: a file lacks required columns {required}: columns may only be added as nullable")
+    if missing:
+        frame = frame.with_columns([pl.lit(None, dtype=c.dtype).alias(c.name) for c in missing])
+    return frame.select([pl.col(c.name).cast(c.dtype) for c in t.columns])
+
+
+def file_schema_version(data: bytes) -> int | None:
+    """The govreports_schema_version in a Parquet file's key-value metadata (None: written without it)."""
+    meta = pq.read_schema(io.BytesIO(data)).metadata or {}
+    value = meta.get(SCHEMA_VERSION_KEY)
+    return int(value) if value is not None else None
+
+
+def partition_schema_versions(store: Store, table: str | Table) -> dict[tuple[int, str], int | None]:
+    """(year, admin_level) → the schema version of that partition's file: partitions below SCHEMA_VERSION are
+    rewritten at the current version the next time a commit touches them (a backfill of their years does that)."""
+    t = get_table(table)
+    parts = list_partitions(store, t)
+    keys = {partition_key(t, y, lv): (y, lv) for y, lv in parts}
+    out: dict[tuple[int, str], int | None] = {}
+    for key, data, error in store.read_many(list(keys), max_workers=16, max_bytes=READ_LIMIT):
+        if data is None:
+            if error and error.startswith("not_found"):
+                continue
+            raise StorageError(f"cannot read {store.uri(key)}: {error}")
+        out[keys[key]] = file_schema_version(data)
+    return out
+
+
+def outdated_partitions(store: Store, table: str | Table) -> list[tuple[int, str]]:
+    """Partitions whose file was written by an older schema version (or without a version)."""
+    return sorted(p for p, v in partition_schema_versions(store, table).items() if v is None or v < SCHEMA_VERSION)
 
 
 def read_partition(store: Store, table: str | Table, year: int, admin_level: str) -> pl.DataFrame:
@@ -243,7 +301,10 @@ def scan_table(store: Store, table: str | Table) -> pl.LazyFrame:
     t = get_table(table)
     if not list_partitions(store, t):
         return empty_frame(t).lazy()
+    # the declared file schema, not the first file's: partitions of older versions lack columns added since
+    file_schema = {c.name: c.dtype for c in t.file_columns}
     lf = pl.scan_parquet(store.uri(f"{t.name}/**/*.parquet"), hive_partitioning=True, hive_schema=HIVE_SCHEMA,
+                         schema=file_schema, missing_columns="insert", extra_columns="ignore",
                          storage_options=store.polars_storage_options())
     return lf.select([pl.col(c.name).cast(c.dtype) for c in t.columns])
 
@@ -306,6 +367,8 @@ def stage_frames(store: Store, run_id: str, batch_id: str, frames: Mapping[str, 
         store.put_bytes(key, _frame_bytes(frame))
         written.append(key)
         counts[name] = frame.height
+        if len(written) == 1:
+            fault_point("mid_batch")
     stale = [k for k in store.list_objects(prefix).get_column("key").to_list() if k not in written and k != marker]
     store.delete(stale)
     manifest = {"run_id": run_id, "batch_id": batch_id, "frames": counts,
@@ -314,12 +377,15 @@ def stage_frames(store: Store, run_id: str, batch_id: str, frames: Mapping[str, 
     return [*written, marker]
 
 
-def read_staged(store: Store, run_id: str) -> dict[str, pl.DataFrame]:
-    """The frames of every complete batch of a run (those with _SUCCESS), concatenated per name in batch order.
-    Batches without the marker (a task killed mid-write) are ignored."""
+def read_staged(store: Store, run_id: str, batches: Collection[str] | None = None) -> dict[str, pl.DataFrame]:
+    """The frames of every complete batch of a run (those with _SUCCESS), or of the given batch ids only,
+    concatenated per name in batch order. Batches without the marker (a task killed mid-write) are ignored."""
     prefix = f"{STAGING_PREFIX}/{_check_id(run_id, 'run_id')}/"
     keys = store.list_objects(prefix).get_column("key").to_list()
-    batches = sorted({k[len(prefix):].split("/", 1)[0] for k in keys if k.endswith("/" + SUCCESS_MARKER)})
+    complete = {k[len(prefix):].split("/", 1)[0] for k in keys if k.endswith("/" + SUCCESS_MARKER)}
+    if batches is not None:
+        complete &= set(batches)
+    batches = sorted(complete)
     markers = store.read_many([f"{prefix}{b}/{SUCCESS_MARKER}" for b in batches])
     wanted: list[str] = []
     for b, (_key, data, _error) in zip(batches, markers, strict=True):
@@ -340,9 +406,43 @@ def read_staged(store: Store, run_id: str) -> dict[str, pl.DataFrame]:
 
 
 def clear_staging(store: Store, run_id: str | None = None) -> int:
-    """Delete a run's staging (or all staging); returns the number of objects deleted."""
+    """Delete a run's staging (or all staging); returns the number of objects deleted. A run's commit manifest goes
+    first: a clear interrupted half-way leaves no manifest pointing at half the batches."""
+    if run_id:
+        store.delete([_commit_key(run_id)])
     prefix = f"{STAGING_PREFIX}/{_check_id(run_id, 'run_id')}/" if run_id else f"{STAGING_PREFIX}/"
     return store.delete_prefix(prefix)
+
+
+# -- the commit manifest -----------------------------------------------------------------------------------------
+
+def _commit_key(run_id: str) -> str:
+    return f"{STAGING_PREFIX}/{_check_id(run_id, 'run_id')}/{COMMIT_MANIFEST}"
+
+
+def write_commit_manifest(store: Store, run_id: str, manifest: Mapping[str, Any]) -> str:
+    """Record a commit's inputs before its first write (JSON: run_id, the staged batches it takes, deleted keys,
+    failed batches with their items and errors, the run's summary, recorded_at). A run that dies after this is
+    finished by the next one from exactly these inputs (`pending_commits`)."""
+    key = _commit_key(run_id)
+    store.put_bytes(key, json.dumps(dict(manifest, run_id=run_id), ensure_ascii=False, default=str).encode("utf-8"))
+    return key
+
+
+def pending_commits(store: Store) -> list[dict[str, Any]]:
+    """Manifests of commits that were started and never finished (their run died), oldest run first."""
+    keys = [k for k in store.list_objects(f"{STAGING_PREFIX}/").get_column("key").to_list()
+            if k.count("/") == 2 and k.endswith("/" + COMMIT_MANIFEST)]
+    out: list[dict[str, Any]] = []
+    for key, data, error in store.read_many(sorted(keys)):
+        if data is None:
+            if error and error.startswith("not_found"):
+                continue
+            raise StorageError(f"cannot read {store.uri(key)}: {error}")
+        manifest = json.loads(data.decode("utf-8"))
+        _check_id(str(manifest.get("run_id", "")), "run_id")
+        out.append(manifest)
+    return out
 
 
 # -- state -------------------------------------------------------------------------------------------------------
@@ -399,19 +499,21 @@ def _failures_key(run_id: str) -> str:
 
 
 def append_failures(store: Store, frame: pl.DataFrame) -> list[str]:
-    """Add failure rows: one object per run, failures/<run_id>.parquet (rows appended to an existing one,
-    exact duplicates dropped). Read-modify-write: call it from the single writer (the commit), not from many
-    processes at once; threads of one process are serialised here."""
-    failures = conform(frame, FAILURES)
+    """Add failure rows: one object per run, failures/<run_id>.parquet (rows appended to an existing one; a source
+    already recorded for that run is replaced, so a replayed commit does not repeat it). Read-modify-write: call it
+    from the single writer (the commit), not from many processes at once; threads of one process are serialised
+    here."""
+    failures = conform(frame, FAILURES).unique(subset=["source", "run_id"], keep="last", maintain_order=True)
     written: list[str] = []
     with _failures_lock:
         for (run_id,), part in failures.partition_by("run_id", as_dict=True, maintain_order=True).items():
             key = _failures_key(str(run_id))
             try:
-                existing = conform(_read_bytes(store.get_bytes(key)), FAILURES)
+                existing = upgrade_frame(_read_bytes(store.get_bytes(key)), FAILURES)
             except FileNotFoundError:
                 existing = empty_frame(FAILURES)
-            merged = pl.concat([existing, part], how="vertical").unique(maintain_order=True)
+            merged = pl.concat([existing, part], how="vertical").unique(subset=["source", "run_id"], keep="last",
+                                                                        maintain_order=True)
             store.put_bytes(key, _table_bytes(merged, FAILURES))
             written.append(key)
     return written
@@ -423,7 +525,7 @@ def _failure_objects(store: Store) -> list[str]:
 
 
 def read_failures(store: Store) -> pl.DataFrame:
-    frames = [conform(df, FAILURES) for _k, df in _read_all(store, _failure_objects(store))]
+    frames = [upgrade_frame(df, FAILURES) for _k, df in _read_all(store, _failure_objects(store))]
     if not frames:
         return empty_frame(FAILURES)
     return pl.concat(frames, how="vertical").sort("recorded_at", "source", maintain_order=True)
@@ -437,7 +539,8 @@ def clear_failures(store: Store, sources: Iterable[str]) -> int:
         return 0
     removed = 0
     with _failures_lock:
-        for key, df in _read_all(store, _failure_objects(store)):
+        for key, raw in _read_all(store, _failure_objects(store)):
+            df = upgrade_frame(raw, FAILURES)
             kept = df.filter(~pl.col("source").is_in(drop))
             if kept.height == df.height:
                 continue
@@ -454,11 +557,13 @@ def clear_failures(store: Store, sources: Iterable[str]) -> int:
 class LeaseHeldError(RuntimeError):
     """Another writer holds the lease and it has not expired."""
 
-    def __init__(self, holder: str, expires_at: float, key: str) -> None:
+    def __init__(self, holder: str, expires_at: float, key: str, waited_s: float = 0.0) -> None:
         self.holder, self.expires_at, self.key = holder, expires_at, key
         until = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
-        super().__init__(f"the lake is being written by {holder!r} (lease {key} held until {until}); "
-                         f"wait for that run to finish, or delete {key} if it is known to be dead")
+        waited = f" after waiting {waited_s:.0f} s" if waited_s else ""
+        super().__init__(f"the lake is being written by {holder!r} (lease {key} held until {until}){waited}; "
+                         f"this run did not write anything. Wait for that run to finish (or set "
+                         f"GOVREPORTS_LEASE_WAIT_SECONDS), or delete {key} if it is known to be dead")
 
 
 class LeaseLostError(RuntimeError):
@@ -467,7 +572,8 @@ class LeaseLostError(RuntimeError):
 
 @dataclass
 class Lease:
-    """A held writer lease. `release()` removes it only if it is still ours; `renew()` extends it."""
+    """A held writer lease. `release()` removes it only if it is still ours; `renew()` extends it;
+    `keep_alive()` renews it from a background thread; `check()` raises if it may no longer be ours."""
 
     store: Store
     key: str
@@ -479,27 +585,71 @@ class Lease:
     stolen_from: str | None = None
     released: bool = False
 
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.lost: BaseException | None = None
+
     def renew(self, ttl_s: float) -> None:
-        """Extend to now + ttl_s; LeaseLostError if someone else holds it now."""
-        expires = time.time() + ttl_s
-        body = _lease_body(self.owner, self.token, self.acquired_at, expires)
-        if not self.store.put_if_match(self.key, body, self.version):
-            raise LeaseLostError(f"lease {self.key} of {self.owner!r} was taken over or removed")
-        current = self.store.read_versioned(self.key)
-        if current is None or _parse_lease(current[0]).get("token") != self.token:
-            raise LeaseLostError(f"lease {self.key} of {self.owner!r} was taken over or removed")
-        self.version, self.expires_at = current[1], expires
+        """Extend to now + ttl_s; LeaseLostError if someone else holds it now. The new version is read back, so a
+        renewal whose answer was lost (the PUT applied, the response not received) still counts."""
+        with self._lock:
+            expires = time.time() + ttl_s
+            body = _lease_body(self.owner, self.token, self.acquired_at, expires)
+            self.store.put_if_match(self.key, body, self.version)
+            current = self.store.read_versioned(self.key)
+            held = _parse_lease(current[0]) if current is not None else {}
+            if held.get("token") != self.token:
+                self.lost = LeaseLostError(f"lease {self.key} of {self.owner!r} was taken over or removed")
+                raise self.lost
+            self.version, self.expires_at = current[1], float(held.get("expires_at") or expires)  # type: ignore[index]
+
+    def keep_alive(self, ttl_s: float, every_s: float | None = None) -> None:
+        """Renew every `every_s` seconds (default ttl/6) until released. A renewal failing with a storage error is
+        retried at the next tick; losing the lease is remembered and raised by `check()`."""
+        every = every_s if every_s is not None else max(1.0, ttl_s / 6)
+
+        def beat() -> None:
+            while not self._stop.wait(every):
+                try:
+                    self.renew(ttl_s)
+                except LeaseLostError:
+                    logger.error("lost the writer lease %s: this run must stop writing", self.key)
+                    return
+                except Exception as exc:  # storage trouble: try again at the next tick; check() sees expiry
+                    logger.warning("could not renew the writer lease %s: %s", self.key, Store.redact(str(exc)))
+
+        self._thread = threading.Thread(target=beat, name=f"lease-{self.owner}", daemon=True)
+        self._thread.start()
+
+    def check(self) -> None:
+        """Raise LeaseLostError unless the lease is still ours and unexpired (call before each commit step)."""
+        if self.lost is not None:
+            raise LeaseLostError(str(self.lost))
+        if self.released:
+            raise LeaseLostError(f"lease {self.key} of {self.owner!r} was released")
+        if time.time() >= self.expires_at:
+            raise LeaseLostError(f"lease {self.key} of {self.owner!r} expired (renewals failed): another run may "
+                                 "have taken it; stopping before writing")
 
     def release(self) -> bool:
         """Delete the lease if it is still ours (conditional on its version); False (and a warning) otherwise."""
-        if self.released:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=60)
+        with self._lock:
+            if self.released:
+                return False
+            self.released = True
+            if self.store.delete_if_match(self.key, self.version):
+                return True
+            current = self.store.read_versioned(self.key)
+            if current is None:  # deleted, the answer lost: it was ours
+                return True
+            logger.warning("lease %s of %r was not ours any more at release (expired and taken over?)",
+                           self.key, self.owner)
             return False
-        self.released = True
-        if self.store.delete_if_match(self.key, self.version):
-            return True
-        logger.warning("lease %s of %r was not ours any more at release (expired and taken over?)",
-                       self.key, self.owner)
-        return False
 
     def __enter__(self) -> Lease:
         return self
@@ -508,9 +658,55 @@ class Lease:
         self.release()
 
 
+def _process_identity(pid: int | None = None) -> dict[str, Any]:
+    """Who holds a lease, precisely enough to tell later that the holder is dead: host, pid, the pid namespace and
+    the process start time (Linux /proc; absent elsewhere)."""
+    pid = os.getpid() if pid is None else pid
+    ident: dict[str, Any] = {"host": socket.gethostname(), "pid": pid}
+    try:
+        ident["pid_ns"] = os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        pass
+    start = _process_start(pid)
+    if start is not None:
+        ident["pid_start"] = start
+    return ident
+
+
+def _process_start(pid: int) -> str | None:
+    """The process's start time (field 22 of /proc/<pid>/stat, clock ticks since boot); None when it is not
+    running (no such process, or a zombie: killed, not yet reaped) or there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
+
+
+def holder_is_dead(held: Mapping[str, Any]) -> bool:
+    """True only when the lease was taken by a process of this host and pid namespace that no longer runs (a run
+    killed by SIGKILL, OOM or a crash): then the lease can be taken over at once instead of at expiry. Anything
+    uncertain (another host or container, no /proc) is not dead: the lease then waits for its expiry."""
+    mine = _process_identity()
+    if held.get("host") != mine["host"] or not isinstance(held.get("pid"), int):
+        return False
+    if "pid_ns" not in mine or held.get("pid_ns") != mine["pid_ns"]:
+        return False
+    pid = int(held["pid"])
+    if pid == os.getpid():
+        return False
+    if not os.path.isdir("/proc/self"):
+        return False
+    start = _process_start(pid)
+    return start is None or (held.get("pid_start") is not None and start != held.get("pid_start"))
+
+
 def _lease_body(owner: str, token: str, acquired_at: float, expires_at: float) -> bytes:
     return json.dumps({
-        "owner": owner, "token": token, "host": socket.gethostname(), "pid": os.getpid(),
+        "owner": owner, "token": token, **_process_identity(),
         "acquired_at": acquired_at, "expires_at": expires_at,
         "expires_at_iso": datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds"),
     }, ensure_ascii=False).encode("utf-8")
@@ -524,19 +720,43 @@ def _parse_lease(data: bytes) -> dict[str, Any]:
         return {}
 
 
-def acquire_lease(store: Store, owner: str, ttl_s: float, *, key: str = LEASE_KEY, attempts: int = 5) -> Lease:
+def acquire_lease(store: Store, owner: str, ttl_s: float, *, key: str = LEASE_KEY, attempts: int = 5,
+                  wait_s: float = 0.0, poll_s: float = 2.0) -> Lease:
     """Take the writer lease: create `key` (_state/lease.json) only if absent (Store.put_if_absent: local
-    hard-link creation, S3 ``PUT If-None-Match: *``) with owner, a random token and expires_at = now + ttl_s.
+    hard-link creation, S3 ``PUT If-None-Match: *``) with owner, a random token, this process's identity and
+    expires_at = now + ttl_s.
 
-    - held and not expired → LeaseHeldError (holder and expiry in the message);
-    - expired (or unreadable JSON) → taken over with a conditional replace of exactly the version seen
-      (Store.put_if_match: S3 ``If-Match: <etag>``), so of two runs taking it over at once only one wins;
+    - held, not expired, holder alive → wait up to `wait_s` seconds for it (polling), then LeaseHeldError (holder
+      and expiry in the message);
+    - expired, unreadable, or held by a dead process of this host (`holder_is_dead`) → taken over with a
+      conditional replace of exactly the version seen (Store.put_if_match: S3 ``If-Match: <etag>``), so of two
+      runs taking it over at once only one wins;
+    - a lease carrying one of this call's own tokens is ours: a create or replace whose answer was lost (the
+      request applied, the connection reset) is not mistaken for another writer;
     - Lease.release() deletes it only while it is still ours (``DELETE If-Match``).
 
-    Expiry uses this machine's clock: keep ttl_s far above clock skew and above the longest run (or renew()).
+    Expiry uses this machine's clock: keep ttl_s far above clock skew, and renew (Lease.keep_alive) during runs.
     """
+    deadline = time.monotonic() + max(0.0, wait_s)
+    waited_from = time.monotonic()
+    tokens: set[str] = set()
+    while True:
+        try:
+            return _try_acquire(store, owner, ttl_s, key, attempts, tokens)
+        except LeaseHeldError as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if wait_s > 0:
+                    raise LeaseHeldError(exc.holder, exc.expires_at, key, time.monotonic() - waited_from) from None
+                raise
+            logger.info("lease %s held by %r: waiting (%.0f s left)", key, exc.holder, left)
+            time.sleep(min(poll_s, left))
+
+
+def _try_acquire(store: Store, owner: str, ttl_s: float, key: str, attempts: int, tokens: set[str]) -> Lease:
     for _ in range(attempts):
         token = uuid.uuid4().hex
+        tokens.add(token)
         now = time.time()
         body = _lease_body(owner, token, now, now + ttl_s)
         stolen_from: str | None = None
@@ -545,14 +765,21 @@ def acquire_lease(store: Store, owner: str, ttl_s: float, *, key: str = LEASE_KE
             if current is None:  # released between our two calls: try again
                 continue
             held = _parse_lease(current[0])
+            if held.get("token") in tokens:  # our own create, its answer lost
+                token = str(held["token"])
+                now, expires_at = float(held.get("acquired_at") or now), float(held.get("expires_at") or now + ttl_s)
+                return Lease(store, key, owner, token, now, expires_at, current[1])
             expires_at = float(held.get("expires_at") or 0.0)
-            if expires_at > time.time():
+            dead = holder_is_dead(held)
+            if expires_at > time.time() and not dead:
                 raise LeaseHeldError(str(held.get("owner")), expires_at, key)
             stolen_from = str(held.get("owner"))
             if not store.put_if_match(key, body, current[1]):
-                continue  # someone else changed it first: look again
-            logger.warning("took over the expired lease %s of %r (expired %.0f s ago)", key, stolen_from,
-                           time.time() - expires_at)
+                mine = store.read_versioned(key)  # lost answer to our own replace?
+                if mine is None or _parse_lease(mine[0]).get("token") != token:
+                    continue  # someone else changed it first: look again
+            why = "its process is gone" if dead else f"expired {time.time() - expires_at:.0f} s ago"
+            logger.warning("took over the lease %s of %r (%s)", key, stolen_from, why)
         mine = store.read_versioned(key)
         if mine is None or _parse_lease(mine[0]).get("token") != token:
             continue

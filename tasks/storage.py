@@ -115,6 +115,24 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return out
 
 
+_TMP_NAME = re.compile(r"^\.put-(?:(\d+)-)?.*\.tmp$")
+
+
+def _pid_running(pid: int) -> bool:
+    """Is a process with this pid running here (a zombie counts as gone)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
 class StorageError(OSError):
     """An operation on a store failed (message scrubbed of credentials)."""
 
@@ -200,8 +218,20 @@ class Store:
         """The S3 object key for a store key."""
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    @staticmethod
+    def check_key(key: str) -> str:
+        """A key we may create: relative, '/'-separated, no empty, '.' or '..' segment, no NUL or backslash. Local
+        paths must never leave the root; on S3 such keys are legal but every tool that maps keys to paths (sync to
+        disk, fsspec, a Hive reader) would put them somewhere else, so the lake never creates one."""
+        if (not isinstance(key, str) or not key or key.startswith("/") or "\0" in key or "\\" in key
+                or any(seg in ("", "..", ".") for seg in key.split("/"))):
+            raise ValueError(f"invalid key {key!r}: keys are relative, '/'-separated, without empty, '.' or '..' "
+                             "segments")
+        return key
+
     def _local_path(self, key: str) -> str:
-        if not key or key.startswith("/") or any(seg in ("..", ".") for seg in key.split("/")):
+        """The file of a key under the root; a key that could leave it ('..', '.', absolute, NUL) is refused."""
+        if not key or key.startswith("/") or "\0" in key or any(seg in ("..", ".") for seg in key.split("/")):
             raise ValueError(f"invalid key {key!r}: keys are relative, '/'-separated, without '.' or '..' segments")
         return os.path.join(self.root, *key.split("/"))
 
@@ -449,7 +479,37 @@ class Store:
     def _tmp_file(self) -> tuple[int, str]:
         tmp_dir = os.path.join(self.root, TMP_PREFIX)
         os.makedirs(tmp_dir, exist_ok=True)
-        return tempfile.mkstemp(dir=tmp_dir, prefix=".put-", suffix=".tmp")
+        # the writer's pid in the name: a process killed between write and rename leaves a file clean_tmp can judge
+        return tempfile.mkstemp(dir=tmp_dir, prefix=f".put-{os.getpid()}-", suffix=".tmp")
+
+    def clean_tmp(self, max_age_s: float = 24 * 3600) -> int:
+        """Remove temporary files left by killed writers (local stores; S3 writes are single PUTs and leave none):
+        those of a process that no longer runs on this machine, and any older than `max_age_s`. Returns how many.
+        Lock files (_tmp/locks/) stay. Call it while holding the writer lease."""
+        if not self.is_local:
+            return 0
+        tmp_dir = os.path.join(self.root, TMP_PREFIX)
+        try:
+            names = os.listdir(tmp_dir)
+        except FileNotFoundError:
+            return 0
+        removed = 0
+        now = time.time()
+        for name in names:
+            m = _TMP_NAME.match(name)
+            if not m:
+                continue
+            path = os.path.join(tmp_dir, name)
+            try:
+                age = now - os.stat(path).st_mtime
+            except FileNotFoundError:
+                continue
+            pid = int(m.group(1)) if m.group(1) else None
+            if age > max_age_s or (pid is not None and pid != os.getpid() and not _pid_running(pid)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                    removed += 1
+        return removed
 
     def _write_tmp(self, data: bytes) -> str:
         fd, tmp = self._tmp_file()
@@ -466,6 +526,7 @@ class Store:
 
     def put_bytes(self, key: str, data: bytes) -> None:
         """Write an object whole: locally a temporary file under _tmp/ then os.replace; on S3 one PUT."""
+        self.check_key(key)
         if self.is_local:
             dest = self._local_path(key)
             tmp = self._write_tmp(data)
@@ -549,6 +610,7 @@ class Store:
         AWS S3. Fallback, for a server answering 501 NotImplemented to the header: a plain PUT after the HEAD, then
         a read-back to check the object is ours — this narrows the race window but does not close it.
         """
+        self.check_key(key)
         if self.is_local:
             return self._put_if_absent_local(key, data)
 
@@ -637,6 +699,7 @@ class Store:
         """Replace the object only if it is still at `version` (from read_versioned); True when replaced.
         S3: ``PUT If-Match: <etag>`` (SeaweedFS, moto and AWS honour it). Local: under an flock on a lock file in
         _tmp/locks/, compare the content hash, then temp file + os.replace."""
+        self.check_key(key)
         if self.is_local:
             with self._local_lock(key):
                 current = self.read_versioned(key)
