@@ -83,7 +83,8 @@ def _run_flow(args: argparse.Namespace, *, years: list[int] | None) -> dict:
     from flows.pipeline import backfill, nightly
 
     common = {"source": args.source, "dest": args.dest, "runner": args.runner, "dask_address": args.dask_address,
-              "batch_files": args.batch_files, "workers": args.workers, "progress": sys.stderr.isatty()}
+              "batch_files": args.batch_files, "workers": args.workers,
+              "progress": sys.stderr.isatty() if getattr(args, "progress", None) is None else args.progress}
     if years is not None and args.command == "backfill":
         return backfill(years=years, **common)
     return nightly(full=args.full, **common) if years is None else backfill(years=years, **common)
@@ -162,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dask-address", default=None, help="tcp://scheduler:8786 of an existing Dask cluster")
         p.add_argument("--batch-files", type=int, default=None)
         p.add_argument("--workers", type=int, default=None)
+        p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="a progress bar on stderr (default: when stderr is a terminal)")
 
     r = sub.add_parser("run", help="the nightly flow: process what is new or changed")
     flow_args(r)

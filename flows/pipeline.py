@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flows.postrun import post_run
 from tasks import lake
 from tasks.faults import fault_point
 from tasks.parse import PARSER_VERSION, UNKNOWN_YEAR, Document, parse_documents, parse_sidecar
@@ -67,8 +68,9 @@ class Plan:
 def split_listing(listing: pl.DataFrame) -> pl.DataFrame:
     """Report objects with their sidecar's key and etag (a sidecar change reprocesses its report)."""
     is_side = pl.col("key").str.ends_with(SIDECAR_SUFFIX)
-    # control files and folders start with `_` or `.` (the truth file, a store's _tmp/): never reports
-    hidden = pl.col("key").str.contains(r"(?:^|/)[_.]")
+    # control files and folders start with `_` or `.` (the truth file, a store's _tmp/, .DS_Store): never reports.
+    # A literal `.` or `..` segment, or a name starting with `..` (`..年报/`), is an odd key, not a control file.
+    hidden = pl.col("key").str.contains(r"(?:^|/)(?:_|\.[^./])")
     reports = listing.filter(~is_side & ~hidden)
     sides = listing.filter(is_side).select(
         key=pl.col("key").str.strip_suffix(SIDECAR_SUFFIX), sidecar_key=pl.col("key"), sidecar_etag=pl.col("etag"))
@@ -354,7 +356,8 @@ class RunSummary:
 
 def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, years: Sequence[int] | None = None,
                  runner: str = "local", dask_address: str | None = None, batch_files: int | None = None,
-                 batch_bytes: int | None = None, workers: int | None = None, progress: bool = False) -> RunSummary:
+                 batch_bytes: int | None = None, workers: int | None = None, progress: bool = False,
+                 raise_on_partial: bool = True) -> RunSummary:
     for name, url in (("source", source), ("dest", dest)):
         if not str(url or "").strip():
             raise ValueError(f"{name} is empty: give a folder or s3://bucket/prefix (an empty URL would mean the "
@@ -401,7 +404,7 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
                     fut = tr.submit(batch_task, parameters={"source": source, "dest": dest, "run_id": run_id,
                                                              "batch_id": bid, "items": items, "settings": settings_dict})
                     futures[fut] = (bid, items)
-                bar = _progress(len(futures), progress)
+                bar = _progress(sum(len(items) for items in plan.batches), progress)
                 for fut in as_completed(list(futures)):
                     bid, items = futures[fut]
                     try:
@@ -409,7 +412,7 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
                     except Exception as exc:  # recorded in failures; the rest commits; the run says partial
                         logger.error("batch %s failed: %s", bid, Store.redact(f"{type(exc).__name__}: {exc}"))
                         failed_batches.append((bid, items, Store.redact(f"{type(exc).__name__}: {exc}")))
-                        bar.update(1)
+                        bar.update(len(items))
                         continue
                     done_batches.append(bid)
                     summary.parsed += res["parsed"]
@@ -418,7 +421,8 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
                         summary.findings[rule] = summary.findings.get(rule, 0) + n
                     for k in ("read_s", "parse_s", "stage_s"):
                         task_totals[k] += res[k]
-                    bar.update(1)
+                    bar.update(len(items))
+                    bar.set_postfix(parsed=summary.parsed, failed=summary.failed, refresh=False)
                 bar.close()
             summary.timings["batches_s"] = time.perf_counter() - t1
             summary.timings.update({f"task_{k}": v for k, v in task_totals.items()})
@@ -443,7 +447,7 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
                     summary.failed, summary.skipped, summary.timings["wall_s"])
     finally:
         lease.release()
-    if failed_batches:
+    if failed_batches and raise_on_partial:
         raise RuntimeError(f"run {run_id} partial: {len(failed_batches)} of {len(plan.batches)} batches failed "
                            f"(recorded in failures; the rest committed; the next run retries them)")
     return summary
@@ -452,7 +456,9 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
 def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="batches", unit="batch", disable=not enabled, leave=False)
+    # counted in files, advanced as each batch lands (on stderr; the CLI turns it on for a terminal or --progress)
+    return tqdm(total=total, desc="reports", unit="file", unit_scale=True, disable=not enabled, leave=True,
+                mininterval=0.5)
 
 
 def _artifact(summary: RunSummary) -> None:
@@ -468,14 +474,34 @@ def _artifact(summary: RunSummary) -> None:
         get_run_logger().warning("could not create the run artifact: %s", exc)
 
 
+def _finish(dest: str, s: RunSummary) -> dict[str, Any]:
+    """After a committed run: cross-year findings and the data-quality report (flows/postrun.py), then the result.
+    An idle run (nothing parsed or deleted) changed nothing, so the last report stands. A failure here is logged
+    and returned, never raised: the lake is already committed. A partial run raises after this."""
+    out = {**s.row(), "timings": dict(s.timings)}
+    if s.parsed or s.deleted or s.failed:
+        t0 = time.perf_counter()
+        try:
+            out["post_run"] = post_run(dest, s.run_id, s.row())
+        except Exception as exc:
+            get_run_logger().error("post-run steps failed (the lake is committed): %s", Store.redact(f"{type(exc).__name__}: {exc}"))
+            out["post_run_error"] = Store.redact(f"{type(exc).__name__}: {exc}")
+        out["timings"]["post_run_s"] = time.perf_counter() - t0
+    if s.status == "partial":
+        raise RuntimeError(f"run {s.run_id} partial: {s.failed_batches} of {s.batches} batches failed "
+                           f"(recorded in failures; the rest committed; the next run retries them)")
+    return out
+
+
 @flow(name="nightly", log_prints=True)
 def nightly(source: str, dest: str, full: bool = False, runner: str = "local", dask_address: str | None = None,
             batch_files: int | None = None, batch_bytes: int | None = None, workers: int | None = None,
             progress: bool = False) -> dict[str, Any]:
     """Process what is new or changed since the last run; remove what the source deleted."""
     s = run_pipeline("nightly", source, dest, full=full, runner=runner, dask_address=dask_address,
-                     batch_files=batch_files, batch_bytes=batch_bytes, workers=workers, progress=progress)
-    return {**s.row(), "timings": dict(s.timings)}
+                     batch_files=batch_files, batch_bytes=batch_bytes, workers=workers, progress=progress,
+                     raise_on_partial=False)
+    return _finish(dest, s)
 
 
 @flow(name="backfill", log_prints=True)
@@ -483,5 +509,5 @@ def backfill(years: list[int], source: str, dest: str, runner: str = "local", da
              batch_files: int | None = None, workers: int | None = None, progress: bool = False) -> dict[str, Any]:
     """Reprocess the given report years fully (years in parallel, within the runner's worker limit)."""
     s = run_pipeline("backfill", source, dest, years=sorted(set(years)), runner=runner, dask_address=dask_address,
-                     batch_files=batch_files, workers=workers, progress=progress)
-    return {**s.row(), "timings": dict(s.timings)}
+                     batch_files=batch_files, workers=workers, progress=progress, raise_on_partial=False)
+    return _finish(dest, s)

@@ -666,8 +666,6 @@ def test_s3_dot_segments_do_not_escape_or_collide(moto_run):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="flows.pipeline.split_listing drops every key with a segment starting with '.' "
-                   "(regex (?:^|/)[_.]): S3 keys with literal '.'/'..' segments are in neither reports nor failures")
 def test_s3_dot_segments_accounted(moto_run):
     result, objects = moto_run
     assert_accounted(objects, result)

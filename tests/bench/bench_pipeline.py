@@ -74,8 +74,8 @@ def orchestration(summary: dict, workers: int) -> tuple[float, float]:
     """(seconds, share of flow time) not spent in work: batch work (read + parse + stage, summed over batches) runs
     on `workers` processes at once, so its share of the wall is work / workers; listing and commit are work too."""
     t = summary["timings"]
-    work = (t.get("read_s", 0) + t.get("parse_s", 0) + t.get("stage_s", 0)) / workers
-    work += t.get("list_plan_s", 0) + t.get("commit_s", 0)
+    work = (t.get("task_read_s", 0) + t.get("task_parse_s", 0) + t.get("task_stage_s", 0)) / workers
+    work += t.get("list_plan_s", 0) + t.get("commit_s", 0) + t.get("post_run_s", 0)
     wall = summary["wall_s"]
     return max(wall - work, 0.0), max(wall - work, 0.0) / wall if wall else 0.0
 
@@ -105,8 +105,9 @@ def local_part(n: int, work: Path) -> None:
     t = s["timings"]
     print(f"nightly: {s['parsed']} reports parsed in {wall:.1f} s of flow time = {s['parsed'] / wall:.0f} reports/s "
           f"(target: 100,000 in 120 s); {s['batches']} batches on {workers} worker processes")
-    print(f"  work: read {t.get('read_s', 0):.1f} s, parse {t.get('parse_s', 0):.1f} s, stage {t.get('stage_s', 0):.1f} s "
-          f"(summed over batches), list+plan {t.get('list_plan_s', 0):.1f} s, commit {t.get('commit_s', 0):.1f} s")
+    print(f"  work: read {t.get('task_read_s', 0):.1f} s, parse {t.get('task_parse_s', 0):.1f} s, stage "
+          f"{t.get('task_stage_s', 0):.1f} s (summed over batches), list+plan {t.get('list_plan_s', 0):.1f} s, commit "
+          f"{t.get('commit_s', 0):.1f} s, cross-year + quality report {t.get('post_run_s', 0):.1f} s")
     print(f"  orchestration: {orch_s:.1f} s = {orch_share:.1%} of flow time (target <= 10%)")
     print(f"  peak memory, flow process + workers: {mem.peak / 2**20:.0f} MiB (target <= 2048 MiB)")
     reruns = []
