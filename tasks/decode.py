@@ -266,7 +266,8 @@ def _finish(text: str, encoding: str, *, mixed: bool = False, controls: int | No
 _BLOCK_TAGS = frozenset(
     "p div br h1 h2 h3 h4 h5 h6 li ul ol section article header footer tr td th table title blockquote pre center".split()
 )
-_SKIP_TAGS = frozenset("script style noscript template iframe object embed svg canvas head".split())
+# `embed` is left out: it has no content, and an unclosed one (old Flash players) would swallow the rest of the page
+_SKIP_TAGS = frozenset("script style noscript template iframe object svg canvas head".split())
 _XML_DECLARATION_RE = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 # libxml2 stops building the tree at 2048 levels even with huge_tree (256 without): deeper content is lost. Pages
 # reach that with unclosed <font>/<div>/<span> tags repeated per paragraph or cell (old page builders).
