@@ -67,6 +67,7 @@ INDEX_RE = re.compile(r"索\s*引\s*号\s*[:|]?\s*\|?\s*([0-9A-Za-z][0-9A-Za-z\-
 PUBLISHER_RE = re.compile(r"(?:发布机构|发文机关|发布单位|公开主体|信息来源)\s*[:|]\s*\|?\s*([\u4e00-\u9fff()]{2,40})")
 DATE_LABEL_RE = re.compile(
     r"(?:成文日期|发布日期|公开日期|发文日期|发布时间|生成日期|印发日期)\s*[:|]?\s*\|?\s*(\d{4})\s*[-年/.]\s*(\d{1,2})\s*[-月/.]\s*(\d{1,2})")
+CN_DATE_RE = re.compile(r"(?<!\d)(\d{4})\s*(?:年|[-/.])\s*(\d{1,2})\s*(?:月|[-/.])\s*(\d{1,2})(?!\d)")
 # The date under the closing signature: `2024年3月1日`, or `2024-03-01` / `2024.3.1` on a line of its own.
 CN_DATE_LINE_RE = re.compile(
     r"(?m)^[ \t]*(\d{4})\s*(?:年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日|[-/.](\d{1,2})[-/.](\d{1,2}))[ \t]*$")
@@ -513,10 +514,16 @@ def detect_published_date(text: str) -> str | None:
     if not m:
         tail = text[-1500:]
         dates = CN_DATE_LINE_RE.findall(tail)
-        if not dates:
-            return None
-        y, mo, d, mo2, d2 = dates[-1]
-        mo, d = mo or mo2, d or d2
+        if dates:
+            y, mo, d, mo2, d2 = dates[-1]
+            mo, d = mo or mo2, d or d2
+        else:
+            # flattened text: the signature's date glued to the organ and the page footer (`…人民政府2024年2月25日分享到`),
+            # the last date near the end with no sentence after it (a date in the prose is followed by `。`)
+            glued = [m for m in CN_DATE_RE.finditer(text, max(0, len(text) - 150)) if "。" not in text[m.end():]]
+            if not glued:
+                return None
+            y, mo, d = glued[-1].groups()
     else:
         y, mo, d = m.groups()
     try:

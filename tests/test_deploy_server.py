@@ -181,9 +181,10 @@ def input_report_keys(source: Path) -> list[str]:
 
 
 def lake_snapshot(lake: Path) -> dict[str, str]:
-    """sha256 of every lake file except the run records (each run adds one by design)."""
+    """sha256 of every lake file except what each run adds by design: its run record and its data-quality report
+    (`_reports/<run>.html`, `latest.html`), and the store's lock files."""
     return {p.relative_to(lake).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(lake.rglob("*")) if p.is_file() and p.relative_to(lake).parts[0] != "_runs"}
+            for p in sorted(lake.rglob("*")) if p.is_file() and p.relative_to(lake).parts[0] not in ("_runs", "_reports", "_tmp")}
 
 
 def summary_value(markdown: str, field: str) -> str:
