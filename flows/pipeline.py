@@ -479,10 +479,11 @@ def _finish(dest: str, s: RunSummary) -> dict[str, Any]:
     An idle run (nothing parsed or deleted) changed nothing, so the last report stands. A failure here is logged
     and returned, never raised: the lake is already committed. A partial run raises after this."""
     out = {**s.row(), "timings": dict(s.timings)}
-    if s.parsed or s.deleted or s.failed:
+    for_run = s.run_id if (s.parsed or s.deleted or s.failed) else _post_run_pending(dest)
+    if for_run:
         t0 = time.perf_counter()
         try:
-            out["post_run"] = post_run(dest, s.run_id, s.row())
+            out["post_run"] = post_run(dest, for_run, s.row())
         except Exception as exc:
             get_run_logger().error("post-run steps failed (the lake is committed): %s", Store.redact(f"{type(exc).__name__}: {exc}"))
             out["post_run_error"] = Store.redact(f"{type(exc).__name__}: {exc}")
@@ -491,6 +492,22 @@ def _finish(dest: str, s: RunSummary) -> dict[str, Any]:
         raise RuntimeError(f"run {s.run_id} partial: {s.failed_batches} of {s.batches} batches failed "
                            f"(recorded in failures; the rest committed; the next run retries them)")
     return out
+
+
+def _post_run_pending(dest: str) -> str | None:
+    """The last run that changed the lake, if its post-run steps never finished (it was killed after its commit)."""
+    try:
+        runs = lake.read_runs(Store(dest))
+        if runs.is_empty() or "parsed" not in runs.columns:
+            return None
+        changed = runs.filter((pl.col("parsed") > 0) | (pl.col("deleted") > 0) | (pl.col("failed") > 0))
+        if changed.is_empty():
+            return None
+        last = changed.get_column("run_id").to_list()[-1]
+        return None if Store(dest).exists(f"_reports/{last}.html") else last
+    except Exception as exc:  # only a check: never a reason to fail an idle run
+        get_run_logger().warning("could not check for unfinished post-run steps: %s", exc)
+        return None
 
 
 @flow(name="nightly", log_prints=True)
