@@ -137,6 +137,9 @@ class StorageError(OSError):
     """An operation on a store failed (message scrubbed of credentials)."""
 
 
+_ESCAPED_BYTE = re.compile(r"\\x([0-9a-f]{2})")
+
+
 class Store:
     """A place holding objects: a local folder (plain path or file://) or s3://bucket/prefix.
 
@@ -233,7 +236,12 @@ class Store:
         """The file of a key under the root; a key that could leave it ('..', '.', absolute, NUL) is refused."""
         if not key or key.startswith("/") or "\0" in key or any(seg in ("..", ".") for seg in key.split("/")):
             raise ValueError(f"invalid key {key!r}: keys are relative, '/'-separated, without '.' or '..' segments")
-        return os.path.join(self.root, *key.split("/"))
+        path = os.path.join(self.root, *key.split("/"))
+        if "\\x" in key and not os.path.exists(path):
+            # a listed name that was not UTF-8: `\xNN` back to its raw byte (surrogateescape, as os.listdir gives it)
+            raw = _ESCAPED_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), key)
+            path = os.path.join(self.root, *raw.split("/"))
+        return path
 
     def uri(self, key: str = "") -> str:
         """Full address of a key: s3://bucket/prefix/key, or the local absolute path (for readers like DuckDB)."""
@@ -334,9 +342,11 @@ class Store:
                     continue
                 try:
                     key.encode("utf-8")
-                except UnicodeEncodeError:  # a name that is not UTF-8 cannot be a key: say so, do not crash
-                    logger.warning("skipping a file whose name is not valid UTF-8: %r", key)
-                    continue
+                except UnicodeEncodeError:
+                    # a name in another encoding (a zip from Windows unpacked as raw bytes): its odd bytes are written
+                    # `\xNN` in the key (valid text, read back by _local_path), so the file is read like any other
+                    key = key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                    logger.warning("a file name that is not valid UTF-8 is listed as %r", key)
                 try:
                     st = os.stat(os.path.join(dirpath, name))
                 except FileNotFoundError:  # removed while listing

@@ -544,9 +544,9 @@ def test_kind_end_to_end(local_run, kind: Kind):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="tasks.storage.Store._list_local skips a file whose name is not valid UTF-8 "
-                   "with only a log warning: the object is in neither reports nor failures")
 def test_file_name_not_utf8_is_accounted(harness, tmp_path):
+    """A file name in GBK (a zip from Windows unpacked as raw bytes) is listed with its odd bytes written `\\xNN`,
+    read, and parsed like any other file."""
     src, dest = tmp_path / "src", tmp_path / "lake"
     src.mkdir()
     name = "年度报告 2023.txt".encode("gbk")  # a zip from a Windows machine unpacked as raw bytes
@@ -555,6 +555,8 @@ def test_file_name_not_utf8_is_accounted(harness, tmp_path):
     (src / "ok.txt").write_bytes(KINDS_BY_NAME["key_with_spaces"].build() or b"")
     result = run_nightly(str(src), str(dest))
     assert result.frames["reports"].height + result.failures.height == 2
+    assert result.failures.height == 0
+    assert any("\\x" in s for s in result.frames["reports"].get_column("source").to_list())
 
 
 # ---------------------------------------------------------------------------------------------------------------
