@@ -97,9 +97,11 @@ def local_part(n: int, work: Path) -> None:
     t = time.perf_counter()
     warm()
     print(f"Prefect temporary server start-up (excluded below): {time.perf_counter() - t:.1f} s")
-    workers = PipelineSettings().workers
+    workers = PipelineSettings().workers or os.cpu_count() or 2  # as make_task_runner picks them
     with PeakMemory() as mem:
         s = nightly(source=str(src), dest=str(dest), runner="local")
+    print("run:", {k: s[k] for k in ("files_seen", "parsed", "failed", "batches", "wall_s")},
+          {k: round(v, 2) for k, v in s["timings"].items()})
     wall = s["wall_s"]
     orch_s, orch_share = orchestration(s, workers)
     t = s["timings"]
