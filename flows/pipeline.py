@@ -39,7 +39,7 @@ class PipelineSettings(BaseSettings):
     """Tunables, from flow parameters or GOVREPORTS_* environment variables."""
 
     model_config = SettingsConfigDict(env_prefix="GOVREPORTS_")
-    batch_files: int = 2000           # at most this many objects per batch task
+    batch_files: int = 1000           # at most this many objects per batch task (memory: ~0.4 GiB a worker)
     batch_bytes: int = 64 * 1024**2   # …and at most this many bytes
     read_workers: int = 32            # concurrent object reads inside a batch
     max_object_bytes: int = 50 * 1024**2  # larger objects are refused with a reason, never read into memory
