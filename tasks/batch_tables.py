@@ -76,35 +76,39 @@ def _namer(patterns: Sequence[str]) -> tuple[str, _RowNamer]:
 
 def cells_frame(regions: pl.DataFrame) -> pl.DataFrame:
     """Regions (g, region) → one row per cell, in reading order: g, pos, kind, value, frac, run."""
-    line = pl.col("line")
-    piped = line.str.contains("|", literal=True)
-    stripped = line.str.strip_chars()
+    # Every intermediate that is used more than once is a column of its own: an expression used twice is evaluated
+    # twice, and the regex ones are the cost.
+    line, stripped = pl.col("line"), pl.col("stripped")
+    sep = "\x1f"
+    lines = regions.select("g", line=pl.col("region").str.replace_all(sep, " ", literal=True).str.split("\n")).explode(
+        "line").with_row_index("line_id").with_columns(piped=line.str.contains("|", literal=True),
+                                                      stripped=line.str.strip_chars())
     # Only a line that ends in a value token after a space needs peeling (the regex with captures is the slow one).
-    peel = pl.when(~piped & stripped.str.contains(_ENDS_IN_VALUE)).then(stripped).str.extract_groups(_PEEL)
+    lines = lines.with_columns(
+        peel=pl.when(~pl.col("piped") & stripped.str.contains(_ENDS_IN_VALUE)).then(stripped).str.extract_groups(_PEEL))
+    head, tail = pl.col("peel").struct.field("1"), pl.col("peel").struct.field("2")
     # Each line becomes its cells joined by a unit separator, split once (a string when/then is cheap; list ones
     # are not). Masking before a string operation keeps the regex engine off the rows that do not need it.
-    sep = "\x1f"
-    head, tail = peel.struct.field("1"), peel.struct.field("2")
-    lines = regions.select("g", line=pl.col("region").str.replace_all(sep, " ", literal=True).str.split("\n")).explode(
-        "line").with_row_index("line_id").with_columns(piped=piped)
-    joined = (pl.when(piped).then(line).str.replace(r"\|\s*$", "").str.replace_all("|", sep, literal=True)
+    joined = (pl.when(pl.col("piped")).then(line).str.replace(r"\|\s*$", "").str.replace_all("|", sep, literal=True)
               .fill_null(pl.concat_str(head, pl.when(head.is_not_null()).then(tail).str.strip_chars()
                                        .str.replace_all(r"\s+", sep), separator=sep))
               .fill_null(pl.when(stripped != "").then(stripped)))
-    cells = lines.select("g", "line_id", "piped", cell=joined.str.split(sep)).explode("cell").drop_nulls("cell").select(
-        "g", "line_id", "piped", t=pl.col("cell").str.strip_chars())
+    cells = lines.select("g", "line_id", "piped", cell=joined.str.split(sep)).with_columns(
+        line_cells=pl.col("cell").list.len()).explode("cell").drop_nulls("cell").select(
+        "g", "line_id", "piped", "line_cells", t=pl.col("cell").str.strip_chars())
     t = pl.col("t")
     # Most cells are plain integers: a cast reads them; only the rest go through the number pattern.
     cells = cells.with_columns(plain=t.cast(pl.Int64, strict=False))
-    rest = pl.when(pl.col("plain").is_null() & t.str.contains(r"^[+\-]?\d")).then(t)
-    num = rest.str.extract_groups(_NUMBER_FULL)
+    cells = cells.with_columns(
+        num=pl.when(pl.col("plain").is_null() & t.str.contains(r"^[+\-]?\d")).then(t).str.extract_groups(_NUMBER_FULL))
+    num = pl.col("num")
     digits = num.struct.field("2")
     cells = cells.with_columns(
         rest_value=pl.concat_str(num.struct.field("1"), digits.str.replace_all(",", "", literal=True),
                                  num.struct.field("3").fill_null("")).cast(pl.Float64, strict=False),
         rest_number=digits.is_not_null(),
         frac=num.struct.field("3").is_not_null(),
-    )
+    ).drop("num")
     is_number = pl.col("plain").is_not_null() | pl.col("rest_number")
     kind = (pl.when(is_number).then(pl.lit("number"))
             .when(t == "").then(pl.lit("blank"))
@@ -118,10 +122,13 @@ def cells_frame(regions: pl.DataFrame) -> pl.DataFrame:
     # padding: the blanks of a piped line with several cells and no value (see Cell.pad)
     value_kind = pl.col("kind").is_in(["number", "null", "non_numeric"])
     cells = cells.with_columns(pad=(pl.col("kind") == "blank") & pl.col("piped")
-                               & (pl.len().over("line_id") > 1) & ~value_kind.any().over("line_id"))
+                               & (pl.col("line_cells") > 1) & ~value_kind.any().over("line_id")).drop("line_cells")
+    # runs: a text cell after a value starts one, and so does each document's first cell. The frame is in reading
+    # order, so one cumulative sum over the whole batch numbers them (unique across documents) without windows.
     is_text = pl.col("kind") == "text"
-    prev_value = (~is_text).shift(1, fill_value=False).over("g")
-    return cells.with_columns(run=(is_text & prev_value).cum_sum().over("g"))
+    g = pl.col("g")
+    starts = (is_text & (~is_text).shift(1, fill_value=False)) | (g != g.shift(1)).fill_null(True)
+    return cells.with_columns(run=starts.cum_sum())
 
 
 def _runs(cells: pl.DataFrame) -> pl.DataFrame:

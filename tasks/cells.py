@@ -311,7 +311,8 @@ def split_with_sums(s: str, groups: int, addends: int) -> list[tuple[int, ...]]:
     """Cut one digit run into `groups` groups of `addends` numbers followed by their printed total.
 
     The total must read as the decimal digits of the addends' sum, so it is found, not guessed: fast even for
-    long runs (a table-3 row is 6 + 1, table 4 is 3 × (4 + 1)).
+    long runs (a table-3 row is 6 + 1, table 4 is 3 × (4 + 1)). The last group ends the run, so its total is a
+    suffix: each length of it fixes the sum its addends must reach, which prunes that search hard.
     """
     out: list[tuple[int, ...]] = []
 
@@ -321,6 +322,16 @@ def split_with_sums(s: str, groups: int, addends: int) -> list[tuple[int, ...]]:
         if g == groups:
             if pos == len(s):
                 out.append(acc)
+            return
+        if g == groups - 1:
+            rest = s[pos:]
+            # the total has at least 1/(addends+1) of the digits: no addend is longer than it
+            for ln in range(max(1, -(-len(rest) // (addends + 1))), len(rest) - addends + 1):
+                t = rest[-ln:]
+                if len(t) > 1 and t[0] == "0":
+                    continue
+                target = int(t)
+                out.extend((*acc, *parts, target) for parts in _addends_to(rest[:-ln], addends, target))
             return
         addend(pos, g, 0, 0, acc)
 
@@ -341,5 +352,32 @@ def split_with_sums(s: str, groups: int, addends: int) -> list[tuple[int, ...]]:
                 break
             addend(pos + ln, g, i + 1, total + v, (*acc, v))
 
-    group(0, 0, ())
-    return out
+    if groups > 0:
+        group(0, 0, ())
+    # in the order a left-to-right search finds them (shorter cells first)
+    out.sort(key=lambda cand: tuple(len(str(abs(v))) for v in cand))
+    return out[:MAX_CANDIDATES]
+
+
+def _addends_to(s: str, k: int, target: int) -> Iterator[tuple[int, ...]]:
+    """Every cut of `s` into k numbers (no leading zeros) that add up to `target`."""
+    if k == 1:
+        if s and (s == "0" or s[0] != "0") and int(s) == target:
+            yield (target,)
+        return
+    # k numbers written with len(s) digits add up to less than this (one long number and k - 1 of one digit)
+    if k > len(s) or target >= 10 ** (len(s) - k + 1) + 10 * (k - 1):
+        return
+    # …and at least this much: the longest of them has at least len(s)/k digits (no leading zeros)
+    if target < 10 ** (-(-len(s) // k) - 1) and not (target == 0 and s == "0" * len(s)):
+        return
+    max_len = 1 if s[:1] == "0" else len(s) - (k - 1)
+    for ln in range(1, max_len + 1):
+        v = int(s[:ln])
+        if v > target:
+            break
+        # each later number is at most what is left of the target, so it has at most that many digits
+        if len(s) - ln > (k - 1) * len(str(target - v)):
+            continue
+        for rest in _addends_to(s[ln:], k - 1, target - v):
+            yield (v, *rest)

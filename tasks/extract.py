@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,8 +170,6 @@ def find_sections(text: str) -> dict[str, tuple[int, int] | None]:
     return {"active_disclosure": span(s2), "applications": span(s3), "review_litigation": span(s4)}
 
 
-_NONBLANK_LINE_RE = re.compile(r"(?m)^[^\S\n]*\S")
-_PIPED_LINE_RE = re.compile(r"(?m)^[^\n|]*\|")
 _MULTI_PIPE_NUMBER_LINE_RE = re.compile(r"(?m)^(?=(?:[^\n|]*\|){3})[^\n]*?\|[^\S\n]*\d")
 _NUMERIC_ROW_RE = re.compile(r"(?m)[\u4e00-\u9fff)][^\S\n]+\d+(?:[^\S\n]+\d+){2,}[^\S\n]*$")
 
@@ -179,16 +179,14 @@ def detect_layout(text: str, tables_text: str, is_html: bool) -> str:
         return "html"
     if FLATTENED_RE.search(tables_text):
         return "flattened"
-    # line counts by multi-line regexes: one scan each instead of a Python loop over lines
-    lines = len(_NONBLANK_LINE_RE.findall(tables_text))
+    # (str methods over the lines are cheaper than a multi-line regex scan of CJK text; counts stop at 6)
+    lines = [ln for ln in tables_text.split("\n") if not ln.isspace() and ln]
     if not lines:
         return "unknown"
-    piped = len(_PIPED_LINE_RE.findall(tables_text))
-    if piped > lines * 0.5:
-        multi = len(_MULTI_PIPE_NUMBER_LINE_RE.findall(tables_text))
-        return "pipe" if multi > 5 else "cell_per_line"
-    numeric_rows = len(_NUMERIC_ROW_RE.findall(tables_text))
-    if numeric_rows > 5:
+    piped = sum(1 for ln in lines if "|" in ln)
+    if piped > len(lines) * 0.5:
+        return "pipe" if _at_least(_MULTI_PIPE_NUMBER_LINE_RE.finditer(tables_text), 6) else "cell_per_line"
+    if _at_least(_NUMERIC_ROW_RE.finditer(tables_text), 6):
         return "pdf_text"
     return "whitespace_cell_per_line"
 
@@ -574,6 +572,17 @@ class Prepared:
     done: bool = False  # unsupported: no tables to read
 
 
+def _at_least(matches: Iterator[Any], n: int) -> bool:
+    """Whether an iterator of matches yields n of them (stops at the n-th: no need to find them all)."""
+    return sum(1 for _ in itertools.islice(matches, n)) >= n
+
+
+def _is_report(text: str) -> bool:
+    """A report whose tables are missing (images, cut away) still has its title and section headings."""
+    return bool(REPORT_WORD_RE.search(text[:3000])) and sum(
+        1 for rx in (SECTION_2_RE, SECTION_3_RE, SECTION_4_RE) if rx.search(text)) >= 2
+
+
 def prepare(text: str, *, is_html: bool = False) -> Prepared:
     """Metadata, sections, layout and form version of one normalised text."""
     if "二〇" in text or "二零" in text or "二○" in text:
@@ -587,10 +596,7 @@ def prepare(text: str, *, is_html: bool = False) -> Prepared:
     regions = {k: (text[s[0]:s[1]] if s else None) for k, s in spans.items()}
     tables_text = "".join(r for r in regions.values() if r)
     # tables: their labels and figures; a notice quoting the labels has no figures
-    has_tables = bool(HAS_TABLES_RE.search(tables_text)) and len(FIGURE_RE.findall(tables_text)) >= 8
-    # a report whose tables are missing (images, cut away) still has its title and section headings
-    is_report = bool(REPORT_WORD_RE.search(text[:3000])) and sum(
-        1 for rx in (SECTION_2_RE, SECTION_3_RE, SECTION_4_RE) if rx.search(text)) >= 2
+    has_tables = bool(HAS_TABLES_RE.search(tables_text)) and _at_least(FIGURE_RE.finditer(tables_text), 8)
     old = OLD_REPORT_RE.search(text[:5000])
     if not has_tables and len(set(TITLE_RE.findall(text[:20000]))) > 1:
         # a page of several years' report titles (a portal listing) is no one year's report
@@ -609,7 +615,7 @@ def prepare(text: str, *, is_html: bool = False) -> Prepared:
                                     table=None, actual=year or old.group(1)))
         prepared.done = True
         return prepared
-    if not has_tables and not (is_report and year is not None):
+    if not has_tables and not (year is not None and _is_report(text)):
         out.supported = False
         why = "no report tables found" + ("" if REPORT_WORD_RE.search(text) else "; not an annual report")
         out.findings.append(finding("unsupported_format", f"not a parseable annual report: {why}"))
