@@ -201,10 +201,18 @@ def commit_run(dest: str, run_id: str, state: pl.DataFrame, deleted: Sequence[st
     t0 = time.perf_counter()
     if lease is not None:
         lease.check()
-    staged = lake.read_staged(store, run_id, batches)
-    keys_new = staged.get("_keys", pl.DataFrame(schema=STATE_COLUMNS))
+    # one staged table at a time: the whole run's rows of all five tables at once would be the job's memory peak
+    staged = lake.staged_keys(store, run_id, batches)
+
+    def read(name: str) -> pl.DataFrame | None:
+        return lake.read_staged_frame(store, name, staged.get(name, []))
+
+    keys_new = read("_keys")
+    if keys_new is None:
+        keys_new = pl.DataFrame(schema=STATE_COLUMNS)
     now = recorded_at or datetime.now(UTC)
-    failures = [staged.get("_failures", pl.DataFrame(schema=lake.FAILURES.polars_schema))]
+    staged_failures = read("_failures")
+    failures = [staged_failures if staged_failures is not None else pl.DataFrame(schema=lake.FAILURES.polars_schema)]
     failed_keys: list[str] = []
     for batch_id, items, error in failed_batches:
         failures.append(pl.DataFrame([{"source": it["key"], "run_id": run_id, "stage": "batch", "error": f"batch {batch_id}: {error}",
@@ -238,7 +246,7 @@ def commit_run(dest: str, run_id: str, state: pl.DataFrame, deleted: Sequence[st
     for name in lake.TABLE_NAMES:
         if lease is not None:  # a run whose lease was lost (renewals failed, taken over) stops writing here
             lease.check()
-        new_rows = staged.get(name)
+        new_rows = read(name)
         if new_rows is None:
             new_rows = lake.empty_frame(name)
         new_rows = new_rows.unique(subset=lake.grain(name), keep="first", maintain_order=True)
@@ -247,6 +255,7 @@ def commit_run(dest: str, run_id: str, state: pl.DataFrame, deleted: Sequence[st
         parts = partitions | {(int(y), str(lv)) for y, lv in new_rows.select("year", "admin_level").unique().iter_rows()}
         fixup = (lambda frame: _with_sources(frame, sources, only=touched_ids)) if name == "reports" else None
         rows_written[name] = lake.replace_reports(store, name, new_rows, drop_report_ids=drop_ids, partitions=parts, fixup=fixup)
+        del new_rows  # (before the next table is read)
     # failures hold each object's latest open failure: what this run settled (parsed, deleted or failed again)
     # loses its older rows, then this run's failures are added
     lake.clear_failures(store, changed_keys | set(failed_keys))

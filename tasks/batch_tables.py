@@ -223,8 +223,7 @@ def read_row_tables(regions: pl.DataFrame, patterns: Sequence[str], cells_per_ro
     starts = [0]
     for n in cells_per_row:
         starts.append(starts[-1] + n)
-    for g, vals, fracs in _grouped(out):
-        flat = [_number(v, f) for v, f in zip(vals, fracs, strict=True)]
+    for g, flat in _grouped(out):
         result[g] = [flat[starts[k]:starts[k + 1]] for k in range(nrows)]
     return result
 
@@ -247,12 +246,20 @@ def read_review_tables(regions: pl.DataFrame) -> dict[int, list[int | None]]:
         pl.col("ok") & (pl.col("cells") == 15)).get_column("g")
     out = fitted.filter(pl.col("g").is_in(good.implode())).sort("g", "j").select(
         "g", pl.when(pl.col("kind") == "number").then(pl.col("value")).alias("value"), "frac")
-    return {g: [_number(v, f) for v, f in zip(vals, fracs, strict=True)] for g, vals, fracs in _grouped(out)}
+    return dict(_grouped(out))
 
 
 def _grouped(out: pl.DataFrame):
-    agg = out.group_by("g", maintain_order=True).agg(pl.col("value"), pl.col("frac"))
-    return zip(agg.get_column("g").to_list(), agg.get_column("value").to_list(), agg.get_column("frac").to_list(), strict=True)
+    """(g, the document's values in order): whole numbers as int, decimals as float, blanks None. Whole-number
+    documents (nearly all) come straight from an integer column; only those with a decimal go cell by cell."""
+    agg = out.group_by("g", maintain_order=True).agg(
+        ints=pl.when(~pl.col("frac")).then(pl.col("value")).cast(pl.Int64), values=pl.col("value"), fracs=pl.col("frac"),
+        any_frac=pl.col("frac").any())
+    for g, ints, values, fracs, any_frac in zip(*(agg.get_column(c).to_list() for c in agg.columns), strict=True):
+        if not any_frac:
+            yield g, ints
+        else:
+            yield g, [_number(v, f) for v, f in zip(values, fracs, strict=True)]
 
 
 def _number(v: float | None, frac: bool | None) -> int | float | None:

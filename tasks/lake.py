@@ -41,7 +41,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -326,11 +326,16 @@ def replace_reports(store: Store, table: str | Table, new_rows: pl.DataFrame, dr
     targets = {_check_partition(y, lv) for y, lv in partitions}
     targets |= {_check_partition(y, lv) for y, lv in new.select("year", "admin_level").unique().iter_rows()}
 
+    # the new rows split by partition once, and the ids to remove as one Series (not rebuilt per partition)
+    by_part = {(int(y), str(lv)): frame for (y, lv), frame in new.partition_by("year", "admin_level", as_dict=True).items()} \
+        if new.height else {}
+    remove_ids = pl.Series("report_id", sorted(remove), dtype=pl.String)
+
     def rebuild(part: tuple[int, str]) -> int:
         year, level = part
         existing = read_partition(store, t, year, level)
-        kept = existing.filter(~pl.col("report_id").is_in(list(remove))) if remove else existing
-        added = new.filter((pl.col("year") == year) & (pl.col("admin_level") == level))
+        kept = existing.filter(~pl.col("report_id").is_in(remove_ids.implode())) if remove else existing
+        added = by_part.get((year, level), new.clear())
         merged = pl.concat([kept, added], how="vertical")
         if fixup is not None and merged.height:
             merged = fixup(merged)
@@ -377,9 +382,9 @@ def stage_frames(store: Store, run_id: str, batch_id: str, frames: Mapping[str, 
     return [*written, marker]
 
 
-def read_staged(store: Store, run_id: str, batches: Collection[str] | None = None) -> dict[str, pl.DataFrame]:
-    """The frames of every complete batch of a run (those with _SUCCESS), or of the given batch ids only,
-    concatenated per name in batch order. Batches without the marker (a task killed mid-write) are ignored."""
+def staged_keys(store: Store, run_id: str, batches: Collection[str] | None = None) -> dict[str, list[str]]:
+    """The staged objects of every complete batch of a run (those with _SUCCESS), or of the given batch ids only,
+    by frame name, in batch order. Batches without the marker (a task killed mid-write) are ignored."""
     prefix = f"{STAGING_PREFIX}/{_check_id(run_id, 'run_id')}/"
     keys = store.list_objects(prefix).get_column("key").to_list()
     complete = {k[len(prefix):].split("/", 1)[0] for k in keys if k.endswith("/" + SUCCESS_MARKER)}
@@ -387,21 +392,33 @@ def read_staged(store: Store, run_id: str, batches: Collection[str] | None = Non
         complete &= set(batches)
     batches = sorted(complete)
     markers = store.read_many([f"{prefix}{b}/{SUCCESS_MARKER}" for b in batches])
-    wanted: list[str] = []
+    by_name: dict[str, list[str]] = {}
     for b, (_key, data, _error) in zip(batches, markers, strict=True):
         if data is None:  # marker gone since listing (cleared): not complete any more
             continue
-        names = json.loads(data.decode("utf-8")).get("frames", {})
-        wanted += [f"{prefix}{b}/{n}.parquet" for n in names]
-    by_name: dict[str, list[pl.DataFrame]] = {}
-    for key, frame in _read_all(store, wanted):
-        by_name.setdefault(key.rsplit("/", 1)[1].removesuffix(".parquet"), []).append(frame)
+        for n in json.loads(data.decode("utf-8")).get("frames", {}):
+            by_name.setdefault(n, []).append(f"{prefix}{b}/{n}.parquet")
+    return by_name
+
+
+def read_staged_frame(store: Store, name: str, keys: Sequence[str]) -> pl.DataFrame | None:
+    """One frame name's staged parts, concatenated in batch order (None when no batch staged it)."""
+    parts = [frame for _key, frame in _read_all(store, list(keys))]
+    if not parts:
+        return None
+    if name in TABLES or name == FAILURES.name:
+        return pl.concat([conform(p, get_table(name)) for p in parts], how="vertical")
+    return pl.concat(parts, how="diagonal_relaxed")
+
+
+def read_staged(store: Store, run_id: str, batches: Collection[str] | None = None) -> dict[str, pl.DataFrame]:
+    """Every staged frame of a run's complete batches, by name (the commit reads them one name at a time instead,
+    so only one table of the whole run is in memory at once)."""
     out: dict[str, pl.DataFrame] = {}
-    for name, parts in by_name.items():
-        if name in TABLES or name == FAILURES.name:
-            out[name] = pl.concat([conform(p, get_table(name)) for p in parts], how="vertical")
-        else:
-            out[name] = pl.concat(parts, how="diagonal_relaxed")
+    for name, keys in staged_keys(store, run_id, batches).items():
+        frame = read_staged_frame(store, name, keys)
+        if frame is not None:
+            out[name] = frame
     return out
 
 
