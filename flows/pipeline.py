@@ -6,6 +6,7 @@ runner) → commit the touched partitions → record the run.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections import Counter
@@ -311,6 +312,27 @@ def _with_sources(frame: pl.DataFrame, sources: pl.DataFrame, only: set[str] | N
 
 # ---------------------------------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _workers_share_api(runner: str):
+    """Worker processes report to this flow's Prefect API. Without PREFECT_API_URL in their environment each
+    would start a temporary server of its own: ~10 s before its first task and ~650 MiB (measured here), per
+    worker. With an API configured (a deployment) there is nothing to do; threads share the flow's client."""
+    import os
+
+    from prefect.context import FlowRunContext
+    from prefect.settings import get_current_settings
+
+    ctx = FlowRunContext.get()
+    if runner == "threads" or get_current_settings().api.url or ctx is None or "PREFECT_API_URL" in os.environ:
+        yield
+        return
+    os.environ["PREFECT_API_URL"] = str(ctx.client.api_url).rstrip("/")  # inherited by the workers spawned now
+    try:
+        yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+
+
 def make_task_runner(runner: str, dask_address: str | None = None, workers: int | None = None):
     """local = processes (parsing is CPU-bound); threads; dask (prefect-dask: a LocalCluster or an existing cluster)."""
     import os
@@ -406,7 +428,7 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
             settings_dict = settings.model_dump()
             delays = [settings.batch_retry_delay_seconds * 5**i for i in range(settings.batch_retries)]
             batch_task = parse_batch.with_options(retries=settings.batch_retries, retry_delay_seconds=delays or 0)
-            with make_task_runner(runner, dask_address, settings.workers) as tr:
+            with _workers_share_api(runner), make_task_runner(runner, dask_address, settings.workers) as tr:
                 futures = {}
                 for i, items in enumerate(plan.batches):
                     bid = f"{i:05d}"

@@ -200,3 +200,53 @@ def test_s3_seaweedfs_end_to_end(harness, corpus, tmp_path, monkeypatch):
         assert again["parsed"] == 0
         logs = json.dumps(s, default=str) + json.dumps(again, default=str)
         assert s3["secret"] not in logs
+
+
+_WORKER_API_SCRIPT = r'''
+import json, os, sys
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+import psutil
+from flows.pipeline import _workers_share_api, make_task_runner
+
+@task(cache_policy=NO_CACHE)
+def probe(i):
+    servers = [c for c in psutil.Process().children(recursive=True) if "uvicorn" in " ".join(c.cmdline())]
+    return {"pid": os.getpid(), "api": os.environ.get("PREFECT_API_URL"), "own_servers": len(servers)}
+
+@flow
+def main(runner):
+    from prefect.context import FlowRunContext
+    with _workers_share_api(runner), make_task_runner(runner, workers=2) as tr:
+        out = [f.result() for f in [tr.submit(probe, parameters={"i": i}) for i in range(4)]]
+    return {"flow_api": str(FlowRunContext.get().client.api_url).rstrip("/"), "tasks": out,
+            "env_after": os.environ.get("PREFECT_API_URL")}
+
+if __name__ == "__main__":
+    print("RESULT " + json.dumps(main(sys.argv[1])))
+'''
+
+
+@pytest.mark.parametrize("runner", ["local", "dask"])
+def test_workers_report_to_the_flows_temporary_server(tmp_path, runner):
+    """Without a configured API (the embedded default), worker processes use the flow's temporary server instead
+    of each starting one of their own (~10 s and ~650 MiB per worker, measured here)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "probe_workers.py"
+    script.write_text(_WORKER_API_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90", PREFECT_LOGGING_LEVEL="WARNING",
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.run([sys.executable, str(script), runner], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    assert line, proc.stdout[-2000:] + proc.stderr[-4000:]
+    res = json.loads(line[len("RESULT "):])
+    assert len({t["pid"] for t in res["tasks"]} - {os.getpid()}) >= 1
+    for t in res["tasks"]:
+        assert t["api"] == res["flow_api"], res
+        assert t["own_servers"] == 0, res
+    assert res["env_after"] is None  # the flow process's environment is left as it was
