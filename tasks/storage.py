@@ -40,6 +40,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 64 * 1024**2
+LOCAL_READ_THREADS = 4  # concurrent reads of a local folder (see Store.read_many)
 TMP_PREFIX = "_tmp"  # local temporary files and lock files: outside every table folder
 LISTING_SCHEMA = pl.Schema({"key": pl.String, "size": pl.Int64, "etag": pl.String})
 
@@ -393,7 +394,9 @@ class Store:
         if not keys:
             return []
         if self.is_local:
-            with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(keys)))) as pool:
+            # a local read is ~80 µs from the page cache: more than a few threads only add GIL hand-offs (1,000
+            # files here: 1 thread 91 ms CPU, 4 threads 147 ms, 32 threads 206 ms); a few still overlap a cold disk
+            with ThreadPoolExecutor(max_workers=max(1, min(max_workers, LOCAL_READ_THREADS, len(keys)))) as pool:
                 return list(pool.map(lambda k: self._read_local_one(k, max_bytes, attempts), keys))
         try:
             return self._run(self._s3_read_many, keys, max_workers, max_bytes, attempts)
