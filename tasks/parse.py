@@ -261,11 +261,13 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
         "findings": conform(findings.unique(maintain_order=True), FINDINGS),
     }
     assert set(frames) == set(TABLES)
-    by_report = findings.partition_by("report_id", as_dict=True, include_key=False) if not findings.is_empty() else {}
+    # each record's findings, in the frame's order: one pass over the batch's rows, not a frame per document
+    by_report: dict[str, list[dict[str, Any]]] = {}
+    fields = ("rule", "severity", "table", "row", "column", "field", "expected", "actual", "message")
+    for rid, *values in findings.select("report_id", *fields).iter_rows():
+        by_report.setdefault(rid, []).append(dict(zip(fields, values, strict=True)))
     for rec in records:
-        f = by_report.get((rec["report_id"],))
-        rec["findings"] = [] if f is None else f.select(
-            "rule", "severity", "table", "row", "column", "field", "expected", "actual", "message").to_dicts()
+        rec["findings"] = [dict(f) for f in by_report.get(rec["report_id"], [])]
     return ParsedBatch(frames=frames, records=records)
 
 
