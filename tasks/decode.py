@@ -385,8 +385,6 @@ def _cell_text(cell) -> str:
 
 
 _TD_OPEN_RE = re.compile(r"<t[dh](\s[^>]*)?>")
-_TD_CLOSE_RE = re.compile(r"</t[dh]>")
-_TR_CLOSE_RE = re.compile(r"</tr>")
 _BR_RE = re.compile(r"<br\b[^>]*>")
 _TAG_RE = re.compile(r"<[^>]*>")
 _ROWSPAN_RE = re.compile(r'\browspan="([^"]*)"')
@@ -446,8 +444,6 @@ def table_grid(table) -> list[list[str | None]]:
     if cells is None:
         cells = [[(_cell_text(cell), cell.get("rowspan"), cell.get("colspan")) for cell in tr if cell.tag in ("td", "th")]
                  for tr in rows]
-    if not any(rs is not None and _span(rs) > 1 for row in cells for _, rs, _ in row):
-        return _flat_grid(cells)
     grid: dict[tuple[int, int], str | None] = {}
     width = 0
     for r, row in enumerate(cells):
@@ -468,28 +464,6 @@ def table_grid(table) -> list[list[str | None]]:
             c += cs
             width = max(width, c)
     return [[grid.get((r, c), "") for c in range(width)] for r in range(len(rows))]
-
-
-def _flat_grid(cells: list[list[tuple[str, str | None, str | None]]]) -> list[list[str | None]]:
-    """The grid of a table without row spans: each row as written, a colspan's extra columns None, short rows
-    padded with empty cells to the table's width (what the general expansion gives, without its bookkeeping)."""
-    out: list[list[str | None]] = []
-    widths: list[int] = []
-    for row in cells:
-        line: list[str | None] = []
-        for text, _, cs_attr in row:
-            line.append(text)
-            if cs_attr is not None:
-                cs = _span(cs_attr)
-                if cs > 1:
-                    line.extend([None] * (cs - 1))
-        out.append(line)
-        widths.append(len(line))
-    width = max(widths, default=0)
-    for line, w in zip(out, widths, strict=True):
-        if w < width:
-            line.extend([""] * (width - w))
-    return out
 
 
 def _nearest_table(el):

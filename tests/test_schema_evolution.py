@@ -7,7 +7,7 @@ import io
 import random
 import shutil
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -25,6 +25,7 @@ from tasks import lake
 from tasks.corpus import generate_corpus
 from tasks.render import random_record, render_bytes
 from tasks.storage import Store
+from tests.test_lake import rows  # every column filled from its dtype
 
 # Schema version 1, frozen: a later version may only append nullable columns (and must raise SCHEMA_VERSION).
 V1 = {
@@ -71,33 +72,6 @@ def test_tables_only_grow_by_nullable_columns_at_the_end():
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
-
-def rows(table: str, ids: list[str], year: int, level: str) -> pl.DataFrame:
-    """One row per id, every column filled (text columns say which id and column they belong to)."""
-    t = TABLES[table]
-    out = []
-    for rid in ids:
-        row = {}
-        for c in t.columns:
-            if c.name == "report_id":
-                row[c.name] = rid
-            elif c.name == "year":
-                row[c.name] = year
-            elif c.name == "admin_level":
-                row[c.name] = level
-            elif c.dtype == pl.String:
-                row[c.name] = f"{c.name}-{rid}"
-            elif c.dtype in (pl.Int16, pl.Int32, pl.Int64):
-                row[c.name] = 7
-            elif c.dtype == pl.Float64:
-                row[c.name] = 1.5
-            elif c.dtype == pl.Date:
-                row[c.name] = date(2024, 1, 31)
-            else:
-                row[c.name] = [f"dup-{rid}"]
-        out.append(row)
-    return pl.DataFrame(out, schema=t.polars_schema)
-
 
 def write_old_version(store: Store, table: str, year: int, level: str, frame: pl.DataFrame,
                       drop: list[str], version: int | None = 0, extra: dict[str, str] | None = None) -> None:
