@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import codecs
-import html
 import re
 import threading
 from dataclasses import dataclass
+from itertools import repeat
 
 # Magic numbers of files that are not text reports (seen under .txt/.html names in crawls).
 BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -292,39 +292,125 @@ def _html_parser():
     return parser
 
 
-def html_to_text(html: str) -> str:
-    """Visible text of an HTML page; each table row becomes `cell | cell | … |` with merged cells repeated."""
+# Markers in the stylesheet's output: a data table's start and end, a row's end, a cell's start, and the span
+# attributes a cell carries (rowspan, then colspan). Private-use characters: a page that holds one is read by the
+# Python walker instead.
+_T_START, _T_END, _T_ROW, _T_CELL, _T_SPAN, _T_SPAN_SEP, _T_SPAN_END = (chr(0xE010 + i) for i in range(7))
+_MARKERS = (_T_START, _T_END, _T_ROW, _T_CELL, _T_SPAN, _T_SPAN_SEP, _T_SPAN_END)
+_MARKER_SPACES = dict.fromkeys(map(ord, _MARKERS), " ")
+_MARKER_REF_RE = re.compile(r"&#(?:[xX]0*[eE]01[0-6]|0*5734[4-9]|0*57350)")  # the same, written as references
+def _stylesheet() -> str:
+    """The page walk as XSLT, run by libxslt in C: what `_walk` does element by element in Python, ~4× faster.
+    Block elements become line breaks, scripts and styles vanish, and each data table (one with rows and no table
+    inside) comes out as marked rows of marked cells (`_tidy_cells` tidies their text)."""
+    skip = "|".join(_SKIP_TAGS)
+    blocks = "|".join(sorted(_BLOCK_TAGS))
+    mark = {m: f"&#{ord(m)};" for m in _MARKERS}
+    return f"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+<xsl:output method="text" encoding="UTF-8"/>
+<xsl:template match="{skip}"/>
+<xsl:template match="{blocks}"><xsl:text>&#10;</xsl:text><xsl:apply-templates/><xsl:text>&#10;</xsl:text></xsl:template>
+<xsl:template match="table[not(.//table) and .//tr]">
+ <xsl:text>{mark[_T_START]}</xsl:text>
+ <xsl:for-each select=".//tr">
+  <xsl:for-each select="td|th">
+   <xsl:text>{mark[_T_CELL]}</xsl:text>
+   <xsl:if test="@rowspan or @colspan"><xsl:text>{mark[_T_SPAN]}</xsl:text><xsl:value-of select="@rowspan"/><xsl:text
+     >{mark[_T_SPAN_SEP]}</xsl:text><xsl:value-of select="@colspan"/><xsl:text>{mark[_T_SPAN_END]}</xsl:text></xsl:if>
+   <xsl:apply-templates mode="cell"/>
+  </xsl:for-each>
+  <xsl:text>{mark[_T_ROW]}</xsl:text>
+ </xsl:for-each>
+ <xsl:text>{mark[_T_END]}</xsl:text>
+</xsl:template>
+<xsl:template match="br" mode="cell"><xsl:text> </xsl:text></xsl:template>
+<xsl:template match="{skip}" mode="cell"/>
+</xsl:stylesheet>"""
+
+
+def _transform():
+    """The compiled stylesheet, one per thread like the parser."""
+    xslt = getattr(_PARSERS, "xslt", None)
+    if xslt is None:
+        import lxml.etree
+
+        xslt = _PARSERS.xslt = lxml.etree.XSLT(lxml.etree.XML(_stylesheet()))
+    return xslt
+
+
+def html_to_text(html: str, *, stylesheet: bool = True) -> str:
+    """Visible text of an HTML page; each table row becomes `cell | cell | … |` with merged cells repeated.
+    `stylesheet=False` reads it with the Python walk only (the tests hold the two to the same text)."""
     html = _XML_DECLARATION_RE.sub("", html, count=1)  # lxml refuses str input that declares an encoding
-    text, depth = _html_text(html)
-    if depth >= DEPTH_LIMIT_NEAR:
+    root = _parse_html(html)
+    if root is not None and html.count("<") >= DEPTH_LIMIT_NEAR and _depth_at_least(root, DEPTH_LIMIT_NEAR):
         # the parser may have dropped everything below its depth limit: flatten the wrapper tags and read again
-        text, _ = _html_text(_WRAPPER_TAG_RE.sub(lambda m: "\n" if m.group(1) else "", html))
-    return text
+        html = _WRAPPER_TAG_RE.sub(lambda m: "\n" if m.group(1) else "", html)
+        root = _parse_html(html)
+    text = re.sub(r"<[^>]+>", "\n", html) if root is None else _page_text(root, html, stylesheet)
+    # each line stripped of spaces, tabs and no-break spaces, empty lines dropped (a regex here costs 10× more)
+    return "\n".join(filter(None, (ln.strip(" \t\u00a0") for ln in text.split("\n")))).strip()
 
 
-def _html_text(html: str) -> tuple[str, int]:
+def _parse_html(html: str):
     import lxml.etree
 
     try:
         # plain etree elements from a per-thread parser: lxml.html's element classes cost a Python call per element
-        root = lxml.etree.fromstring(html, _html_parser())
+        return lxml.etree.fromstring(html, _html_parser())
     except (ValueError, lxml.etree.ParserError, lxml.etree.XMLSyntaxError):
-        root = None
-    if root is None:
-        return re.sub(r"<[^>]+>", "\n", html), 0
+        return None
+
+
+def _depth_at_least(root, limit: int) -> bool:
+    """Whether some element lies `limit` levels below the root."""
+    return bool(root.xpath(f"boolean(//*[count(ancestor::*) >= {limit}])"))
+
+
+def _page_text(root, html: str, stylesheet: bool = True) -> str:
+    """The page's text with tables as pipe rows: the stylesheet's output with its tables expanded, or the Python
+    walk where the stylesheet cannot run (nesting past libxslt's recursion limit, a page holding the markers)."""
+    import lxml.etree
+
+    if stylesheet and not any(m in html for m in _MARKERS) and not _MARKER_REF_RE.search(html):
+        try:
+            marked = str(_transform()(root))
+        except lxml.etree.XSLTApplyError:
+            pass
+        else:
+            pieces = marked.split(_T_START)
+            out = [pieces[0]]
+            for piece in pieces[1:]:
+                table, _, rest = piece.partition(_T_END)
+                out.append("\n")
+                out.extend(_pipe_rows(_grid(_tidy_cells(table).split(_T_ROW)[:-1])))
+                out.append(rest)
+            return "".join(out)
     out: list[str] = []
-    depth = _walk(root, out)
-    # each line stripped of spaces, tabs and no-break spaces, empty lines dropped (a regex here costs 10× more)
-    text = "\n".join(filter(None, (ln.strip(" \t\u00a0") for ln in "".join(out).split("\n"))))
-    return text.strip(), depth
+    _walk(root, out)
+    return "".join(out)
 
 
-def _walk(root, out: list[str]) -> int:
-    """Append the visible text under `root` to `out` (iteratively: pages nest thousands deep); returns the depth."""
-    stack: list[tuple[object, bool, int]] = [(root, False, 0)]
-    max_depth = 0
+def _tidy_cells(table: str) -> str:
+    """Every cell's text with `|` and runs of whitespace made one space, ends stripped: over the whole table at once
+    (str methods, not a call per cell), then the spaces beside the markers dropped."""
+    if "|" in table:
+        table = table.replace("|", " ")
+    words = table.split()
+    if len(words) == 1 and words[0] == table:
+        return table
+    table = " ".join(words)
+    for m in (_T_CELL, _T_ROW, _T_SPAN_END):
+        table = table.replace(" " + m, m).replace(m + " ", m)
+    return table
+
+
+def _walk(root, out: list[str]) -> None:
+    """Append the visible text under `root` to `out`, element by element (iteratively: pages nest thousands deep).
+    The stylesheet does the same in C; this reads the pages it cannot."""
+    stack: list[tuple[object, bool]] = [(root, False)]
     while stack:
-        el, closing, depth = stack.pop()
+        el, closing = stack.pop()
         tag = el.tag if isinstance(el.tag, str) else ""  # type: ignore[attr-defined]
         if closing:
             if tag in _BLOCK_TAGS:
@@ -332,7 +418,6 @@ def _walk(root, out: list[str]) -> int:
             if el.tail:  # type: ignore[attr-defined]
                 out.append(el.tail)  # type: ignore[attr-defined]
             continue
-        max_depth = max(max_depth, depth)
         if tag in _SKIP_TAGS:
             if el.tail:  # type: ignore[attr-defined]
                 out.append(el.tail)  # type: ignore[attr-defined]
@@ -340,8 +425,7 @@ def _walk(root, out: list[str]) -> int:
         grid = table_grid(el) if tag == "table" and not _has_nested_table(el) else None
         if grid:
             out.append("\n")
-            for row in grid:
-                out.append(" | ".join(c for c in row if c is not None) + " |\n")
+            out.extend(_pipe_rows(grid))
             if el.tail:  # type: ignore[attr-defined]
                 out.append(el.tail)  # type: ignore[attr-defined]
             continue
@@ -352,9 +436,8 @@ def _walk(root, out: list[str]) -> int:
             out.append("\n")
         if el.text and tag:  # type: ignore[attr-defined]
             out.append(el.text)  # type: ignore[attr-defined]
-        stack.append((el, True, depth))
-        stack.extend((child, False, depth + 1) for child in reversed(el))  # type: ignore[call-overload]
-    return max_depth
+        stack.append((el, True))
+        stack.extend((child, False) for child in reversed(el))  # type: ignore[call-overload]
 
 
 def _has_nested_table(table) -> bool:
@@ -381,89 +464,70 @@ def _cell_text(cell) -> str:
             parts.append(node.text)  # type: ignore[attr-defined]
         stack.append((node, True))
         stack.extend((ch, False) for ch in reversed(node))  # type: ignore[call-overload]
-    return re.sub(r"[\s\u00a0|]+", " ", "".join(parts)).strip()
-
-
-_TD_OPEN_RE = re.compile(r"<t[dh](\s[^>]*)?>")
-_BR_RE = re.compile(r"<br\b[^>]*>")
-_TAG_RE = re.compile(r"<[^>]*>")
-_ROWSPAN_RE = re.compile(r'\browspan="([^"]*)"')
-_COLSPAN_RE = re.compile(r'\bcolspan="([^"]*)"')
-# markers for cell start, cell end and row end: private-use characters (the C0 separators count as whitespace)
-_OPEN, _CLOSE, _ROW = "\ue000", "\ue001", "\ue002"
-
-
-def _serialised_rows(table, rows: list) -> list[list[tuple[str, str | None, str | None]]] | None:
-    """Every row's cells as (text, rowspan, colspan), from one serialisation of the table and two regex passes
-    (a Python regex costs ~30 ns a character on CJK text; str methods a tenth of that) instead of a call per cell.
-    None when the markup does not line up with the tree (the caller walks the tree)."""
-    import lxml.etree
-
-    s = lxml.etree.tostring(table, method="html", encoding=str, with_tail=False)
-    if _OPEN in s or _CLOSE in s or _ROW in s:
-        return None
-    # lxml writes tags in lower case: the closing ones are plain strings
-    s = s.replace("</td>", _CLOSE).replace("</th>", _CLOSE).replace("</tr>", _ROW)
-    if "<br" in s:
-        s = _BR_RE.sub(" ", s)
-    parts = _TD_OPEN_RE.split(s)  # text, attrs, text, attrs, …: every cell opening in one pass
-    attrs = parts[1::2]
-    # (no nested tables here: every td/th below the table is one of its cells)
-    if len(attrs) != int(table.xpath("count(.//td|.//th)")) or s.count(_ROW) != len(rows):
-        return None
-    s = _TAG_RE.sub("", _OPEN.join(parts[0::2]))
-    if "&" in s:
-        unescaped = html.unescape(s)
-        if unescaped.count(_OPEN) != len(attrs) or unescaped.count(_ROW) != len(rows):
-            return None  # an entity spelled a marker
-        s = unescaped
-    out: list[list[tuple[str, str | None, str | None]]] = []
-    k = 0
-    for piece in s.split(_ROW)[:len(rows)]:
-        cells = []
-        for cell in piece.split(_OPEN)[1:]:
-            a = attrs[k]
-            k += 1
-            text = " ".join(cell.split(_CLOSE, 1)[0].replace("|", " ").split())
-            if a and "span" in a:
-                rs = _ROWSPAN_RE.search(a)
-                cs = _COLSPAN_RE.search(a)
-                cells.append((text, rs.group(1) if rs else None, cs.group(1) if cs else None))
-            else:
-                cells.append((text, None, None))
-        out.append(cells)
-    return out if k == len(attrs) else None
+    return "".join(parts)
 
 
 def table_grid(table) -> list[list[str | None]]:
     """Expand rowspan/colspan: a merged cell's text stands in every grid position it covers."""
-    rows = [tr for tr in table.iter("tr") if _nearest_table(tr) is table]
-    # Tables holding scripts or styles take the slow walk that skips them.
-    plain = next(table.iter(*_SKIP_TAGS), None) is None
-    cells = _serialised_rows(table, rows) if plain else None
-    if cells is None:
-        cells = [[(_cell_text(cell), cell.get("rowspan"), cell.get("colspan")) for cell in tr if cell.tag in ("td", "th")]
-                 for tr in rows]
-    grid: dict[tuple[int, int], str | None] = {}
+    rows = "".join("".join(_marked_cell(cell) for cell in tr if cell.tag in ("td", "th")) + _T_ROW
+                   for tr in table.iter("tr") if _nearest_table(tr) is table)
+    return _grid(_tidy_cells(rows).split(_T_ROW)[:-1])
+
+
+def _marked_cell(cell) -> str:
+    """A cell as the stylesheet writes it: the cell marker, its span attributes when it has any, its text. (A page
+    that holds the markers is read here: in its text and attributes they become spaces.)"""
+    text = _cell_text(cell).translate(_MARKER_SPACES)
+    rs, cs = cell.get("rowspan"), cell.get("colspan")
+    if rs is None and cs is None:
+        return _T_CELL + text
+    rs, cs = (str(v or "").translate(_MARKER_SPACES) for v in (rs, cs))
+    return f"{_T_CELL}{_T_SPAN}{rs}{_T_SPAN_SEP}{cs}{_T_SPAN_END}{text}"
+
+
+def _grid(rows: list[str]) -> list[list[str | None]]:
+    """Rows of marked cells → the grid. A merged cell's text stands in every row it spans, in its first column only
+    (None in the others, so a value is never counted twice and a merged label adds no blanks); holes and short rows
+    are blanks up to the table's width. A row with no span of its own is taken whole, after any merged labels
+    reaching down into its first columns."""
+    lines: list[list[str | None]] = []
+    pending: dict[int, dict[int, str | None]] = {}  # row → column → what a rowspan above puts there
     width = 0
-    for r, row in enumerate(cells):
+    for r, row in enumerate(rows):
+        cells: list[str | None] = row.split(_T_CELL)[1:]  # type: ignore[assignment]
+        line = pending.pop(r, None)
+        if _T_SPAN not in row and (line is None or max(line) == len(line) - 1):
+            if line is not None:
+                cells = [line[c] for c in range(len(line))] + cells
+            lines.append(cells)
+            width = max(width, len(cells))
+            continue
+        line = line or {}
         c = 0
-        for text, rs_attr, cs_attr in row:
-            while (r, c) in grid:
+        for cell in cells:
+            while c in line:
                 c += 1
-            rs = 1 if rs_attr is None else _span(rs_attr)
-            cs = 1 if cs_attr is None else _span(cs_attr)
-            if rs == 1 and cs == 1:
-                grid[(r, c)] = text
-            else:
-                for dr in range(rs):
-                    for dc in range(cs):
-                        # A merged cell is one cell: the first column of a colspan carries its text and the rest
-                        # are left out (None), so a value is never counted twice and a merged label adds no blanks.
-                        grid[(r + dr, c + dc)] = text if dc == 0 else None
+            if not cell or cell[0] != _T_SPAN:
+                line[c] = cell
+                c += 1
+                continue
+            spans, _, text = cell[1:].partition(_T_SPAN_END)
+            rs_attr, _, cs_attr = spans.partition(_T_SPAN_SEP)
+            rs, cs = _span(rs_attr), _span(cs_attr)
+            for dr in range(rs):
+                at = line if dr == 0 else pending.setdefault(r + dr, {})
+                at[c] = text
+                for dc in range(1, cs):
+                    at[c + dc] = None
             c += cs
-            width = max(width, c)
-    return [[grid.get((r, c), "") for c in range(width)] for r in range(len(rows))]
+        width = max(width, c)
+        lines.append(list(map(line.get, range(max(line, default=-1) + 1), repeat(""))))
+    return [ln if len(ln) == width else ln + [""] * (width - len(ln)) if len(ln) < width else ln[:width] for ln in lines]
+
+
+def _pipe_rows(grid: list[list[str | None]]) -> list[str]:
+    return [" | ".join(row if None not in row else [c for c in row if c is not None]) + " |\n"  # type: ignore[arg-type]
+            for row in grid]
 
 
 def _nearest_table(el):
@@ -474,6 +538,10 @@ def _nearest_table(el):
 
 
 def _span(value: str | None) -> int:
+    if not value:
+        return 1
+    if value.isascii() and value.isdigit():
+        return min(max(int(value), 1), 100)
     try:
         n = int(str(value).strip())
     except (TypeError, ValueError):
