@@ -90,7 +90,7 @@ def _finish_one(decoded: Decoded, p: Prepared | Extracted, fast: dict[str, Any] 
 
 
 def fast_tables(prepared: Sequence[Prepared | Extracted | None]) -> dict[int, dict[str, Any]]:
-    """Every table of the batch that the vectorised path reads cleanly: {document index: {table: value}}."""
+    """Every table of the batch that the batch reader reads cleanly: {document index: {table: value}}."""
     todo = [(i, p) for i, p in enumerate(prepared) if isinstance(p, Prepared) and not p.done and not p.flattened]
     fast: dict[int, dict[str, Any]] = {}
     for version in form.FORMAT_VERSIONS:
@@ -98,7 +98,7 @@ def fast_tables(prepared: Sequence[Prepared | Extracted | None]) -> dict[int, di
         items = form.ACTIVE_DISCLOSURE[version]
         regions = [(i, p.regions["active_disclosure"]) for i, p in todo
                    if p.version == version and p.regions["active_disclosure"] is not None]
-        for i, rows in bt.read_row_tables(bt.regions_frame(regions), patterns, cells, integer=False,
+        for i, rows in bt.read_row_tables(regions, patterns, cells, integer=False,
                                           negative_columns=negative).items():
             fast.setdefault(i, {})["active_disclosure"] = {
                 it.key: dict(zip(it.measures, row, strict=True)) for it, row in zip(items, rows, strict=True)}
@@ -106,10 +106,10 @@ def fast_tables(prepared: Sequence[Prepared | Extracted | None]) -> dict[int, di
         keys = [r.key for r in form.APPLICATION_ROWS[version]]
         regions = [(i, p.regions["applications"]) for i, p in todo
                    if p.app_version == version and p.regions["applications"] is not None]
-        for i, rows in bt.read_row_tables(bt.regions_frame(regions), patterns, cells, integer=True).items():
+        for i, rows in bt.read_row_tables(regions, patterns, cells, integer=True).items():
             fast.setdefault(i, {})["applications"] = dict(zip(keys, rows, strict=True))
     regions = [(i, p.regions["review_litigation"]) for i, p in todo if p.regions["review_litigation"] is not None]
-    for i, values in bt.read_review_tables(bt.regions_frame(regions)).items():
+    for i, values in bt.read_review_tables(regions).items():
         fast.setdefault(i, {})["review_litigation"] = values
     return fast
 

@@ -35,7 +35,7 @@ def stages(docs: list[Document]) -> dict[str, float]:
 
     spent: dict[str, float] = {}
     names = {"decode_bytes": "decode", "html_to_text": "HTML to rows", "normalise_batch": "normalise",
-             "prepare": "metadata + sections", "fast_tables": "tables (batch, Polars)",
+             "prepare": "metadata + sections", "fast_tables": "tables (batch reader)",
              "extract_tables": "tables (per document) + prose", "resolve_organ": "divisions", "validate": "rules"}
     saved = {n: getattr(P, n) for n in names}
 
