@@ -20,9 +20,12 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check "uv==0.13.9"
 
-# Installs exactly the locked set (uv.lock) into .venv, the project editable.
+# Installs exactly the locked set (uv.lock) into .venv, the project editable. Bytecode is compiled at install: uv
+# leaves it out, and where PYTHONDONTWRITEBYTECODE is set (as on this machine) every process would compile every
+# module it imports, every time (a task worker's start-up, matplotlib in the post-run step: seconds each).
 setup: $(BIN)/python
-	$(UV) sync --frozen --extra dev --python $(BIN)/python
+	$(UV) sync --frozen --extra dev --python $(BIN)/python --compile-bytecode
+	$(BIN)/python -m compileall -q flows tasks schemas
 
 # The main job on the embedded default (local folders).
 demo: setup
