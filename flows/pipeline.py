@@ -7,7 +7,6 @@ runner) → commit the touched partitions → record the run.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import socket
@@ -255,21 +254,20 @@ def commit_run(dest: str, run_id: str, state: pl.DataFrame, deleted: Sequence[st
                .agg(source=pl.col("key").first(), duplicate_sources=pl.col("key").slice(1)))
     touched_ids = set(old_touched.get_column("report_id").drop_nulls().to_list()) | set(keys_new.get_column("report_id").drop_nulls().to_list())
     rows_written: dict[str, int] = {}
-    def staged_rows(name: str) -> pl.DataFrame:
-        rows = read(name)
-        if rows is None:
-            rows = lake.empty_frame(name)
-        rows = rows.unique(subset=lake.grain(name), keep="first", maintain_order=True)
-        return _with_sources(rows, sources) if name == "reports" else rows
-
     for name in lake.TABLE_NAMES:
         if lease is not None:  # a run whose lease was lost (renewals failed, taken over) stops writing here
             lease.check()
+        new_rows = read(name)
+        if new_rows is None:
+            new_rows = lake.empty_frame(name)
+        new_rows = new_rows.unique(subset=lake.grain(name), keep="first", maintain_order=True)
+        if name == "reports":
+            new_rows = _with_sources(new_rows, sources)
         fixup = (lambda frame: _with_sources(frame, sources, only=touched_ids)) if name == "reports" else None
-        # the rows are read inside replace_reports (one table at a time) and freed partition by partition as written;
-        # it adds the partitions they fall in to the old partitions of the touched keys
-        rows_written[name] = lake.replace_reports(store, name, functools.partial(staged_rows, name), drop_report_ids=drop_ids,
-                                                  partitions=partitions, fixup=fixup)
+        # (replace_reports adds the partitions the new rows fall in to the old partitions of the touched keys)
+        rows_written[name] = lake.replace_reports(store, name, new_rows, drop_report_ids=drop_ids, partitions=partitions,
+                                                  fixup=fixup)
+        del new_rows  # (before the next table is read)
     # failures hold each object's latest open failure: what this run settled (parsed, deleted or failed again)
     # loses its older rows, then this run's failures are added
     lake.clear_failures(store, changed_keys | set(failed_keys))
