@@ -250,3 +250,12 @@ def test_workers_report_to_the_flows_temporary_server(tmp_path, runner):
         assert t["api"] == res["flow_api"], res
         assert t["own_servers"] == 0, res
     assert res["env_after"] is None  # the flow process's environment is left as it was
+
+
+def test_worker_idle_time_is_split_into_start_up_between_batches_and_tail():
+    # two workers over a phase from t=100 to t=130: A's batches 103–110 and 111–120, B's one batch 105–128
+    spans = [("host:A", 111.0, 120.0), ("host:B", 105.0, 128.0), ("host:A", 103.0, 110.0)]
+    idle = pipeline._worker_idle(spans, 100.0, 130.0)
+    assert idle == {"workers_seen": 2.0, "worker_startup_s": 3.0 + 5.0, "worker_between_s": 1.0,
+                    "worker_tail_s": 10.0 + 2.0}
+    assert pipeline._worker_idle([], 100.0, 130.0)["workers_seen"] == 0.0
