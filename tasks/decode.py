@@ -298,7 +298,9 @@ def _html_parser():
 _T_START, _T_END, _T_ROW, _T_CELL, _T_SPAN, _T_SPAN_SEP, _T_SPAN_END = (chr(0xE010 + i) for i in range(7))
 _MARKERS = (_T_START, _T_END, _T_ROW, _T_CELL, _T_SPAN, _T_SPAN_SEP, _T_SPAN_END)
 _MARKER_SPACES = dict.fromkeys(map(ord, _MARKERS), " ")
-_MARKER_REF_RE = re.compile(r"&#(?:[xX]0*[eE]01[0-6]|0*5734[4-9]|0*57350)")  # the same, written as references
+_MARKER_REF_RE = re.compile(r"&#(?:[xX]0*[eE]01[0-6]|0*5736[0-6])")  # the same, written as references
+
+
 def _stylesheet() -> str:
     """The page walk as XSLT, run by libxslt in C: what `_walk` does element by element in Python, ~4× faster.
     Block elements become line breaks, scripts and styles vanish, and each data table (one with rows and no table
@@ -375,7 +377,7 @@ def _page_text(root, html: str, stylesheet: bool = True) -> str:
     if stylesheet and not any(m in html for m in _MARKERS) and not _MARKER_REF_RE.search(html):
         try:
             marked = str(_transform()(root))
-        except lxml.etree.XSLTApplyError:
+        except lxml.etree.XSLTError:  # (XSLTApplyError and the rest: the Python walk reads the page)
             pass
         else:
             pieces = marked.split(_T_START)

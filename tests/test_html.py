@@ -57,12 +57,22 @@ def test_stylesheet_and_python_walk_agree_on_rendered_reports():
         assert " | " in text and not any(m in text for m in _MARKERS)
 
 
-@pytest.mark.parametrize("marker", ["raw", "reference"])
+@pytest.mark.parametrize("marker", ["raw", "hex reference", "decimal reference"])
 def test_a_page_holding_the_markers_is_read_by_the_walk(marker):
-    mark = _MARKERS[3] if marker == "raw" else f"&#x{ord(_MARKERS[3]):x};"
+    mark = {"raw": _MARKERS[3], "hex reference": f"&#x{ord(_MARKERS[3]):X};",
+            "decimal reference": f"&#{ord(_MARKERS[3])};"}[marker]
     page = f"<p>a{mark}b</p><table><tr><td rowspan=2>x{mark}y</td><td>1</td></tr><tr><td>2</td></tr></table>"
     char = _MARKERS[3]
     assert html_to_text(page) == f"a{char}b\nx y | 1 |\nx y | 2 |"
+
+
+def test_every_marker_reference_is_recognised():
+    from tasks.decode import _MARKER_REF_RE
+
+    for m in _MARKERS:
+        for ref in (f"&#{ord(m)};", f"&#x{ord(m):x};", f"&#X{ord(m):X};", f"&#00{ord(m)};"):
+            assert _MARKER_REF_RE.search(ref), ref
+    assert not _MARKER_REF_RE.search("&#57359; &#57367; &#xe00f; &#xe017; &#160;")
 
 
 def test_deep_wrappers_are_flattened_for_both_readers():
