@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import Counter
@@ -194,7 +195,8 @@ def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: lis
         "bytes": sum(len(d.data) for d in docs),
         "findings": dict(Counter(parsed.frames["findings"].get_column("rule").to_list())),
         "read_s": t1 - t0, "parse_s": t2 - t1, "stage_s": t3 - t2,
-        "worker": f"{socket.gethostname()}:{os.getpid()}", "started_at": started_at, "ended_at": time.time(),
+        "worker": f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}", "started_at": started_at,
+        "ended_at": time.time(),
     }
 
 
@@ -501,7 +503,8 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
 def _worker_idle(spans: Sequence[tuple[str, float, float]], start: float, end: float) -> dict[str, float]:
     """Where the batch phase's workers were not in a batch, summed over workers: before their first batch (start-up:
     spawning, imports), between batches (the task engine's bookkeeping, waiting for the next submission) and after
-    their last (the run's tail). Clocks of other hosts may be off; that is their worker's own business."""
+    their last (the run's tail). A worker is a host, process and thread. Workers on other hosts are timed by their
+    own clocks against this one's: a skewed clock skews their figures (never below zero)."""
     by_worker: dict[str, list[tuple[float, float]]] = {}
     for worker, a, b in spans:
         by_worker.setdefault(worker, []).append((a, b))
