@@ -330,8 +330,6 @@ def _workers_share_api(runner: str):
     """Worker processes report to this flow's Prefect API. Without PREFECT_API_URL in their environment each
     would start a temporary server of its own: ~10 s before its first task and ~650 MiB (measured here), per
     worker. With an API configured (a deployment) there is nothing to do; threads share the flow's client."""
-    import os
-
     from prefect.context import FlowRunContext
     from prefect.settings import get_current_settings
 
@@ -348,8 +346,6 @@ def _workers_share_api(runner: str):
 
 def make_task_runner(runner: str, dask_address: str | None = None, workers: int | None = None):
     """local = processes (parsing is CPU-bound); threads; dask (prefect-dask: a LocalCluster or an existing cluster)."""
-    import os
-
     from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
     workers = workers or os.cpu_count() or 2

@@ -7,7 +7,7 @@ with findings. `tests/test_batch_tables.py` checks that both paths give the same
 
 Lean means: a cell is a (kind, value, pad, plain) tuple, not an object; a token is classified once per process
 (`_cell` keeps what `tasks.cells.classify` said of it), and a label run's text is searched for row labels once
-(`_labels` keeps the rows found in it) — labels repeat from report to report. Measured on the bench corpus
+(`tasks.cells.labels_in` keeps the rows found in it) — labels repeat from report to report. Measured on the bench corpus
 (`make bench-parse`): ~250 µs a report for the three tables, against ~800 µs for the same reading written as Polars
 expressions over the batch (a frame row per cell, some forty expressions, joins and group-bys) and ~1,450 µs for the
 per-document path.
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 
 from schemas import form
-from tasks.cells import classify, combine
+from tasks.cells import classify, combine, match_rows
 
 TEXT, NUMBER, BLANK, NULL, NON_NUMERIC = range(5)
 _KIND = {"text": TEXT, "number": NUMBER, "blank": BLANK, "null": NULL, "non_numeric": NON_NUMERIC}
@@ -114,40 +114,6 @@ def _runs(cells: list[Cell]) -> list[tuple[str, list[Cell]]]:
         i = k
 
 
-_LABELS: dict[tuple[str, ...], tuple[re.Pattern[str], dict[str, tuple[int, ...]]]] = {}
-
-
-def _labels(patterns: Sequence[str]) -> tuple[re.Pattern[str], dict[str, tuple[int, ...]]]:
-    key = tuple(patterns)
-    if key not in _LABELS:
-        _LABELS[key] = (combine(patterns), {})
-    return _LABELS[key]
-
-
-def _rows_found(runs: list[tuple[str, list[Cell]]], patterns: Sequence[str]) -> dict[int, list[Cell]]:
-    """`tasks.cells.match_rows`: rows by label in form order; the values after a run belong to its last label."""
-    combined, seen = _labels(patterns)
-    found: dict[int, list[Cell]] = {}
-    ptr = 0
-    for text, values in runs:
-        keys = seen.get(text)
-        if keys is None:
-            keys = tuple(int(m.lastgroup[1:]) for m in combined.finditer(text))  # type: ignore[index]
-            if len(seen) >= _CACHE_MAX:
-                seen.clear()
-            seen[text] = keys
-        last = None
-        for k in keys:
-            if k < ptr:
-                continue
-            last = k
-            found.setdefault(k, [])
-            ptr = k + 1
-        if last is not None and values:
-            found[last] = values
-    return found
-
-
 def _fit(values: list[Cell], n: int) -> list[Cell] | None:
     """`tasks.cells.fit_cells` where it reads a row without a problem; None where it would report one."""
     if len(values) > n:
@@ -190,9 +156,10 @@ def read_row_tables(regions: Sequence[tuple[int, str]], patterns: Sequence[str],
                     ) -> dict[int, list[list[int | float | None]]]:
     """Tables 2 and 3 of many documents ((g, region) pairs) → {g: row-major values} for those that read cleanly."""
     negative = [[(k, j) in negative_columns for j in range(n)] for k, n in enumerate(cells_per_row)]
+    combined = combine(patterns)
     result: dict[int, list[list[int | float | None]]] = {}
     for g, region in regions:
-        found = _rows_found(_runs(line_cells(region)), patterns)
+        found = match_rows(_runs(line_cells(region)), combined)
         if len(found) != len(cells_per_row):
             continue
         rows = []

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple, TypeVar
+
+T = TypeVar("T")
 
 # Cells that mean "nothing printed here" (spec: blank, —, /, 无). Seen in the seeds and real reports.
 NULL_TOKENS = frozenset({"-", "--", "—", "——", "–", "―", "/", "\\", "无", "空", "/ ", "×", "x"})
@@ -139,9 +143,8 @@ def fused_cells(region: str) -> list[Cell]:
     return out
 
 
-@dataclass(slots=True)
-class Run:
-    """Consecutive text cells (joined) and the value cells that follow them."""
+class Run(NamedTuple):
+    """Consecutive text cells (joined, white space removed) and the value cells that follow them."""
 
     text: str
     values: list[Cell]
@@ -154,41 +157,65 @@ def to_runs(cells: Sequence[Cell]) -> list[Run]:
     for c in cells:
         if c.kind == "text":
             if values:
-                runs.append(Run("".join(text_parts), values))
+                runs.append(Run(_squashed(text_parts), values))
                 text_parts, values = [], []
             text_parts.append(c.text)
         else:
             values.append(c)
-    runs.append(Run("".join(text_parts), values))
-    for run in runs:
-        run.text = "".join(run.text.split())  # labels are matched without white space (PDF wraps them anywhere)
+    runs.append(Run(_squashed(text_parts), values))
     return runs
 
 
+def _squashed(parts: list[str]) -> str:
+    return "".join("".join(parts).split())  # labels are matched without white space (PDF wraps them anywhere)
+
+
 def combine(patterns: Sequence[str]) -> re.Pattern[str]:
-    """One alternation over all row labels: a single scan of each text run instead of one search per row."""
+    """One alternation over all row labels: a single scan of each text run instead of one search per row. Compiled
+    once per list of patterns."""
+    return _combined(tuple(patterns))
+
+
+@functools.cache
+def _combined(patterns: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?P<r{i}>{p})" for i, p in enumerate(patterns)))
 
 
-def match_rows(runs: Sequence[Run], combined: re.Pattern[str]) -> dict[int, list[Cell]]:
-    """Assign value runs to row labels, in form order; returns {row index: value cells}.
+_LABELS_IN: dict[re.Pattern[str], dict[str, tuple[int, ...]]] = {}
+_LABELS_CACHE_MAX = 100_000
+
+
+def labels_in(combined: re.Pattern[str], text: str) -> tuple[int, ...]:
+    """The rows whose labels a run's text holds, in order. Kept per text: label runs repeat from report to report."""
+    seen = _LABELS_IN.setdefault(combined, {})
+    keys = seen.get(text)
+    if keys is None:
+        keys = tuple(int(m.lastgroup[1:]) for m in combined.finditer(text))  # type: ignore[index]
+        if len(seen) >= _LABELS_CACHE_MAX:
+            seen.clear()
+        seen[text] = keys
+    return keys
+
+
+def match_rows(runs: Iterable[tuple[str, Sequence[T]]], combined: re.Pattern[str]) -> dict[int, list[T]]:
+    """Assign value runs ((text, values) pairs: `Run`s, or the batch reader's tuples) to row labels, in form order;
+    returns {row index: value cells}.
 
     A text run may hold several labels (a group header and its first item); the values that follow belong to the
     last label found in it. A label found with no values after it maps to an empty list (a missing row).
     """
-    found: dict[int, list[Cell]] = {}
+    found: dict[int, list[T]] = {}
     ptr = 0
-    for run in runs:
+    for text, values in runs:
         last = None
-        for m in combined.finditer(run.text):
-            k = int(m.lastgroup[1:])  # type: ignore[index]
+        for k in labels_in(combined, text):
             if k < ptr:
                 continue
             last = k
             found.setdefault(k, [])
             ptr = k + 1
-        if last is not None and run.values:
-            found[last] = list(run.values)
+        if last is not None and values:
+            found[last] = list(values)
     return found
 
 

@@ -193,22 +193,13 @@ def detect_layout(text: str, tables_text: str, is_html: bool) -> str:
     return "whitespace_cell_per_line"
 
 
-_COMBINED: dict[tuple[str, str], re.Pattern[str]] = {}
-
-
-def _combined(key: tuple[str, str], patterns: list[str]) -> re.Pattern[str]:
-    if key not in _COMBINED:
-        _COMBINED[key] = combine(patterns)
-    return _COMBINED[key]
-
-
 def cells_for(region: str, flattened: bool) -> list[Cell]:
     return fused_cells(region) if flattened else line_cells(region)
 
 
-def find_rows(region: str, flattened: bool, key: tuple[str, str], patterns: list[str]) -> dict[int, list[Cell]]:
+def find_rows(region: str, flattened: bool, patterns: list[str]) -> dict[int, list[Cell]]:
     """A table region's value cells by row index, rows found by their label patterns in form order."""
-    return match_rows(to_runs(cells_for(region, flattened)), _combined(key, patterns))
+    return match_rows(to_runs(cells_for(region, flattened)), combine(patterns))
 
 
 def _value_of(c: Cell) -> int | float | None:
@@ -223,7 +214,7 @@ def extract_active_disclosure(region: str | None, version: str, flattened: bool,
     if region is None:
         out.findings.append(finding("active_disclosure_incomplete", "table 2 (主动公开) not found", table="active_disclosure"))
         return None
-    found = find_rows(region, flattened, ("ad", version), [it.pattern for it in items])
+    found = find_rows(region, flattened, [it.pattern for it in items])
     if not found:  # a heading with no table under it (the table is an image, or was cut away)
         out.findings.append(finding("active_disclosure_incomplete", "table 2 (主动公开) has no rows", table="active_disclosure"))
         return None
@@ -316,7 +307,7 @@ def extract_applications(region: str | None, version: str, flattened: bool, out:
     if region is None:
         out.findings.append(finding("applications_incomplete", "table 3 (申请情况) not found", table="applications"))
         return None
-    found = find_rows(region, flattened, ("app", version), [r.pattern for r in rows])
+    found = find_rows(region, flattened, [r.pattern for r in rows])
     if not found:
         out.findings.append(finding("applications_incomplete", "table 3 (申请情况) has no rows", table="applications",
                                     expected=len(rows), actual=0))
