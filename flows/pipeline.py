@@ -107,24 +107,50 @@ def plan_work(listing: pl.DataFrame, state: pl.DataFrame, settings: PipelineSett
     # batches follow the year, so a backfill's years run side by side within the runner's worker limit
     work = joined.filter(todo).sort(pl.col("s_year").fill_null(0), "key")
     deleted = sorted(set(state.get_column("key").to_list()) - set(objects.get_column("key").to_list()))
-    return Plan(batches=make_batches(work.to_dicts(), settings.batch_files, settings.batch_bytes), deleted=deleted,
+    batches = make_batches(work.to_dicts(), settings.batch_files, settings.batch_bytes,
+                           workers=settings.workers or os.cpu_count() or 2)
+    return Plan(batches=batches, deleted=deleted,
                 skipped=objects.height - work.height, seen=objects.height, sidecars=int(is_sidecar.sum()),
                 ignored=listing.height - objects.height - int(is_sidecar.sum()))
 
 
-def make_batches(items: list[dict[str, Any]], max_files: int, max_bytes: int) -> list[list[dict[str, Any]]]:
+def make_batches(items: list[dict[str, Any]], max_files: int, max_bytes: int, *, workers: int = 1,
+                 min_files: int = 250) -> list[list[dict[str, Any]]]:
+    """Items, in order, in batches of at most `max_files` objects and `max_bytes` bytes.
+
+    With several workers, a run ends in smaller and smaller batches (`workers` of half the size, then of a quarter…,
+    down to `min_files`): the last batch to finish then ends soon after the others, instead of leaving them idle for
+    up to a whole batch. A run too small for that is split evenly, in as many batches as the workers or a multiple.
+    """
+    n = len(items)
+    sizes = [max_files] * -(-n // max_files)
+    if workers > 1 and n:
+        tail, size = [], max_files // 2
+        while size >= min_files:
+            tail += [size] * workers
+            size //= 2
+        if n >= sum(tail) + workers * max_files:
+            head = n - sum(tail)
+            sizes = [max_files] * (head // max_files) + ([head % max_files] if head % max_files else []) + tail
+        else:  # too few to taper: even batches, as many as the workers or a multiple of them
+            count = -(-len(sizes) // workers) * workers
+            per = -(-n // count)
+            sizes = [per] * -(-n // per)
     batches: list[list[dict[str, Any]]] = []
-    cur: list[dict[str, Any]] = []
-    size = 0
-    for it in items:
-        n = int(it.get("size") or 0)
-        if cur and (len(cur) >= max_files or size + n > max_bytes):
+    start = 0
+    for want in sizes:
+        cur: list[dict[str, Any]] = []
+        size = 0
+        for it in items[start:start + want]:
+            nbytes = int(it.get("size") or 0)
+            if cur and size + nbytes > max_bytes:
+                batches.append(cur)
+                cur, size = [], 0
+            cur.append({k: it.get(k) for k in ("key", "size", "etag", "sidecar_key", "sidecar_etag")})
+            size += nbytes
+        if cur:
             batches.append(cur)
-            cur, size = [], 0
-        cur.append({k: it.get(k) for k in ("key", "size", "etag", "sidecar_key", "sidecar_etag")})
-        size += n
-    if cur:
-        batches.append(cur)
+        start += want
     return batches
 
 
@@ -252,9 +278,12 @@ def commit_run(dest: str, run_id: str, state: pl.DataFrame, deleted: Sequence[st
 
     partitions = {(int(y), str(lv)) for y, lv in old_touched.filter(pl.col("year").is_not_null())
                   .select("year", "admin_level").unique().iter_rows()}
-    sources = (live.sort("key").group_by("report_id", maintain_order=True)
+    # each touched report's source and duplicates, from every live key holding it (touched or not); the new rows'
+    # reports are all touched. Kept as frames: at 100k reports a Python set of ids rebuilt per partition cost seconds
+    touched_ids = pl.concat([old_touched.get_column("report_id"), keys_new.get_column("report_id")]).drop_nulls().unique()
+    sources = (live.filter(pl.col("report_id").is_in(touched_ids.implode())).sort("key")
+               .group_by("report_id", maintain_order=True)
                .agg(source=pl.col("key").first(), duplicate_sources=pl.col("key").slice(1)))
-    touched_ids = set(old_touched.get_column("report_id").drop_nulls().to_list()) | set(keys_new.get_column("report_id").drop_nulls().to_list())
     rows_written: dict[str, int] = {}
     for name in lake.TABLE_NAMES:
         if lease is not None:  # a run whose lease was lost (renewals failed, taken over) stops writing here
@@ -265,7 +294,7 @@ def commit_run(dest: str, run_id: str, state: pl.DataFrame, deleted: Sequence[st
         new_rows = new_rows.unique(subset=lake.grain(name), keep="first", maintain_order=True)
         if name == "reports":
             new_rows = _with_sources(new_rows, sources)
-        fixup = (lambda frame: _with_sources(frame, sources, only=touched_ids)) if name == "reports" else None
+        fixup = (lambda frame: _with_sources(frame, sources)) if name == "reports" else None
         # (replace_reports adds the partitions the new rows fall in to the old partitions of the touched keys)
         rows_written[name] = lake.replace_reports(store, name, new_rows, drop_report_ids=drop_ids, partitions=partitions,
                                                   fixup=fixup)
@@ -306,15 +335,14 @@ def _recover_commits(dest: str, lease: lake.Lease, run_id: str) -> list[str]:
     return done
 
 
-def _with_sources(frame: pl.DataFrame, sources: pl.DataFrame, only: set[str] | None = None) -> pl.DataFrame:
-    """The report's source is its first key; other keys with the same bytes are listed as duplicates."""
+def _with_sources(frame: pl.DataFrame, sources: pl.DataFrame) -> pl.DataFrame:
+    """The report's source is its first key; other keys with the same bytes are listed as duplicates. Rows of
+    reports missing from `sources` keep theirs."""
     if frame.is_empty():
         return frame
     cols = frame.columns
     joined = frame.join(sources.rename({"source": "_src", "duplicate_sources": "_dups"}), on="report_id", how="left")
     mask = pl.col("_src").is_not_null()
-    if only is not None:
-        mask = mask & pl.col("report_id").is_in(list(only))
     return joined.with_columns(
         source=pl.when(mask).then(pl.col("_src")).otherwise(pl.col("source")),
         duplicate_sources=pl.when(mask).then(

@@ -92,6 +92,14 @@ def _joined(values: pl.Expr) -> pl.Expr:
     return _num(values.unique().sort()).str.join(" or ")
 
 
+def _unmatched(pairs: pl.DataFrame, by: list[str], matched: pl.Expr):
+    """The pairs of the groups in which no pair agrees, grouped `by`: the findings' texts (sorted distinct values
+    and sources, as strings) are then built for those groups only, not for every pair of the lake (at 100k
+    reports, ~1.8 M pairs and ~10× the time)."""
+    bad = pairs.group_by(by).agg(matched=matched).filter(~pl.col("matched")).drop("matched")
+    return pairs.join(bad, on=by, how="semi").group_by(by)
+
+
 def _finalise(frame: pl.DataFrame) -> pl.DataFrame:
     out = frame.select([pl.col(c.name).cast(c.dtype) for c in CROSS_YEAR_FINDINGS.columns])
     return out.sort("year", "admin_level", "report_id", "rule", "field")
@@ -113,17 +121,21 @@ def carried_over_findings(reports: pl.DataFrame, applications: pl.DataFrame) -> 
     cur = long.filter(pl.col("row_key") == "carried_over").drop("row_key").join(org, on="report_id", how="inner")
     prev = long.filter(pl.col("row_key") == "carried_forward").join(org, on="report_id", how="inner").select(
         "organ_key", "column", year=pl.col("year") + 1, prev_value=pl.col("value"), prev_source=pl.col("source"))
-    pairs = cur.join(prev, on=["organ_key", "year", "column"], how="inner")
+    # a value of t that some report of t−1 agrees with is settled by joins on the value itself; only the others
+    # meet all their t−1 rows (at 100k reports: ~1.8 M pairs otherwise)
+    keys = ["organ_key", "year", "column"]
+    unmatched = (cur.join(prev.select(keys).unique(), on=keys, how="semi")
+                 .join(prev.select(*keys, value="prev_value"), on=[*keys, "value"], how="anti"))
+    pairs = unmatched.join(prev, on=keys, how="inner")
     if pairs.is_empty():
         return empty_findings()
     judged = pairs.group_by("report_id", "column").agg(
         pl.col("year", "admin_level", "source", "organ", "value").first(),
-        matched=(pl.col("value") == pl.col("prev_value")).any(),
         expected=_joined(pl.col("prev_value")),
         prev_sources=pl.col("prev_source").unique().sort().str.join(", "),
     )
     col_index = pl.col("column").replace_strict({c: i for i, c in enumerate(APPLICANTS)}, return_dtype=pl.Int64)
-    found = judged.filter(~pl.col("matched")).with_columns(
+    found = judged.with_columns(
         rule=pl.lit(RULE_CARRIED_OVER),
         severity=pl.lit(SEVERITY),
         table=pl.lit("applications"),
@@ -159,14 +171,13 @@ def in_force_findings(reports: pl.DataFrame, active_disclosure: pl.DataFrame) ->
         implied=pl.col("prev_in_force") + pl.col("issued") - pl.col("repealed"))
     if pairs.is_empty():
         return empty_findings()
-    judged = pairs.group_by("report_id", "item").agg(
+    judged = _unmatched(pairs, ["report_id", "item"], (pl.col("implied") == pl.col("in_force")).any()).agg(
         pl.col("year", "admin_level", "source", "organ", "issued", "repealed", "in_force").first(),
-        matched=(pl.col("implied") == pl.col("in_force")).any(),
         expected=_joined(pl.col("implied")),
         prev_in_force=_joined(pl.col("prev_in_force")),
         prev_sources=pl.col("prev_source").unique().sort().str.join(", "),
     )
-    found = judged.filter(~pl.col("matched")).with_columns(
+    found = judged.with_columns(
         rule=pl.lit(RULE_IN_FORCE),
         severity=pl.lit(SEVERITY),
         table=pl.lit("active_disclosure"),

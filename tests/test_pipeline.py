@@ -259,3 +259,32 @@ def test_worker_idle_time_is_split_into_start_up_between_batches_and_tail():
     assert idle == {"workers_seen": 2.0, "worker_startup_s": 3.0 + 5.0, "worker_between_s": 1.0,
                     "worker_tail_s": 10.0 + 2.0}
     assert pipeline._worker_idle([], 100.0, 130.0)["workers_seen"] == 0.0
+
+
+def _sizes(n: int, workers: int, max_files: int = 2000, max_bytes: int = 64 * 2**20, size: int = 100) -> list[int]:
+    items = [{"key": f"k{i:06d}", "size": size, "etag": "e"} for i in range(n)]
+    batches = pipeline.make_batches(items, max_files, max_bytes, workers=workers)
+    assert [it["key"] for b in batches for it in b] == [it["key"] for it in items]  # every item once, in order
+    return [len(b) for b in batches]
+
+
+def test_batches_taper_towards_the_end_of_a_run():
+    # 100k on 2 workers: full batches, the remainder, then 2 of each of 1000, 500, 250
+    sizes = _sizes(100_000, 2)
+    assert sizes == [2000] * 48 + [500, 1000, 1000, 500, 500, 250, 250]
+    assert _sizes(30_000, 4)[-8:] == [500] * 4 + [250] * 4
+    # one worker: plain batches
+    assert _sizes(5000, 1) == [2000, 2000, 1000]
+
+
+def test_small_runs_are_split_evenly_among_the_workers():
+    assert _sizes(3000, 2) == [1500, 1500]
+    assert _sizes(5000, 2) == [1250] * 4  # too few to taper: a multiple of the workers
+    assert _sizes(4001, 2) == [1001, 1001, 1001, 998]
+    assert _sizes(1, 2) == [1]
+    assert _sizes(0, 2) == []
+
+
+def test_batches_keep_the_byte_limit():
+    sizes = _sizes(5000, 2, max_bytes=1000, size=100)  # 10 objects a batch by bytes
+    assert set(sizes) == {10} and sum(sizes) == 5000
