@@ -118,6 +118,18 @@ def _sort_columns(table: Table, frame: pl.DataFrame) -> list[str]:
     return list(dict.fromkeys(first + rest))
 
 
+def _sorted(table: Table, frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` in a total order: by the grain, which is unique in a partition (half the time of sorting by every
+    column: 2.4 M rows of applications 0.40 s against 0.87 s); by every column after it if two rows tie on it."""
+    by = [c for c in ("report_id", *grain(table)) if c in frame.columns]
+    out = frame.sort(by, nulls_last=True, maintain_order=True)
+    if out.height > 1:
+        ties = out.select(pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift(1)) for c in by).any()).item()
+        if ties:
+            out = frame.sort(_sort_columns(table, frame), nulls_last=True, maintain_order=True)
+    return out
+
+
 def _check_id(value: str, what: str) -> str:
     if not isinstance(value, str) or not _SAFE_ID.match(value) or value == SUCCESS_MARKER:
         raise ValueError(f"invalid {what} {value!r}: letters, digits, _ . = - only")
@@ -144,7 +156,7 @@ def _table_bytes(frame: pl.DataFrame, table: Table) -> bytes:
     """Conform, drop partition keys, sort, and write one Parquet file with the table's arrow schema."""
     data = conform(frame, table)
     data = data.drop([k for k in PARTITION_KEYS if k in data.columns])
-    data = data.sort(_sort_columns(table, data), nulls_last=True, maintain_order=True)
+    data = _sorted(table, data)
     arrow = data.to_arrow().cast(table.arrow_schema)
     buf = io.BytesIO()
     pq.write_table(arrow, buf, compression=COMPRESSION, write_statistics=True, row_group_size=ROW_GROUP_SIZE)
@@ -314,7 +326,8 @@ def replace_reports(store: Store, table: str | Table, new_rows: pl.DataFrame, dr
                     fixup: Callable[[pl.DataFrame], pl.DataFrame] | None = None, max_workers: int = 4) -> int:
     """The commit primitive. For each partition in `partitions` ∪ the partitions of `new_rows`: keep the existing
     rows whose report_id is neither in `drop_report_ids` nor in new_rows.report_id, add the new rows of that
-    partition, apply `fixup` (optional, frame → frame with the same columns) and write it with write_partition.
+    partition, and write it with write_partition. `fixup` (optional, frame → frame with the same columns) is applied
+    to the kept rows (the new rows come as they should be written).
 
     Idempotent: the same call twice leaves the same lake. Rows of a report sitting in a partition not named here
     are not touched: pass the report's old partitions (from the state) when its year or level may have changed.
@@ -337,10 +350,9 @@ def replace_reports(store: Store, table: str | Table, new_rows: pl.DataFrame, dr
         year, level = part
         existing = read_partition(store, t, year, level)
         kept = existing.filter(~pl.col("report_id").is_in(remove_ids.implode())) if remove else existing
-        added = by_part.pop((year, level), empty)
-        merged = pl.concat([kept, added], how="vertical")
-        if fixup is not None and merged.height:
-            merged = fixup(merged)
+        if fixup is not None and kept.height:
+            kept = fixup(kept)
+        merged = pl.concat([kept, by_part.pop((year, level), empty)], how="vertical")
         write_partition(store, t, year, level, merged)
         return merged.height
 
