@@ -35,6 +35,7 @@ from collections import Counter
 from typing import Any
 
 import polars as pl
+from polars.dataframe.group_by import GroupBy
 
 from schemas import form
 from schemas.tables import CROSS_YEAR_FINDINGS
@@ -92,10 +93,10 @@ def _joined(values: pl.Expr) -> pl.Expr:
     return _num(values.unique().sort()).str.join(" or ")
 
 
-def _unmatched(pairs: pl.DataFrame, by: list[str], matched: pl.Expr):
+def _unmatched(pairs: pl.DataFrame, by: list[str], matched: pl.Expr) -> GroupBy:
     """The pairs of the groups in which no pair agrees, grouped `by`: the findings' texts (sorted distinct values
-    and sources, as strings) are then built for those groups only, not for every pair of the lake (at 100k
-    reports, ~1.8 M pairs and ~10× the time)."""
+    and sources, as strings) are then built for those groups only, not for every group of the lake (100k generated
+    reports: in_force_findings 1.25 -> 0.89 s, same findings)."""
     bad = pairs.group_by(by).agg(matched=matched).filter(~pl.col("matched")).drop("matched")
     return pairs.join(bad, on=by, how="semi").group_by(by)
 
