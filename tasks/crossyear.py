@@ -96,7 +96,7 @@ def _joined(values: pl.Expr) -> pl.Expr:
 def _unmatched(pairs: pl.DataFrame, by: list[str], matched: pl.Expr) -> GroupBy:
     """The pairs of the groups in which no pair agrees, grouped `by`: the findings' texts (sorted distinct values
     and sources, as strings) are then built for those groups only, not for every group of the lake (100k generated
-    reports: in_force_findings 1.25 -> 0.89 s, same findings)."""
+    reports: carried_over_findings 3.4 -> 1.2 s, in_force_findings 1.25 -> 0.89 s, same findings)."""
     bad = pairs.group_by(by).agg(matched=matched).filter(~pl.col("matched")).drop("matched")
     return pairs.join(bad, on=by, how="semi").group_by(by)
 
@@ -122,15 +122,10 @@ def carried_over_findings(reports: pl.DataFrame, applications: pl.DataFrame) -> 
     cur = long.filter(pl.col("row_key") == "carried_over").drop("row_key").join(org, on="report_id", how="inner")
     prev = long.filter(pl.col("row_key") == "carried_forward").join(org, on="report_id", how="inner").select(
         "organ_key", "column", year=pl.col("year") + 1, prev_value=pl.col("value"), prev_source=pl.col("source"))
-    # a value of t that some report of t−1 agrees with is settled by joins on the value itself; only the others
-    # meet all their t−1 rows (at 100k reports: ~1.8 M pairs otherwise)
-    keys = ["organ_key", "year", "column"]
-    unmatched = (cur.join(prev.select(keys).unique(), on=keys, how="semi")
-                 .join(prev.select(*keys, value="prev_value"), on=[*keys, "value"], how="anti"))
-    pairs = unmatched.join(prev, on=keys, how="inner")
+    pairs = cur.join(prev, on=["organ_key", "year", "column"], how="inner")
     if pairs.is_empty():
         return empty_findings()
-    judged = pairs.group_by("report_id", "column").agg(
+    judged = _unmatched(pairs, ["report_id", "column"], (pl.col("value") == pl.col("prev_value")).any()).agg(
         pl.col("year", "admin_level", "source", "organ", "value").first(),
         expected=_joined(pl.col("prev_value")),
         prev_sources=pl.col("prev_source").unique().sort().str.join(", "),

@@ -337,7 +337,7 @@ def replace_reports(store: Store, table: str | Table, new_rows: pl.DataFrame, dr
     new = conform(new_rows, t) if new_rows.width else empty_frame(t)
     # the ids to remove as one Series, never Python strings (2.5 M rows of table 3 at 100k reports)
     remove_ids = pl.concat([new.get_column("report_id").unique(),
-                            pl.Series("report_id", list(drop_report_ids), dtype=pl.String)]).unique().sort()
+                            pl.Series("report_id", list(drop_report_ids), dtype=pl.String)]).unique()
     targets = {_check_partition(y, lv) for y, lv in partitions}
     targets |= {_check_partition(y, lv) for y, lv in new.select("year", "admin_level").unique().iter_rows()}
 
