@@ -7,6 +7,7 @@ runner) → commit the touched partitions → record the run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -285,21 +286,23 @@ def commit_run(dest: str, run_id: str, state: pl.DataFrame, deleted: Sequence[st
     sources = (live.filter(pl.col("report_id").is_in(touched_ids.implode())).sort("key")
                .group_by("report_id", maintain_order=True)
                .agg(source=pl.col("key").first(), duplicate_sources=pl.col("key").slice(1)))
+    # a table's staged rows are read a few batches at a time and split by partition as read, and each partition
+    # leaves memory once written: the run's rows are never all in one frame (that was the job's memory peak)
+    in_several = lake.staged_ids_in_several_batches(store, staged.get("reports", []))
     rows_written: dict[str, int] = {}
     for name in lake.TABLE_NAMES:
         if lease is not None:  # a run whose lease was lost (renewals failed, taken over) stops writing here
             lease.check()
-        new_rows = read(name)
-        if new_rows is None:
-            new_rows = lake.empty_frame(name)
-        new_rows = new_rows.unique(subset=lake.grain(name), keep="first", maintain_order=True)
+        new_parts = lake.read_staged_partitions(store, name, staged.get(name, []), in_several=in_several)
+        fixup = None
         if name == "reports":
-            new_rows = _with_sources(new_rows, sources)
-        fixup = (lambda frame: _with_sources(frame, sources)) if name == "reports" else None
-        # (replace_reports adds the partitions the new rows fall in to the old partitions of the touched keys)
-        rows_written[name] = lake.replace_reports(store, name, new_rows, drop_report_ids=drop_ids, partitions=partitions,
-                                                  fixup=fixup)
-        del new_rows  # (before the next table is read)
+            fixup = functools.partial(_with_sources, sources=sources)
+            new_parts = {part: fixup(frame) for part, frame in new_parts.items()}
+        # (replace_partitions adds the partitions the new rows fall in to the old partitions of the touched keys,
+        # and empties new_parts as it writes them)
+        rows_written[name] = lake.replace_partitions(store, name, new_parts, drop_report_ids=drop_ids,
+                                                     partitions=partitions, fixup=fixup)
+        del new_parts
     # failures hold each object's latest open failure: what this run settled (parsed, deleted or failed again)
     # loses its older rows, then this run's failures are added
     lake.clear_failures(store, changed_keys | set(failed_keys))

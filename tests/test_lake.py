@@ -212,6 +212,36 @@ def test_duckdb_reads_the_table(store):
 
 # -- staging, state, runs, failures ------------------------------------------------------------------------------
 
+def test_staged_rows_by_partition_equal_the_whole_run_made_unique(store):
+    """The commit reads a staged table split by partition, a few batches at a time: the same rows as the whole
+    run's table made unique on the grain (first batch wins), even for a report staged by two batches in two
+    partitions (the same bytes under two keys whose sidecars name different levels)."""
+    batches = [
+        rows("applications", ["a", "b"], per_report=3),
+        pl.concat([rows("applications", ["c"], per_report=3, level="city", tag="v2"),
+                   rows("applications", ["b"], per_report=3, level="city")]),  # b again, later, elsewhere
+        rows("applications", ["d"], year=2023, per_report=2),
+        rows("applications", ["b", "e"], per_report=3, year=2023, tag="v3"),
+    ]
+    for i, frame in enumerate(batches):
+        lake.stage_frames(store, "run-p", f"{i:05d}", {"applications": frame, "reports": rows(
+            "reports", frame.get_column("report_id").unique(maintain_order=True).to_list())})
+    staged = lake.staged_keys(store, "run-p")
+    several = lake.staged_ids_in_several_batches(store, staged["reports"])
+    assert several.to_list() == ["b"]
+
+    whole = (lake.read_staged(store, "run-p")["applications"]
+             .unique(subset=lake.grain("applications"), keep="first", maintain_order=True))
+    for group in (1, 3):
+        parts = lake.read_staged_partitions(store, "applications", staged["applications"], in_several=several,
+                                            group=group)
+        assert set(parts) == {(2024, "county"), (2024, "city"), (2023, "county")}
+        for (year, level), frame in parts.items():
+            expected = whole.filter((pl.col("year") == year) & (pl.col("admin_level") == level))
+            assert_frame_equal(frame.sort(lake.grain("applications")), expected.sort(lake.grain("applications")))
+    assert parts[(2024, "city")].get_column("report_id").unique().to_list() == ["c"]  # b's rows stay where first staged
+
+
 def test_staging_reads_only_complete_batches(store):
     keys_frame = pl.DataFrame({"key": ["k1"], "status": ["parsed"]})
     lake.stage_frames(store, "run-1", "00000", {"reports": rows("reports", ["a"]), "_keys": keys_frame})
