@@ -62,6 +62,34 @@ def stages(docs: list[Document]) -> dict[str, float]:
     return spent
 
 
+def library_floor(docs: list[Document]) -> dict[str, float]:
+    """CPU seconds of the work no parser of ours can skip, done by the libraries alone: the codec decoding the bytes
+    (the encoding already known), and for HTML pages libxml2 parsing the page and libxslt walking it. No Python of
+    ours runs in between, so this bounds the reports/s any parse built on these libraries can reach here."""
+    from tasks.decode import _parse_html, _transform, decode_bytes
+
+    known = [(d.data, decode_bytes(d.data)) for d in docs]
+    codecs = {"utf-8-sig": "utf-8-sig", "utf-16": "utf-16", "utf-32": "utf-32"}
+    spent = {"decode (codec only)": 0.0, "HTML parse (libxml2)": 0.0, "HTML walk (libxslt)": 0.0}
+    transform = _transform()
+    for data, dec in known:
+        if dec.text is None or dec.encoding is None:
+            continue
+        t = time.process_time()
+        text = data.decode(codecs.get(dec.encoding, dec.encoding), errors="replace")
+        spent["decode (codec only)"] += time.process_time() - t
+        if dec.is_html:
+            t = time.process_time()
+            root = _parse_html(dec.text)
+            spent["HTML parse (libxml2)"] += time.process_time() - t
+            if root is not None:
+                t = time.process_time()
+                str(transform(root))
+                spent["HTML walk (libxslt)"] += time.process_time() - t
+        del text
+    return spent
+
+
 def main() -> None:
     n = int(os.environ.get("BENCH_REPORTS", "3000"))
     docs = corpus(n)
@@ -82,6 +110,14 @@ def main() -> None:
     print("where the time goes (CPU, share of parse_documents):")
     for name, s in sorted(spent.items(), key=lambda kv: -kv[1]):
         print(f"  {name:32s} {s / n * 1e6:7.0f} us/report  {s / total:6.1%}")
+    floors = [library_floor(docs) for _ in range(3)]
+    floor = {k: statistics.median(f[k] for f in floors) for k in floors[0]}
+    per_report = sum(floor.values()) / n
+    print(f"library floor (median of 3): {per_report * 1e6:.0f} us/report of library work alone = at most "
+          f"{1 / per_report:,.0f} reports/s with nothing else done; the target's budget is 333 us/report "
+          f"({per_report / (1 / 3000):.0%} of it)")
+    for name, s in floor.items():
+        print(f"  {name:32s} {s / n * 1e6:7.0f} us/report")
 
 
 if __name__ == "__main__":
