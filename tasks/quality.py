@@ -86,17 +86,20 @@ def collect_quality(store: Any, run_summary: dict[str, Any] | None = None,
                 .group_by("scope", "rule", maintain_order=True).head(EXAMPLES_PER_RULE)
                 .select("scope", "rule", "source", "message"))
 
+    # aggregated inside the query: table 3's ~2 M outcome rows at 100k reports are never one frame
     apps = (_scan(store, "applications", "year", "admin_level", "format_version", "row_key", "row_group", "total")
-            .filter((pl.col("year") > 0) & ((pl.col("row_key") == "new_received") | (pl.col("row_group") == "outcome")))
-            .collect())
-    requests = (apps.filter(pl.col("row_key") == "new_received")
-                .group_by("year", "admin_level").agg(requests=pl.col("total").sum().cast(pl.Int64))
-                .sort("year", "admin_level"))
+            .filter((pl.col("year") > 0) & ((pl.col("row_key") == "new_received") | (pl.col("row_group") == "outcome"))))
     categories = {k: outcome_category(k)[0] for rows in form.APPLICATION_ROWS.values() for k in (r.key for r in rows)}
-    outcomes = (apps.filter(pl.col("row_group") == "outcome")
-                .with_columns(category=pl.col("row_key").replace_strict(categories, return_dtype=pl.String))
-                .group_by("year", "category").agg(requests=pl.col("total").sum().cast(pl.Int64))
-                .with_columns(share=pl.col("requests") / pl.col("requests").sum().over("year"))
+    requests, outcomes = pl.collect_all([
+        apps.filter(pl.col("row_key") == "new_received")
+        .group_by("year", "admin_level").agg(requests=pl.col("total").sum().cast(pl.Int64))
+        .sort("year", "admin_level"),
+        apps.filter(pl.col("row_group") == "outcome")
+        .group_by("year", "row_key").agg(requests=pl.col("total").sum())
+        .with_columns(category=pl.col("row_key").replace_strict(categories, return_dtype=pl.String))
+        .group_by("year", "category").agg(requests=pl.col("requests").sum().cast(pl.Int64)),
+    ])
+    outcomes = (outcomes.with_columns(share=pl.col("requests") / pl.col("requests").sum().over("year"))
                 .with_columns(order=pl.col("category").replace_strict({c: i for i, c in enumerate(OUTCOMES)},
                                                                       return_dtype=pl.Int32))
                 .sort("year", "order").drop("order"))
