@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -116,6 +117,29 @@ def finding(rule: str, message: str, *, severity: str = "error", table: str | No
 _FULLWIDTH_SRC = [chr(c) for c in range(0xFF01, 0xFF5F)] + ["\u3000", "\u00a0", "\u2002", "\u2003", "\u200b", "\u200c", "\u200d",
                                                           "\ufeff", "\r\n", "\r", "\u2028"]
 _FULLWIDTH_DST = [chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)] + [" ", " ", " ", " ", "", "", "", "", "\n", "\n", "\n"]
+
+
+def _box_drawing() -> dict[str, str]:
+    """Box-drawing characters (U+2500–U+257F: tables drawn in text, `│ 规章 │ 0 │`) as the ASCII grid they stand for:
+    vertical lines `|`, horizontal lines `-`, corners and junctions `+`. (A lone `─` in a cell is then a dash.)"""
+    out = {}
+    for code in range(0x2500, 0x2580):
+        name = unicodedata.name(chr(code), "")
+        if not name.startswith("BOX DRAWINGS"):
+            continue
+        words = set(name.split())
+        if "VERTICAL" in words and not words & {"AND", "HORIZONTAL", "LEFT", "RIGHT"}:
+            out[chr(code)] = "|"
+        elif "HORIZONTAL" in words and not words & {"AND", "VERTICAL", "UP", "DOWN"}:
+            out[chr(code)] = "-"
+        else:
+            out[chr(code)] = "+"
+    return out
+
+
+_BOX = _box_drawing()
+_FULLWIDTH_SRC += list(_BOX)
+_FULLWIDTH_DST += list(_BOX.values())
 
 
 def normalise_batch(texts: list[str]) -> list[str]:

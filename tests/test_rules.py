@@ -179,6 +179,26 @@ def test_full_width_digits_and_spaces(clean):
     assert _parse(text)["applications"]["new_received"] == [3, 1, 0, 0, 0, 0, 4]
 
 
+@pytest.mark.parametrize("vertical,horizontal,cross", [("|", "-", "+"), ("│", "─", "┼"), ("┃", "━", "╋"), ("║", "═", "╬")])
+def test_tables_drawn_with_box_characters(clean, vertical, horizontal, cross):
+    """Tables drawn in text (`│ 规章 │ 0 │` between `├──┼──┤` borders) read as their pipe rows do; a lone `─` in a cell
+    is a dash (null)."""
+    lines = []
+    for line in clean.split("\n"):
+        if "|" not in line:
+            lines.append(line)
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        lines.append(cross + cross.join(horizontal * (2 * len(c) + 2) for c in cells) + cross)
+        lines.append(vertical + vertical.join(f" {c} " for c in cells) + vertical)
+    got, want = _parse("\n".join(lines)), _parse(clean)
+    assert {k: got[k] for k in ("active_disclosure", "applications", "review_litigation")} == \
+        {k: want[k] for k in ("active_disclosure", "applications", "review_litigation")}
+    assert not _rules(got)
+    dashed = _pipe_row(clean, "行政许可", ["─"])
+    assert _parse(dashed)["active_disclosure"]["licensing"] == {"decisions": None}
+
+
 def test_fused_digits_split_by_the_sum_rules():
     assert split_with_sums("3100004", 1, 6) == [(3, 1, 0, 0, 0, 0, 4)]
     cands = split_with_sums("11112", 1, 4)
