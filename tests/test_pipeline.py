@@ -288,3 +288,30 @@ def test_small_runs_are_split_evenly_among_the_workers():
 def test_batches_keep_the_byte_limit():
     sizes = _sizes(5000, 2, max_bytes=1000, size=100)  # 10 objects a batch by bytes
     assert set(sizes) == {10} and sum(sizes) == 5000
+
+
+def test_a_batch_parsed_in_chunks_gives_the_frames_of_one_call():
+    """process_batch parses `parse_chunk` objects at a time; the frames equal one parse_documents call's, made
+    unique on the grain, also for a report whose bytes come twice, in two chunks (the first key wins)."""
+    import random
+
+    from tasks import lake
+    from tasks.parse import Document, parse_documents
+
+    rng = random.Random(4)
+    docs = []
+    for i in range(7):
+        rec = random_record(rng)
+        layout = ("pipe", "html", "flattened", "pdf_text")[i % 4]
+        docs.append(Document(f"r/{i}.txt", render_bytes(rec, layout, rng=i), meta={"level": "county"} if i == 1 else None))
+    docs.append(Document("r/dup-of-1.txt", docs[1].data))  # same bytes, another chunk, no sidecar
+    docs.append(Document("r/broken.txt", b"\x00\x01binary"))
+    whole = parse_documents(docs)
+    chunked = pipeline._parse_in_chunks(docs, 3)
+    assert [r["source"] for r in chunked.records] == [d.source for d in docs]
+    for name, frame in whole.frames.items():
+        by = lake.grain(name)
+        want = frame.unique(subset=by, keep="first", maintain_order=True).sort(by, nulls_last=True)
+        assert_frame_equal(chunked.frames[name].sort(by, nulls_last=True), want)
+    dup = chunked.frames["reports"].filter(pl.col("source").is_in(["r/1.txt", "r/dup-of-1.txt"]))
+    assert dup.get_column("source").to_list() == ["r/1.txt"] and dup.get_column("admin_level").to_list() == ["county"]
