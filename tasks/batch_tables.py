@@ -55,42 +55,54 @@ def _cell(token: str) -> Cell:
 
 
 def line_cells(region: str) -> list[Cell]:
-    """The region's cells in reading order, as `tasks.cells.line_cells` reads them."""
+    """The region's cells in reading order, as `tasks.cells.line_cells` reads them. A line's cells depend on the
+    line alone, and lines repeat from report to report (labels, rows of zeros: 96% of the bench corpus's table
+    lines were seen before), so each line's cells are kept (`_LINES`)."""
     cells: list[Cell] = []
-    get = _CELLS.get
+    get = _LINES.get
     for line in region.split("\n"):
-        if "|" in line:
-            pieces = line.split("|")
-            if not pieces[-1].strip():
-                pieces.pop()  # the pipe that closes a row is not a cell
-            row = list(map(get, pieces))
-            if not all(row):
-                row = [c or _cell(p) for c, p in zip(row, pieces, strict=True)]
-            # a line of several cells none of which is a value: its blanks are layout padding
-            if len(row) > 1 and row[-1][0] not in _VALUE_KINDS and not any(c[0] in _VALUE_KINDS for c in row):
-                row = [_PAD if c[0] == BLANK else c for c in row]
-            cells.extend(row)
-            continue
-        cell = get(line) or _cell(line)
-        if cell[0] != TEXT:
-            if cell[0] != BLANK:  # blank lines separate cells; they are not cells
-                cells.append(cell)
-            continue
-        tokens = line.split()
-        if len(tokens) == 1:
-            cells.append(cell)
-            continue
-        # PDF text: numbers peeled off the end of the line, after the label
-        tail: list[Cell] = []
-        while len(tokens) > 1:
-            c = get(tokens[-1]) or _cell(tokens[-1])
-            if c[0] == TEXT or c[0] == BLANK:
-                break
-            tail.append(c)
-            tokens.pop()
-        cells.append(_cell(" ".join(tokens)))
-        cells.extend(reversed(tail))
+        hit = get(line)
+        if hit is None:
+            hit = _line_cells(line)
+            if len(_LINES) >= _CACHE_MAX:
+                _LINES.clear()
+            _LINES[line] = hit
+        cells.extend(hit)
     return cells
+
+
+_LINES: dict[str, tuple[Cell, ...]] = {}  # a line as printed → its cells
+
+
+def _line_cells(line: str) -> tuple[Cell, ...]:
+    """One line's cells."""
+    get = _CELLS.get
+    if "|" in line:
+        pieces = line.split("|")
+        if not pieces[-1].strip():
+            pieces.pop()  # the pipe that closes a row is not a cell
+        row = list(map(get, pieces))
+        if not all(row):
+            row = [c or _cell(p) for c, p in zip(row, pieces, strict=True)]
+        # a line of several cells none of which is a value: its blanks are layout padding
+        if len(row) > 1 and row[-1][0] not in _VALUE_KINDS and not any(c[0] in _VALUE_KINDS for c in row):
+            row = [_PAD if c[0] == BLANK else c for c in row]
+        return tuple(row)
+    cell = get(line) or _cell(line)
+    if cell[0] != TEXT:
+        return () if cell[0] == BLANK else (cell,)  # blank lines separate cells; they are not cells
+    tokens = line.split()
+    if len(tokens) == 1:
+        return (cell,)
+    # PDF text: numbers peeled off the end of the line, after the label
+    tail: list[Cell] = []
+    while len(tokens) > 1:
+        c = get(tokens[-1]) or _cell(tokens[-1])
+        if c[0] == TEXT or c[0] == BLANK:
+            break
+        tail.append(c)
+        tokens.pop()
+    return (_cell(" ".join(tokens)), *reversed(tail))
 
 
 def _runs(cells: list[Cell]) -> list[tuple[str, list[Cell]]]:
