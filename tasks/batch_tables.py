@@ -64,7 +64,7 @@ def line_cells(region: str) -> list[Cell]:
         hit = get(line)
         if hit is None:
             hit = _line_cells(line)
-            if len(_LINES) >= _CACHE_MAX:
+            if len(_LINES) >= _LINES_MAX:
                 _LINES.clear()
             _LINES[line] = hit
         cells.extend(hit)
@@ -72,6 +72,7 @@ def line_cells(region: str) -> list[Cell]:
 
 
 _LINES: dict[str, tuple[Cell, ...]] = {}  # a line as printed → its cells
+_LINES_MAX = 50_000  # ~0.25 KB an entry (measured): ~12 MB at most a process; common lines come back at once after a clear
 
 
 def _line_cells(line: str) -> tuple[Cell, ...]:
