@@ -241,8 +241,7 @@ def write_findings(store: Any, findings: pl.DataFrame) -> dict[str, int]:
     from tasks import lake
 
     before = set(lake.list_partitions(store, CROSS_YEAR_FINDINGS))
-    parts = {(int(y), str(lv)): frame for (y, lv), frame in
-             findings.partition_by(["year", "admin_level"], as_dict=True, maintain_order=True).items()}
+    parts = lake.by_partition(findings)
     for (year, level), frame in sorted(parts.items()):
         lake.write_partition(store, CROSS_YEAR_FINDINGS, year, level, frame)
     stale = sorted(before - set(parts))

@@ -340,10 +340,15 @@ def replace_reports(store: Store, table: str | Table, new_rows: pl.DataFrame, dr
     """
     t = get_table(table)
     new = conform(new_rows, t) if new_rows.width else empty_frame(t)
-    by_part = {(int(y), str(lv)): frame for (y, lv), frame in new.partition_by("year", "admin_level", as_dict=True).items()} \
-        if new.height else {}
+    by_part = by_partition(new) if new.height else {}
     del new
     return replace_partitions(store, t, by_part, drop_report_ids, partitions, fixup=fixup, max_workers=max_workers)
+
+
+def by_partition(frame: pl.DataFrame) -> dict[tuple[int, str], pl.DataFrame]:
+    """A frame's rows by partition: {(year, admin_level): rows}, in order."""
+    return {(int(y), str(lv)): part
+            for (y, lv), part in frame.partition_by("year", "admin_level", as_dict=True, maintain_order=True).items()}
 
 
 def replace_partitions(store: Store, table: str | Table, new_by_partition: dict[tuple[int, str], pl.DataFrame],
@@ -469,8 +474,8 @@ def read_staged_partitions(store: Store, name: str, keys: Sequence[str], *, in_s
     shared: list[pl.DataFrame] = []
 
     def split(frame: pl.DataFrame) -> None:
-        for (y, lv), f in frame.partition_by("year", "admin_level", as_dict=True).items():
-            pieces.setdefault((int(y), str(lv)), []).append(f)
+        for part, rows in by_partition(frame).items():
+            pieces.setdefault(part, []).append(rows)
 
     several = in_several if in_several is not None and in_several.len() else None
     keys = list(keys)
