@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 FORMAT_VERSIONS = ("2019", "2021")
@@ -74,6 +75,23 @@ class Row:
     # Keyword pattern found inside the label; matched in order, so it need only be unique from the previous row on.
     pattern: str
 
+    @property
+    def label_pattern(self) -> str:
+        """What finds the label in a table's label text: the keyword, with the label's own item number (`2.` or
+        `2、`, `(一)`, `一、`) when it stands up to 30 characters before it. A wrapped label's numbers may sit beside
+        its first line (`2.其他法律行政 30 1 0 …` / `法规禁止公开`); the match then starts before them, so they are its
+        own. Labels are matched with their values left out, and item numbers are the only digits left there: the
+        gap never reaches into the next numbered item."""
+        item = _ITEM_NUMBER_RE.match(self.label)
+        if item is None or self.pattern.startswith(item.group(0)[0]) or self.pattern.startswith("\\("):
+            return self.pattern  # the pattern starts with the item number itself ((七)总计, 3.其他)
+        mark = item.group(0)
+        mark = f"{mark[0]}[.、]" if mark[0].isdigit() else re.escape(mark)
+        return f"(?:{mark}[^\\d|]{{0,30}}?)?(?:{self.pattern})"
+
+
+_ITEM_NUMBER_RE = re.compile(r"\d[.、]|\([一二三四五六七八九十]\)|[一二三四五六七八九十]、")
+
 
 def _spaced(text: str) -> str:
     """A regex for `text`. Labels are matched in text with all white space removed (PDF wraps labels anywhere),
@@ -115,7 +133,7 @@ APPLICATION_ROWS_2021 = (
         _spaced("逾期不补正") + r"[^\d|]{0,30}?" + _spaced("公开申请")),
     Row("other_unpaid_fee", "2.申请人逾期未按收费通知要求缴纳费用、行政机关不再处理其政府信息公开申请", "outcome", "2",
         _spaced("缴纳费用") + r"[^\d|]{0,30}?" + _spaced("公开申请")),
-    Row("other_misc", "3.其他", "outcome", "3", r"3[.、]其他$"),
+    Row("other_misc", "3.其他", "outcome", "3", r"3[.、]其他"),
     *_ROWS_COMMON_TAIL,
 )
 APPLICATION_ROWS_2019 = (

@@ -7,7 +7,7 @@ with findings. `tests/test_batch_tables.py` checks that both paths give the same
 
 Lean means: a cell is a (kind, value, pad, plain) tuple, not an object; a token is classified once per process
 (`_cell` keeps what `tasks.cells.classify` said of it), and a label run's text is searched for row labels once
-(`tasks.cells.labels_in` keeps the rows found in it) — labels repeat from report to report. Measured on the bench corpus
+(`tasks.cells.label_spans` keeps the labels found in it) — labels repeat from report to report. Measured on the bench corpus
 (`make bench-parse`): ~250 µs a report for the three tables, against ~800 µs for the same reading written as Polars
 expressions over the batch (a frame row per cell, some forty expressions, joins and group-bys) and ~1,450 µs for the
 per-document path.
@@ -31,7 +31,7 @@ _LIMIT = 1_000_000_000  # a count this large is a misread; the per-document path
 # 0 ≤ n < _LIMIT, a blank or a dash: a value no finding questions in any table).
 Cell = tuple[int, "int | float | str | None", bool, bool]
 _PAD = (BLANK, None, True, True)
-_KIND_OF, _VALUE_OF, _PLAIN = itemgetter(0), itemgetter(1), itemgetter(3)
+_KIND_OF, _VALUE_OF, _IS_PAD, _PLAIN = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
 
 _CELLS: dict[str, Cell] = {}  # a token as printed (spaces around it kept) → its cell
 _CACHE_MAX = 200_000
@@ -172,7 +172,7 @@ def read_row_tables(regions: Sequence[tuple[int, str]], patterns: Sequence[str],
     combined = combine(patterns)
     result: dict[int, list[list[int | float | None]]] = {}
     for g, region in regions:
-        found = match_rows(_runs(line_cells(region)), combined)
+        found = match_rows(_runs(line_cells(region)), combined, _IS_PAD)
         if len(found) != len(cells_per_row):
             continue
         rows = []
@@ -215,4 +215,4 @@ def active_disclosure_spec(version: str) -> tuple[list[str], list[int], frozense
 
 def applications_spec(version: str) -> tuple[list[str], list[int]]:
     rows = form.APPLICATION_ROWS[version]
-    return [r.pattern for r in rows], [7] * len(rows)
+    return [r.label_pattern for r in rows], [7] * len(rows)

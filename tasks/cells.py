@@ -181,41 +181,56 @@ def _combined(patterns: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?P<r{i}>{p})" for i, p in enumerate(patterns)))
 
 
-_LABELS_IN: dict[re.Pattern[str], dict[str, tuple[int, ...]]] = {}
+_LABELS_IN: dict[re.Pattern[str], dict[str, tuple[tuple[int, int, int], ...]]] = {}
 _LABELS_CACHE_MAX = 100_000
 
 
-def labels_in(combined: re.Pattern[str], text: str) -> tuple[int, ...]:
-    """The rows whose labels a run's text holds, in order. Kept per text: label runs repeat from report to report."""
+def label_spans(combined: re.Pattern[str], text: str) -> tuple[tuple[int, int, int], ...]:
+    """The rows whose labels a table's label text holds, in form order: (row, start, end) of each match. Kept per
+    text: a table's labels repeat from report to report."""
     seen = _LABELS_IN.setdefault(combined, {})
-    keys = seen.get(text)
-    if keys is None:
-        keys = tuple(int(m.lastgroup[1:]) for m in combined.finditer(text))  # type: ignore[index]
+    spans = seen.get(text)
+    if spans is None:
+        found: list[tuple[int, int, int]] = []
+        ptr = 0
+        for m in combined.finditer(text):
+            k = int(m.lastgroup[1:])  # type: ignore[index]
+            if k >= ptr:
+                found.append((k, m.start(), m.end()))
+                ptr = k + 1
+        spans = tuple(found)
         if len(seen) >= _LABELS_CACHE_MAX:
             seen.clear()
-        seen[text] = keys
-    return keys
+        seen[text] = spans
+    return spans
 
 
-def match_rows(runs: Iterable[tuple[str, Sequence[T]]], combined: re.Pattern[str]) -> dict[int, list[T]]:
+def match_rows(runs: Iterable[tuple[str, Sequence[T]]], combined: re.Pattern[str], pad: Callable[[T], bool]
+               ) -> dict[int, list[T]]:
     """Assign value runs ((text, values) pairs: `Run`s, or the batch reader's tuples) to row labels, in form order;
     returns {row index: value cells}.
 
-    A text run may hold several labels (a group header and its first item); the values that follow belong to the
-    last label found in it. A label found with no values after it maps to an empty list (a missing row).
+    Labels are found in the table's label text as one string (every run's text, values left out), so a label may
+    be cut by its own values: a PDF line holds the numbers of a wrapped label beside its first or middle line
+    (`1、申请人无正当理由逾期不补 67 3 0 0 1 0 71` / `正、行政机关不再处理…`). Values go to the label whose match they
+    stand inside (a table-3 row's match starts at its item number: `form.Row.label_pattern`), else to the last
+    label that ended in their own run's text (a group header and its first item: the item). Values after a run
+    with no label end are not a row's, nor are blanks that only pad a line (`pad`) inside a label; a label keeps
+    the first values it gets. A label found with no values maps to an empty list (a missing row).
     """
-    found: dict[int, list[T]] = {}
-    ptr = 0
+    runs = runs if isinstance(runs, list) else list(runs)
+    spans = label_spans(combined, "".join([text for text, _ in runs]))
+    found: dict[int, list[T]] = {k: [] for k, _, _ in spans}
+    j, n, at = 0, len(spans), 0
     for text, values in runs:
-        last = None
-        for k in labels_in(combined, text):
-            if k < ptr:
-                continue
-            last = k
-            found.setdefault(k, [])
-            ptr = k + 1
-        if last is not None and values:
-            found[last] = list(values)
+        before, at = at, at + len(text)
+        while j < n and spans[j][1] < at:
+            j += 1
+        if not values or not j:
+            continue
+        k, _, end = spans[j - 1]  # the last label begun before these values
+        if end > before and not found[k] and (end <= at or not all(map(pad, values))):
+            found[k] = list(values)
     return found
 
 

@@ -8,6 +8,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from schemas import form
@@ -43,9 +44,14 @@ TABLE_4_ANCHOR_RE = re.compile(r"行政复议[^\n]{0,40}?行政诉讼|结\s*果\
 CARRIED_FORWARD_RE = re.compile(form.APPLICATION_ROWS_2021[-1].pattern)
 
 # Table-2 headers that tell the form version.
-VERSION_2021_RE = re.compile(r"本年制发件数|本年废止件数|现行有效件数|本年收费金额")
-VERSION_2019_RE = re.compile(r"本年新制作数量|本年新公开数量|对外公开总数量|上一年项目数量|政府集中采购|采购项目数量")
-APPLICATIONS_2021_RE = re.compile(r"逾期不补正|缴纳费用|收费通知")
+def _words_re(*words: str) -> re.Pattern[str]:
+    """Any of `words`, white space allowed between their characters (PDF text breaks header words anywhere)."""
+    return re.compile("|".join(r"\s*".join(map(re.escape, w)) for w in words))
+
+
+VERSION_2021_RE = _words_re("本年制发件数", "本年废止件数", "现行有效件数", "本年收费金额")
+VERSION_2019_RE = _words_re("本年新制作数量", "本年新公开数量", "对外公开总数量", "上一年项目数量", "政府集中采购", "采购项目数量")
+APPLICATIONS_2021_RE = _words_re("逾期不补正", "缴纳费用", "收费通知")
 
 FIGURE_RE = re.compile(r"(?<![\d.])\d+(?![\d.]*\s*[年月日号〕\]])")
 CN_YEAR_RE = re.compile(r"(?:二[〇○零]|一九)[〇○零一二三四五六七八九]{2}(?=\s*年)")
@@ -217,13 +223,16 @@ def detect_layout(text: str, tables_text: str, is_html: bool) -> str:
     return "whitespace_cell_per_line"
 
 
+_IS_PAD = attrgetter("pad")
+
+
 def cells_for(region: str, flattened: bool) -> list[Cell]:
     return fused_cells(region) if flattened else line_cells(region)
 
 
 def find_rows(region: str, flattened: bool, patterns: list[str]) -> dict[int, list[Cell]]:
     """A table region's value cells by row index, rows found by their label patterns in form order."""
-    return match_rows(to_runs(cells_for(region, flattened)), combine(patterns))
+    return match_rows(to_runs(cells_for(region, flattened)), combine(patterns), _IS_PAD)
 
 
 def _value_of(c: Cell) -> int | float | None:
@@ -331,7 +340,7 @@ def extract_applications(region: str | None, version: str, flattened: bool, out:
     if region is None:
         out.findings.append(finding("applications_incomplete", "table 3 (申请情况) not found", table="applications"))
         return None
-    found = find_rows(region, flattened, [r.pattern for r in rows])
+    found = find_rows(region, flattened, [r.label_pattern for r in rows])
     if not found:
         out.findings.append(finding("applications_incomplete", "table 3 (申请情况) has no rows", table="applications",
                                     expected=len(rows), actual=0))

@@ -1193,10 +1193,18 @@ def _pdf_t3(rec: dict[str, Any], st: _Style) -> list[str]:
         else:
             parts = _pdf_wrap(text, label_w if label[:1].isdigit() else wide_w)
         parts[0] = prefix + parts[0]
-        if len(parts) > 1 and rng.random() < 0.4:
-            lines += parts + [nums] if nums else parts
+        # a wrapped label's numbers: on a line of their own, or beside its first line (a cell aligned to the top),
+        # a middle line (centred: pdftotext -layout) or its last line
+        at = len(parts) - 1
+        if len(parts) > 1:
+            r = rng.random()
+            at = None if r < 0.4 else 0 if r < 0.55 else len(parts) // 2 if r < 0.7 else at
+        if not nums:
+            lines += parts
+        elif at is None:
+            lines += parts + [nums]
         else:
-            lines += parts[:-1] + [(parts[-1] + " " + nums) if nums else parts[-1]]
+            lines += parts[:at] + [parts[at] + " " + nums] + parts[at + 1:]
     return lines
 
 

@@ -75,3 +75,59 @@ def test_cli_unreadable_file_still_gets_its_line(tmp_path):
     assert [x["source"] for x in lines] == [str(missing), str(empty)]
     assert lines[0]["findings"][0]["rule"] == "unreadable_file"
     assert lines[1]["findings"][0]["rule"] == "unsupported_format"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The real PDF text with table 3 as other extractors lay it out. A wrapped label's numbers stand beside its first
+# line (a cell aligned to the top), a middle line (centred: pdftotext -layout), its last line or on their own.
+
+HUAIAN = SAMPLES / "real" / "huaian_2024_pdftext.txt"
+HUAIAN_LABEL = json.loads((SAMPLES / "expected" / "huaian_2024_pdftext.json").read_text(encoding="utf-8"))
+_GROUPS = {"denied_state_secret": "（三）不予公开", "unavailable_not_held": "（四）无法提供",
+           "not_processed_petition": "（五）不予处理", "other_no_correction": "（六）其他处理"}
+
+
+def _huaian_with_table_3(width: int, where: str) -> str:
+    from schemas.form import APPLICATION_ROWS
+
+    text = HUAIAN.read_text(encoding="utf-8")
+    start, end = text.index("三、收到和处理政府信息公开申请情况"), text.index("四、政府信息公开行政复议、行政诉讼情况")
+    lines = ["三、收到和处理政府信息公开申请情况", "（本列数据的勾稽关系为：第一项加第二项之和，", "等于第三项加第四项之和）",
+             "申请人情况", "自然人", "法人或其他组织", "总计", "商业企业", "科研机构", "社会公益组织", "法律服务机构", "其他"]
+    for n, row in enumerate(APPLICATION_ROWS["2021"]):
+        if row.key == "granted":
+            lines.append("三、本年度办理结果")
+        label = _GROUPS.get(row.key, "") + row.label.replace("(", "（").replace(")", "）")
+        parts = [label[i:i + width] for i in range(0, len(label), width)]
+        nums = " ".join(str(v) for v in HUAIAN_LABEL["applications"][row.key])
+        at = {"first": 0, "middle": len(parts) // 2, "last": len(parts) - 1, "own": None}[where]
+        lines += [p + (f" {nums}" if j == at else "") for j, p in enumerate(parts)]
+        if at is None:
+            lines.append(nums)
+        if n == 12:
+            lines.append("- 5 -")
+    return text[:start] + "\n".join(lines) + "\n" + text[end:]
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last", "own"])
+@pytest.mark.parametrize("width", [9, 12, 15])
+def test_pdf_numbers_beside_any_line_of_a_wrapped_label(width, where):
+    text = _huaian_with_table_3(width, where)
+    rec = parse_documents([Document("huaian.txt", text.encode())]).records[0]
+    assert rec["applications"] == HUAIAN_LABEL["applications"]
+    assert rec["format_version"] == "2021"
+    assert not {f["rule"] for f in rec["findings"]}
+
+
+def test_form_words_broken_over_lines_still_tell_the_version():
+    """`收费通\\n知`, `缴纳\\n费用` and `逾期不补\\n正` broken in table 3, table 2's headers broken too: still the 2021 form
+    (the (六) rows are three, not the 2019 form's one)."""
+    text = HUAIAN.read_text(encoding="utf-8")
+    broken = (text.replace("2、申请人逾期未按收费通知要\n求缴纳费用", "2、申请人逾期未按收费通\n知要求缴纳\n费用")
+              .replace("本年制发件数 本年废止件数 现行有效件数", "本年制发\n件数 本年废止\n件数 现行有效\n件数")
+              .replace("本年收费金额", "本年收费\n金额"))
+    assert broken.count("\n") == text.count("\n") + 5
+    rec = parse_documents([Document("huaian.txt", broken.encode())]).records[0]
+    assert rec["applications"] == HUAIAN_LABEL["applications"]
+    assert rec["active_disclosure"] == HUAIAN_LABEL["active_disclosure"]
+    assert not {f["rule"] for f in rec["findings"]}
