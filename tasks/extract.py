@@ -64,7 +64,9 @@ FLATTENED_RE = re.compile(r"(?:规章|规范性文件|申请数量|予以公开|
 
 # Report year: statistics period first, then the title, then the body (never the publish date).
 PERIOD_RE = re.compile(r"统计(?:期限|时限|期间|区间|时间)[^0-9]{0,12}?(\d{4})\s*年\s*1\s*月\s*1\s*日")
-TITLE_RE = re.compile(r"(\d{4})\s*年度?\s*(?:政府信息公开|政务公开|信息公开)[^\n。]{0,12}?年度?\s*报\s*告")
+TITLE_RE = re.compile(r"(\d{4})\s*年度?\s*(?:政府信息公开|政务公开|信息公开)[^\n。]{0,12}?(?:年度?)?\s*报\s*告")
+# The year after the title: 政府信息公开工作年度报告（2024年）
+TITLE_YEAR_AFTER_RE = re.compile(r"(?:政府信息公开|政务公开)[^\n。(]{0,12}?报\s*告\s*\(\s*(\d{4})\s*年?度?\s*\)")
 TITLE_PREFIX_CUT_RE = re.compile(r".*[\n。，,:：|]")
 BODY_YEAR_RE = re.compile(r"(\d{4})\s*年度?\s*(?:政府信息公开|政务公开)")
 YEAR_MENTION_RE = re.compile(r"(?<!\d)(20[0-3]\d|199\d)\s*年(?!\s*\d{1,2}\s*月)")
@@ -473,7 +475,7 @@ def detect_year(text: str) -> tuple[int | None, str | None]:
     m = PERIOD_RE.search(text)
     if m:
         return int(m.group(1)), "period"
-    m = TITLE_RE.search(text, 0, 3000)
+    m = TITLE_RE.search(text, 0, 3000) or TITLE_YEAR_AFTER_RE.search(text, 0, 3000)
     if m:
         return int(m.group(1)), "title"
     m = BODY_YEAR_RE.search(text[:5000])
@@ -489,7 +491,7 @@ def detect_year(text: str) -> tuple[int | None, str | None]:
 def detect_title(text: str) -> tuple[str | None, str | None]:
     """(title, organ prefix of the title) from the first lines."""
     head = text[:3000]
-    m = TITLE_RE.search(head)
+    m = TITLE_RE.search(head) or TITLE_YEAR_AFTER_RE.search(head)
     if not m:
         return None, None
     line_start = head.rfind("\n", 0, m.start()) + 1

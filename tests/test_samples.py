@@ -131,3 +131,19 @@ def test_form_words_broken_over_lines_still_tell_the_version():
     assert rec["applications"] == HUAIAN_LABEL["applications"]
     assert rec["active_disclosure"] == HUAIAN_LABEL["active_disclosure"]
     assert not {f["rule"] for f in rec["findings"]}
+
+
+@pytest.mark.parametrize("title", [
+    "淮安市人民政府2024年政府信息公开工作年度报告",
+    "淮安市人民政府2024年度政府信息公开工作报告",
+    "淮安市人民政府政府信息公开工作年度报告（2024年）",
+    "淮安市人民政府关于二〇二四年政府信息公开工作年度报告",
+])
+def test_title_variants_give_the_year_and_the_organ(title):
+    """The title's organ and year, the statistics period removed so the year must come from the title."""
+    text = HUAIAN.read_text(encoding="utf-8")
+    head = "- 1 -\n淮安市人民政府\n2024 年政府信息公开工作年度报告\n"
+    period = "报告所列统计期限自 2024 年 1 月 1 日至 2024 年 12 月 31 日。"
+    assert text.startswith(head) and period in text
+    rec = parse_documents([Document("huaian.txt", (title + "\n" + text[len(head):]).replace(period, "").encode())]).records[0]
+    assert (rec["year"], rec["organ"], rec["admin_level"]) == (2024, "淮安市人民政府", "prefectural")
