@@ -90,7 +90,9 @@ ORGAN_SUFFIX_RE = re.compile(
     r"(?:人民政府(?:办公室|办公厅)?|政府办公室|行政公署|管理委员会|管委会|办事处|委员会|办公室|办公厅|局|厅|委|办|署|中心|院|所|站|部)$")
 PLACE_RE = re.compile(r"(?:^|[,，。;:、\n\s(“\"|])([\u4e00-\u9fff]{1,8}?(?:自治区|自治州|自治县|省|市|州|盟|县|区|旗|镇|乡|街道|苏木))(?:人民政府|政府|党委|始终|坚持|认真|高度|以|按照|围绕|紧紧|全面|深入|积极|进一步)")
 # Injected advertising or gambling text (seed 001: the site name replaced by `赌博软件app`).
-SPAM_RE = re.compile(r"赌博|博彩|百家乐|六合彩|时时彩|娱乐城|老虎机|真人视讯|棋牌(?:app|APP|游戏)|(?:体育|彩票|棋牌)(?:app|APP)|(?:app|APP)下载|澳门(?:新)?葡京|威尼斯人|足球投注|网赌|菠菜")
+SPAM_RE = re.compile(r"赌博|博彩|百家乐|六合彩|时时彩|娱乐城|老虎机|真人视讯|棋牌(?:app|APP|游戏)|(?:体育|彩票|棋牌)(?:app|APP)|(?:app|APP)下载|澳门(?:新)?葡京|威尼斯人|足球投注|网赌|菠菜"
+                     # betting brands planted on hacked government sites (开云体育, 九游会, 乐鱼体育 …)
+                     r"|九游会|华体会|(?:开云|九游|乐鱼|半岛|米乐|爱游戏|亚博|BOB|OD)(?:体育|娱乐|会员|官网|app|APP)|彩金|北京赛车|电子游艺|真人娱乐|线上娱乐")
 
 # Figures the prose restates, for narrative_table_mismatch (only unambiguous phrasings).
 NARRATIVE_RULES: tuple[tuple[re.Pattern[str], str, int], ...] = (

@@ -113,8 +113,9 @@ def test_narrative_table_mismatch(clean):
     assert len(f) == 1 and f[0]["expected"] == "9" and f[0]["actual"] == "4" and f[0]["severity"] == "warning"
 
 
-def test_spam_injection(clean):
-    got = _parse(clean.replace("一、总体情况", "一、总体情况\n欢迎访问澳门葡京娱乐城", 1))
+@pytest.mark.parametrize("spam", ["欢迎访问澳门葡京娱乐城", "负责开云体育(本镇子网站)日常维护", "通过九游会子网页公布了"])
+def test_spam_injection(clean, spam):
+    got = _parse(clean.replace("一、总体情况", "一、总体情况\n" + spam, 1))
     f = [f for f in got["findings"] if f["rule"] == "spam_injection"]
     assert len(f) == 1 and f[0]["severity"] == "warning"
     assert got["applications"]["new_received"] == [3, 1, 0, 0, 0, 0, 4]
