@@ -96,8 +96,8 @@ SPAM_RE = re.compile(r"赌博|博彩|百家乐|六合彩|时时彩|娱乐城|老
 
 # Figures the prose restates, for narrative_table_mismatch (only unambiguous phrasings).
 NARRATIVE_RULES: tuple[tuple[re.Pattern[str], str, int], ...] = (
-    (re.compile(r"(?:本年|全年|共)?新收(?:到)?(?:政府信息公开)?申请\s*(\d+)\s*件"), "new_received", 6),
-    (re.compile(r"上年(?:度)?结转(?:政府信息公开)?申请\s*(\d+)\s*件"), "carried_over", 6),
+    (re.compile(r"(?:本年|全年|共)?新收(?:到)?(?:政府信息公开)?(?:申请)?\s*(\d+)\s*件"), "new_received", 6),
+    (re.compile(r"上年(?:度)?结转(?:的)?(?:政府信息公开)?(?:申请)?\s*(\d+)\s*件"), "carried_over", 6),
     (re.compile(r"结转下年度(?:继续)?办理(?:的)?(?:申请)?\s*(\d+)\s*件"), "carried_forward", 6),
 )
 

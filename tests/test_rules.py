@@ -113,6 +113,13 @@ def test_narrative_table_mismatch(clean):
     assert len(f) == 1 and f[0]["expected"] == "9" and f[0]["actual"] == "4" and f[0]["severity"] == "warning"
 
 
+
+def test_narrative_figures_in_brackets(clean):
+    """Seed 002's phrasing: 共办理…申请148件(含新收142件、上年结转6件)."""
+    text = clean.replace("一、总体情况", "一、总体情况\n共办理政府信息公开申请9件(含新收4件、上年结转5件)。", 1)
+    f = {x["row"]: x for x in _parse(text)["findings"] if x["rule"] == "narrative_table_mismatch"}
+    assert set(f) == {"carried_over"} and (f["carried_over"]["expected"], f["carried_over"]["actual"]) == ("5", "1")
+
 @pytest.mark.parametrize("spam", ["欢迎访问澳门葡京娱乐城", "负责开云体育(本镇子网站)日常维护", "通过九游会子网页公布了"])
 def test_spam_injection(clean, spam):
     got = _parse(clean.replace("一、总体情况", "一、总体情况\n" + spam, 1))
