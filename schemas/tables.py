@@ -79,7 +79,7 @@ REPORTS = Table(
         Column("source", pl.String, False, "Object key or path the report was read from (the first, when content repeats).", "storage"),
         Column("content_hash", pl.String, False, "Full SHA-256 hex digest of the raw bytes.", "storage"),
         Column("byte_size", pl.Int64, False, "Size of the raw file in bytes.", "storage"),
-        Column("encoding", pl.String, True, "Detected text encoding (utf-8, gb18030, utf-16, …).", "raw bytes"),
+        Column("encoding", pl.String, True, "Detected text encoding (utf-8, gb18030, utf-16, …), or pdf / docx for a text read from a PDF or Word attachment.", "raw bytes"),
         Column("format_version", pl.String, True, "National form version: 2019 (trial, 国办公开办函〔2019〕60号) or 2021 (〔2021〕30号).",
                "table-2 column headers; report year"),
         Column("layout", pl.String, True, "How the tables reached us: pipe, cell_per_line, whitespace_cell_per_line, pdf_text, html, flattened.",

@@ -102,6 +102,10 @@ def decode_bytes(data: bytes) -> Decoded:
             data = body  # a mark in front of something else (an editor put a UTF-8 BOM on GBK): decode the rest
             break
     kind = sniff_binary(data)
+    if kind == "pdf":
+        return pdf_text(data)
+    if kind == "zip/docx/xlsx" and _is_docx(data):
+        return docx_text(data)
     if kind:
         return Decoded(None, None, problem=f"binary content ({kind})")
     core = data.rstrip(b"\x00")
@@ -257,6 +261,90 @@ def _finish(text: str, encoding: str, *, mixed: bool = False, controls: int | No
         text = _PAGE_BREAK_RE.sub("\n", text)
     is_html = bool(_HTML_RE.search(text[:20000]))
     return Decoded(text, encoding, is_html=is_html, mixed_encoding=mixed)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Attachments: many reports are published as PDF or Word files. Their text is read as a text report: a PDF's text
+# layer is the pdf_text layout, a Word document's tables become pipe rows.
+
+_PDFIUM = threading.Lock()  # pdfium must not be called from two threads at once, not even on different documents
+
+
+def pdf_text(data: bytes) -> Decoded:
+    """A PDF's text layer, page after page, read by pdfium (the engine of Chrome's PDF viewer, through pypdfium2):
+    lines as the page draws them, the text a PDF extractor gives (`shared/samples/real/huaian_2024_pdftext.txt`).
+    A PDF pdfium cannot open (broken, encrypted) or one without text (scanned pages) gives no report text."""
+    import pypdfium2 as pdfium
+
+    pages: list[str] = []
+    with _PDFIUM:
+        try:
+            pdf = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            return Decoded(None, "pdf", problem=f"binary content (pdf) that cannot be opened: {exc}")
+        try:
+            for i in range(len(pdf)):
+                page = pdf[i]
+                textpage = page.get_textpage()
+                pages.append(textpage.get_text_range())
+                textpage.close()
+                page.close()
+        except pdfium.PdfiumError as exc:
+            return Decoded(None, "pdf", problem=f"binary content (pdf) whose page {len(pages) + 1} cannot be read: {exc}")
+        finally:
+            pdf.close()
+    text = "\n".join(pages)
+    if not text.strip():
+        return Decoded(None, "pdf", problem=f"a PDF without a text layer (no text on any of its {len(pages)} "
+                                            "pages: scanned images)")
+    return _finish(text.replace("\r\n", "\n"), "pdf")
+
+
+def _is_docx(data: bytes) -> bool:
+    """A zip holding a Word document's body (not a workbook, not any other zip)."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return "word/document.xml" in zf.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+
+
+def docx_text(data: bytes) -> Decoded:
+    """A Word document's paragraphs and tables in body order (python-docx). A table row becomes `cell | cell |`, as
+    an HTML table's does: a cell merged across columns is written once, one merged down rows stands in each row."""
+    import io
+
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+        lines: list[str] = []
+        for block in document.iter_inner_content():
+            if isinstance(block, Paragraph):
+                lines.append(block.text)
+            elif isinstance(block, Table):
+                lines.extend(_docx_rows(block))
+    except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors … on a zip that is no document
+        return Decoded(None, "docx", problem=f"binary content (zip/docx/xlsx) that is no readable Word document: "
+                                             f"{type(exc).__name__}: {exc}")
+    return _finish("\n".join(lines), "docx")
+
+
+def _docx_rows(table) -> list[str]:
+    rows = []
+    for row in table.rows:
+        cells, seen = [], None
+        for cell in row.cells:
+            if cell._tc is not seen:  # a cell spanning columns comes back once per column it covers
+                cells.append(" ".join(cell.text.replace("|", " ").split()))
+                seen = cell._tc
+        rows.append(" | ".join(cells) + " |")
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,207 @@
+"""Reports published as PDF or Word attachments: their text is read as a text report would be.
+
+The PDFs are drawn with reportlab's built-in Chinese CID font (nothing downloaded), the Word files built with
+python-docx; both carry the real huaian report (`shared/samples/real/huaian_2024_pdftext.txt`) and must give its
+hand-read values.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from tasks.decode import decode_bytes
+from tasks.parse import Document, parse_documents
+from tests.conftest import SAMPLES
+
+HUAIAN = (SAMPLES / "real" / "huaian_2024_pdftext.txt").read_text(encoding="utf-8")
+LABEL = json.loads((SAMPLES / "expected" / "huaian_2024_pdftext.json").read_text(encoding="utf-8"))
+PAGE_MARKER = "- {} -"
+
+
+def _pdf(lines_per_page: list[list[str]], *, encrypt: str | None = None) -> bytes:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, encrypt=encrypt)
+    for lines in lines_per_page:
+        c.setFont("STSong-Light", 11)
+        for i, line in enumerate(lines):
+            c.drawString(40, 800 - 15 * i, line)
+        c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def _huaian_pages() -> list[list[str]]:
+    """The report's lines, a page ending at each page marker (`- 4 -`), the marker at the foot of its page."""
+    pages: list[list[str]] = [[]]
+    for line in HUAIAN.split("\n"):
+        pages[-1].append(line)
+        if line.strip() in {PAGE_MARKER.format(n) for n in range(1, 20)} and len(pages[-1]) > 1:
+            pages.append([])
+    return [p for p in pages if p]
+
+
+def _parse(data: bytes) -> dict:
+    return parse_documents([Document("report", data)]).records[0]
+
+
+def _values(rec: dict) -> dict:
+    return {k: rec[k] for k in ("year", "format_version", "organ", "admin_level", "province", "active_disclosure",
+                                "applications", "review_litigation")}
+
+
+def test_pdf_report_reads_as_its_text():
+    pdf = _pdf(_huaian_pages())
+    assert pdf.startswith(b"%PDF")
+    decoded = decode_bytes(pdf)
+    assert decoded.encoding == "pdf" and decoded.problem is None and "行政事业性收费 96171.6" in decoded.text
+    rec = _parse(pdf)
+    assert _values(rec) == {k: LABEL[k] for k in _values(rec)}
+    assert rec["layout"] == "pdf_text" and rec["findings"] == []
+
+
+def test_scanned_encrypted_and_broken_pdfs_are_unsupported_with_their_reason():
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf)
+    c.rect(40, 400, 500, 300, fill=1)  # a page with a picture and no text: what a scanner gives
+    c.showPage()
+    c.save()
+    cases = {
+        "without a text layer": buf.getvalue(),
+        "cannot be opened": _pdf([["2024年政府信息公开工作年度报告"]], encrypt="secret"),
+        "cannot be opened ": b"%PDF-1.7\n" + bytes(range(256)) * 4,
+    }
+    for reason, data in cases.items():
+        rec = _parse(data)
+        assert [f["rule"] for f in rec["findings"]] == ["unsupported_format"], reason
+        assert reason.strip() in rec["findings"][0]["message"] and "pdf" in rec["findings"][0]["message"].lower()
+        assert rec["applications"] is None
+
+
+def _docx_huaian() -> bytes:
+    """The huaian report as a Word file: its prose as paragraphs, its four tables as Word tables with the merged
+    cells of the printed form (rowspan and colspan)."""
+    import docx
+
+    apps = LABEL["applications"]
+    document = docx.Document()
+    text = HUAIAN
+    t2, t3, t4, t5 = (text.index(h) for h in ("二、主动公开政府信息情况", "三、收到和处理", "四、政府信息公开行政复议", "五、存在的主要问题"))
+    for line in text[:t2].split("\n"):
+        document.add_paragraph(line)
+
+    def table(rows: int, cols: int):
+        return document.add_table(rows=rows, cols=cols)
+
+    def put(t, r, c, value, r2=None, c2=None):
+        cell = t.cell(r, c)
+        if r2 is not None or c2 is not None:
+            cell = cell.merge(t.cell(r if r2 is None else r2, c if c2 is None else c2))
+        cell.text = str(value)
+
+    document.add_paragraph("二、主动公开政府信息情况")
+    ad = LABEL["active_disclosure"]
+    t = table(14, 4)
+    put(t, 0, 0, "第二十条第（一）项", c2=3)
+    for c, head in enumerate(["信息内容", "本年制发件数", "本年废止件数", "现行有效件数"]):
+        put(t, 1, c, head)
+    for r, (key, label) in enumerate([("regulations", "规章"), ("normative_documents", "行政规范性文件")], start=2):
+        put(t, r, 0, label)
+        for c, m in enumerate(("issued", "repealed", "in_force"), start=1):
+            put(t, r, c, ad[key][m])
+    r = 4
+    for article, head, items in [("（五）", "本年处理决定数量", [("licensing", "行政许可")]),
+                                 ("（六）", "本年处理决定数量", [("penalty", "行政处罚"), ("enforcement", "行政强制")]),
+                                 ("（八）", "本年收费金额（单位：万元）", [("administrative_fees", "行政事业性收费")])]:
+        put(t, r, 0, f"第二十条第{article}项", c2=3)
+        put(t, r + 1, 0, "信息内容")
+        put(t, r + 1, 1, head, c2=3)
+        r += 2
+        for key, label in items:
+            put(t, r, 0, label)
+            put(t, r, 1, next(iter(ad[key].values())), c2=3)
+            r += 1
+
+    document.add_paragraph("三、收到和处理政府信息公开申请情况")
+    keys = list(apps)
+    t = table(3 + len(keys), 10)
+    put(t, 0, 0, "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）", r2=2, c2=2)
+    put(t, 0, 3, "申请人情况", c2=9)
+    put(t, 1, 3, "自然人", r2=2)
+    put(t, 1, 4, "法人或其他组织", c2=8)
+    put(t, 1, 9, "总计", r2=2)
+    for c, head in enumerate(["商业企业", "科研机构", "社会公益组织", "法律服务机构", "其他"], start=4):
+        put(t, 2, c, head)
+    from schemas.form import APPLICATION_ROWS
+
+    rows = {row.key: row for row in APPLICATION_ROWS["2021"]}
+    groups = {"denied_state_secret": ("（三）不予公开", 8), "unavailable_not_held": ("（四）无法提供", 3),
+              "not_processed_petition": ("（五）不予处理", 5), "other_no_correction": ("（六）其他处理", 3)}
+    first = 3
+    put(t, first + 2, 0, "三、本年度办理结果", r2=first + keys.index("total"))
+    in_group = 0
+    for i, key in enumerate(keys):
+        r, label = first + i, rows[key].label.replace("(", "（").replace(")", "）")
+        if key in ("new_received", "carried_over", "carried_forward"):
+            put(t, r, 0, label, c2=2)
+        elif key in groups:
+            put(t, r, 1, groups[key][0], r2=r + groups[key][1] - 1)
+            put(t, r, 2, label)
+            in_group = groups[key][1] - 1
+        elif in_group:
+            put(t, r, 2, label)
+            in_group -= 1
+        else:
+            put(t, r, 1, label, c2=2)
+        for c, v in enumerate(apps[key], start=3):
+            put(t, r, c, v)
+
+    document.add_paragraph("四、政府信息公开行政复议、行政诉讼情况")
+    t = table(4, 15)
+    put(t, 0, 0, "行政复议", r2=1, c2=4)
+    put(t, 0, 5, "行政诉讼", c2=14)
+    put(t, 1, 5, "未经复议直接起诉", c2=9)
+    put(t, 1, 10, "复议后起诉", c2=14)
+    for c in range(15):
+        put(t, 2, c, ["结果维持", "结果纠正", "其他结果", "尚未审结", "总计"][c % 5])
+        put(t, 3, c, LABEL["review_litigation"][c])
+    for line in text[t5:].split("\n"):
+        document.add_paragraph(line)
+    buf = io.BytesIO()
+    document.save(buf)
+    return buf.getvalue()
+
+
+def test_word_report_reads_its_tables():
+    data = _docx_huaian()
+    assert data.startswith(b"PK\x03\x04")
+    decoded = decode_bytes(data)
+    assert decoded.encoding == "docx" and decoded.problem is None
+    rec = _parse(data)
+    assert _values(rec) == {k: LABEL[k] for k in _values(rec)}
+    assert rec["layout"] == "pipe" and rec["findings"] == []
+
+
+@pytest.mark.parametrize(("what", "files"), [
+    ("a workbook", {"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<workbook/>"}),
+    ("a Word body that is no document", {"[Content_Types].xml": "<Types/>", "word/document.xml": "<w:document/>"}),
+])
+def test_other_zips_are_unsupported_with_their_reason(what, files):
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, body in files.items():
+            zf.writestr(name, body)
+    rec = _parse(buf.getvalue())
+    assert [f["rule"] for f in rec["findings"]] == ["unsupported_format"], what
+    assert "zip" in rec["findings"][0]["message"]
