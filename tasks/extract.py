@@ -15,6 +15,7 @@ from schemas import form
 from tasks.cells import (
     Cell,
     Fit,
+    Run,
     combine,
     fit_cells,
     fused_cells,
@@ -449,6 +450,8 @@ def extract_review_litigation(region: str | None, flattened: bool, out: Extracte
         candidates = [r.values for r in runs if r.values]
         chosen = max(candidates, key=len) if candidates else []
     fit = fit_cells(chosen, 15, sums=(3, 4))
+    if fit.cells is None and not fit.candidates and not flattened:
+        fit = _review_by_group(runs) or fit
     if fit.cells is None and not fit.candidates:
         if fit.problem in ("ambiguous", "unsplittable"):
             out.findings.append(_ambiguous("review_litigation", None, None, "review_litigation",
@@ -468,6 +471,28 @@ def extract_review_litigation(region: str | None, flattened: bool, out: Extracte
     assert fit.candidates is not None
     return [_agreed(fit.candidates, j, "review_litigation", labels[j].split(".")[0], labels[j].split(".")[1],
                     f"review_litigation[{j}]", out) for j in range(15)]
+
+
+# A group's label ending a label run (what follows it: closing brackets, a colon)
+_RL_GROUP_END_RE = re.compile(r"(行政复议|未经复议直接起诉|复议后起诉)[)\]】:]*$")
+
+
+def _review_by_group(runs: list[Run]) -> Fit | None:
+    """Table 4 laid out a group a row (`行政复议 | 72 | 64 | 178 | 37 | 351 |`, then the two kinds of suit), as some
+    reports print it instead of the form's one row: each group's label, in form order, followed by exactly its
+    five cells."""
+    groups: list[list[Cell]] = []
+    for run in runs:
+        m = _RL_GROUP_END_RE.search(run.text)
+        if m is None or not run.values:
+            continue
+        fit = fit_cells(run.values, 5)
+        if ("行政复议", "未经复议直接起诉", "复议后起诉")[len(groups)] != m.group(1) or fit.cells is None or fit.problem:
+            return None
+        groups.append(fit.cells)
+        if len(groups) == len(form.REVIEW_GROUPS):
+            return Fit([c for g in groups for c in g])
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------------

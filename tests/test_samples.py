@@ -147,3 +147,25 @@ def test_title_variants_give_the_year_and_the_organ(title):
     assert text.startswith(head) and period in text
     rec = parse_documents([Document("huaian.txt", (title + "\n" + text[len(head):]).replace(period, "").encode())]).records[0]
     assert (rec["year"], rec["organ"], rec["admin_level"]) == (2024, "淮安市人民政府", "prefectural")
+
+
+@pytest.mark.parametrize("style", ["pipe", "pdf"])
+def test_table_4_printed_a_group_a_row(style):
+    """Some reports print table 4 with a row per group (行政复议, then the two kinds of suit) instead of the form's
+    one row of 15; with a group's row missing the table is incomplete, nothing shifted."""
+    text = HUAIAN.read_text(encoding="utf-8")
+    start, end = text.index("四、政府信息公开行政复议、行政诉讼情况"), text.index("五、存在的主要问题及改进情况")
+    values = HUAIAN_LABEL["review_litigation"]
+    rows = [("", ["结果维持", "结果纠正", "其他结果", "尚未审结", "总计"]), ("行政复议", values[0:5]),
+            ("行政诉讼（未经复议直接起诉）", values[5:10]), ("行政诉讼（复议后起诉）", values[10:15])]
+    if style == "pipe":
+        lines = [f"| {label} | " + " | ".join(map(str, cells)) + " |" for label, cells in rows]
+    else:
+        lines = [f"{label} " + " ".join(map(str, cells)) for label, cells in rows]
+    table = "四、政府信息公开行政复议、行政诉讼情况\n" + "\n".join(lines) + "\n"
+    rec = parse_documents([Document("huaian.txt", (text[:start] + table + text[end:]).encode())]).records[0]
+    assert rec["review_litigation"] == values and not rec["findings"]
+    cut = table.replace(lines[2] + "\n", "")
+    rec = parse_documents([Document("huaian.txt", (text[:start] + cut + text[end:]).encode())]).records[0]
+    assert rec["review_litigation"] is None
+    assert "review_litigation_incomplete" in {f["rule"] for f in rec["findings"]}
