@@ -118,11 +118,17 @@ def test_add_change_delete_and_move_partition(harness, corpus, tmp_path):
     (src / "new" / "added.txt").parent.mkdir()
     added = random_record(__import__("random").Random(2), year=2023, organ="淮安市人民政府", admin_level="prefectural")
     (src / "new" / "added.txt").write_bytes(render_bytes(added, "pdf_text", rng=4))
+    from tests.test_attachments import _huaian_pages, _pdf
+
+    (src / "new" / "huaian.pdf").write_bytes(_pdf(_huaian_pages()))  # a report published as a PDF attachment
     s = run(src, dest)
-    assert (s["parsed"], s["deleted"]) == (2, 1)
+    assert (s["parsed"], s["deleted"]) == (3, 1)
     rep = lake_frames(dest)["reports"]
     sources = set(rep.get_column("source").to_list())
-    assert gone["key"] not in sources and "new/added.txt" in sources
+    assert gone["key"] not in sources and {"new/added.txt", "new/huaian.pdf"} <= sources
+    pdf = rep.filter(pl.col("source") == "new/huaian.pdf").row(0, named=True)
+    assert (pdf["encoding"], pdf["layout"], pdf["year"], pdf["admin_level"], pdf["parse_status"]) == \
+        ("pdf", "pdf_text", 2024, "prefectural", "ok")
     moved = rep.filter(pl.col("source") == changed["key"]).row(0, named=True)
     assert moved["year"] == rec["year"]
     old_part = dest / "reports" / f"year={changed['record']['year']}" / f"admin_level={changed['record']['admin_level']}" / "part-0.parquet"
