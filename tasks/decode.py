@@ -88,8 +88,10 @@ def _strict(data: bytes, codec: str) -> str | None:
         return None
 
 
-def decode_bytes(data: bytes) -> Decoded:
-    """Decode a raw report. Order: BOM, strict UTF-8, UTF-16 by NUL pattern, strict GB18030, line-wise mix, detector."""
+def decode_bytes(data: bytes, *, _gunzipped: bool = False) -> Decoded:
+    """Decode a raw report. Order: BOM, strict UTF-8, UTF-16 by NUL pattern, strict GB18030, line-wise mix, detector.
+    PDF and Word attachments give their text; a gzip-compressed body (a crawler kept the transfer encoding) is
+    unpacked first."""
     if not data or not data.strip():
         return Decoded(None, None, problem="empty file")
     for bom, codec, label, unit in BOMS:
@@ -106,6 +108,8 @@ def decode_bytes(data: bytes) -> Decoded:
         return pdf_text(data)
     if kind == "zip/docx/xlsx" and _is_docx(data):
         return docx_text(data)
+    if kind == "gzip" and not _gunzipped:
+        return _gunzip(data)
     if kind:
         return Decoded(None, None, problem=f"binary content ({kind})")
     core = data.rstrip(b"\x00")
@@ -266,6 +270,25 @@ def _finish(text: str, encoding: str, *, mixed: bool = False, controls: int | No
 # ---------------------------------------------------------------------------------------------------------------
 # Attachments: many reports are published as PDF or Word files. Their text is read as a text report: a PDF's text
 # layer is the pdf_text layout, a Word document's tables become pipe rows.
+
+GUNZIP_LIMIT = 64 * 1024 * 1024  # a report unpacks to well under a megabyte; more is a bomb or not a report
+
+
+def _gunzip(data: bytes) -> Decoded:
+    """A gzip-compressed body, unpacked (at most GUNZIP_LIMIT bytes) and decoded; its encoding is marked (gzip)."""
+    import zlib
+    from dataclasses import replace
+
+    unpack = zlib.decompressobj(wbits=31)
+    try:
+        body = unpack.decompress(data, GUNZIP_LIMIT)
+    except zlib.error as exc:
+        return Decoded(None, None, problem=f"binary content (gzip) that cannot be unpacked: {exc}")
+    if unpack.unconsumed_tail:
+        return Decoded(None, None, problem=f"binary content (gzip) unpacking to more than {GUNZIP_LIMIT >> 20} MiB")
+    inner = decode_bytes(body, _gunzipped=True)
+    return replace(inner, encoding=f"{inner.encoding} (gzip)" if inner.encoding else "gzip")
+
 
 _PDFIUM = threading.Lock()  # pdfium must not be called from two threads at once, not even on different documents
 

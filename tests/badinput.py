@@ -265,9 +265,15 @@ def _ole2() -> bytes:
     return b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 24 + b"\x3e\x00\x03\x00\xfe\xff" + bytes(range(256)) * 4
 
 
-@kind("gzip_body", "a report stored gzip-compressed (a crawler kept the transfer encoding)", unsupported("gzip"))
+@kind("gzip_body", "a report stored gzip-compressed (a crawler kept the transfer encoding): unpacked and read",
+      expect(status="ok", values=exact(), encoding="utf-8 (gzip)"))
 def _gzip() -> bytes:
     return gzip.compress(utf8(base_text(seed=2)), mtime=0)
+
+
+@kind("gzip_bomb", "a gzip body unpacking to 65 MiB of zeros", unsupported("more than 64 MiB"))
+def _gzip_bomb() -> bytes:
+    return gzip.compress(b"\x00" * (65 << 20), compresslevel=1, mtime=0)
 
 
 @kind("nul_only", "NUL bytes only (a pre-allocated file never written)", unsupported("NUL bytes only"))
