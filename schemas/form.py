@@ -114,7 +114,7 @@ _ROWS_COMMON_HEAD = (
     Row("denied_process_information", "6.属于四类过程性信息", "outcome", "6", _spaced("过程性信息")),
     Row("denied_law_enforcement_file", "7.属于行政执法案卷", "outcome", "7", _spaced("行政执法案卷")),
     Row("denied_administrative_query", "8.属于行政查询事项", "outcome", "8", _spaced("行政查询事项")),
-    Row("unavailable_not_held", "1.本机关不掌握相关政府信息", "outcome", "1", _spaced("不掌握相关政府信息")),
+    Row("unavailable_not_held", "1.本机关不掌握相关政府信息", "outcome", "1", _spaced("不掌握") + r"[^\d|]{0,8}?" + _spaced("信息")),
     Row("unavailable_needs_creation", "2.没有现成信息需要另行制作", "outcome", "2", _spaced("另行制作")),
     Row("unavailable_unclear_after_correction", "3.补正后申请内容仍不明确", "outcome", "3", _spaced("仍不明确")),
     Row("not_processed_petition", "1.信访举报投诉类申请", "outcome", "1", _spaced("投诉类申请")),

@@ -169,3 +169,12 @@ def test_table_4_printed_a_group_a_row(style):
     rec = parse_documents([Document("huaian.txt", (text[:start] + cut + text[end:]).encode())]).records[0]
     assert rec["review_litigation"] is None
     assert "review_litigation_incomplete" in {f["rule"] for f in rec["findings"]}
+
+
+def test_label_wording_variants():
+    """Wordings seen beside the form's: 不掌握相关的政府信息 (an extra 的)."""
+    text = HUAIAN.read_text(encoding="utf-8")
+    varied = text.replace("1.本机关不掌握相关政府信息", "1.本机关不掌握相关的政府信息")
+    assert varied != text
+    rec = parse_documents([Document("huaian.txt", varied.encode())]).records[0]
+    assert rec["applications"] == HUAIAN_LABEL["applications"] and not rec["findings"]
