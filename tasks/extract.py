@@ -65,7 +65,9 @@ FLATTENED_RE = re.compile(r"(?:规章|规范性文件|申请数量|予以公开|
 
 # Report year: statistics period first, then the title, then the body (never the publish date).
 PERIOD_RE = re.compile(r"统计(?:期限|时限|期间|区间|时间)[^0-9]{0,12}?(\d{4})\s*年\s*1\s*月\s*1\s*日")
-TITLE_RE = re.compile(r"(\d{4})\s*年度?\s*(?:政府信息公开|政务公开|信息公开)[^\n。]{0,12}?(?:年度?)?\s*报\s*告")
+# …年度报告, or …工作报告 ending its line (a title; the prose's 现将…年度政府信息公开工作情况报告如下 is not one)
+TITLE_RE = re.compile(r"(\d{4})\s*年度?\s*(?:政府信息公开|政务公开|信息公开)[^\n。]{0,12}?"
+                      r"(?:年度?\s*报\s*告|报\s*告(?=[ \t|]*(?:\n|$)))")
 # The year after the title: 政府信息公开工作年度报告（2024年）
 TITLE_YEAR_AFTER_RE = re.compile(r"(?:政府信息公开|政务公开)[^\n。(]{0,12}?报\s*告\s*\(\s*(\d{4})\s*年?度?\s*\)")
 TITLE_PREFIX_CUT_RE = re.compile(r".*[\n。，,:：|]")
