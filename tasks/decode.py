@@ -290,37 +290,28 @@ def _gunzip(data: bytes) -> Decoded:
     return replace(inner, encoding=f"{inner.encoding} (gzip)" if inner.encoding else "gzip")
 
 
-_PDFIUM = threading.Lock()  # pdfium must not be called from two threads at once, not even on different documents
-
-
 def pdf_text(data: bytes) -> Decoded:
-    """A PDF's text layer, page after page, read by pdfium (the engine of Chrome's PDF viewer, through pypdfium2):
-    lines as the page draws them, the text a PDF extractor gives (`shared/samples/real/huaian_2024_pdftext.txt`).
-    A PDF pdfium cannot open (broken, encrypted) or one without text (scanned pages) gives no report text."""
-    import pypdfium2 as pdfium
+    """A PDF's text layer, page after page, read by pypdf: lines as the page draws them, the text a PDF extractor
+    gives (`shared/samples/real/huaian_2024_pdftext.txt`). pypdf needs no fonts installed: pdfium, tried first,
+    dropped a lone Chinese character drawn in a font the PDF does not embed (STSong-Light, as iText writes it)
+    on a machine without Chinese fonts. A PDF locked against copying only (no password to open it) is read; one
+    that cannot be opened (broken, a password needed) or has no text (scanned pages) gives no report text."""
+    import io
 
-    pages: list[str] = []
-    with _PDFIUM:
-        try:
-            pdf = pdfium.PdfDocument(data)
-        except pdfium.PdfiumError as exc:
-            return Decoded(None, "pdf", problem=f"binary content (pdf) that cannot be opened: {exc}")
-        try:
-            for i in range(len(pdf)):
-                page = pdf[i]
-                textpage = page.get_textpage()
-                pages.append(textpage.get_text_range())
-                textpage.close()
-                page.close()
-        except pdfium.PdfiumError as exc:
-            return Decoded(None, "pdf", problem=f"binary content (pdf) whose page {len(pages) + 1} cannot be read: {exc}")
-        finally:
-            pdf.close()
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            return Decoded(None, "pdf", problem="binary content (pdf) that cannot be opened without a password")
+        pages = [page.extract_text() for page in reader.pages]
+    except Exception as exc:  # pypdf raises PdfReadError, ValueError, KeyError … on broken files
+        return Decoded(None, "pdf", problem=f"binary content (pdf) that cannot be opened: {type(exc).__name__}: {exc}")
     text = "\n".join(pages)
     if not text.strip():
         return Decoded(None, "pdf", problem=f"a PDF without a text layer (no text on any of its {len(pages)} "
                                             "pages: scanned images)")
-    return _finish(text.replace("\r\n", "\n"), "pdf")
+    return _finish(text, "pdf")
 
 
 def _is_docx(data: bytes) -> bool:

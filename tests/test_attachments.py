@@ -1,6 +1,7 @@
 """Reports published as PDF or Word attachments: their text is read as a text report would be.
 
-The PDFs are drawn with reportlab's built-in Chinese CID font (nothing downloaded), the Word files built with
+The PDFs are drawn with reportlab's built-in Chinese CID font (nothing downloaded, nothing embedded: the font is
+named, as iText-made government PDFs name STSong-Light), the Word files built with
 python-docx; both carry the real huaian report (`shared/samples/real/huaian_2024_pdftext.txt`) and must give its
 hand-read values.
 """
@@ -21,7 +22,7 @@ LABEL = json.loads((SAMPLES / "expected" / "huaian_2024_pdftext.json").read_text
 PAGE_MARKER = "- {} -"
 
 
-def _pdf(lines_per_page: list[list[str]], *, encrypt: str | None = None) -> bytes:
+def _pdf(lines_per_page: list[list[str]], *, encrypt=None) -> bytes:
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen import canvas
@@ -67,6 +68,74 @@ def test_pdf_report_reads_as_its_text():
     assert rec["layout"] == "pdf_text" and rec["findings"] == []
 
 
+def test_pdf_locked_against_copying_only_is_read():
+    """Many published PDFs forbid copying and printing with an owner password but open without one."""
+    from reportlab.lib.pdfencrypt import StandardEncryption
+
+    for strength in (40, 128):
+        locked = StandardEncryption("", ownerPassword="owner", canPrint=0, canCopy=0, canModify=0, strength=strength)
+        rec = _parse(_pdf(_huaian_pages(), encrypt=locked))
+        assert _values(rec) == {k: LABEL[k] for k in _values(rec)} and rec["findings"] == [], strength
+
+
+def test_pdf_table_drawn_cell_by_cell():
+    """Table 3 drawn as a PDF table is: each cell its own text, a wrapped label's lines one under the other, the
+    numbers at the top, middle or bottom of the row, merged group labels a character a line beside the rows."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    from schemas.form import APPLICATION_ROWS
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    start, end = HUAIAN.index("三、收到和处理政府信息公开申请情况"), HUAIAN.index("四、政府信息公开行政复议、行政诉讼情况")
+    for width, align in [(8, "top"), (12, "middle"), (10, "bottom")]:
+        buf = io.BytesIO()
+        c = canvas.Canvas(buf)
+
+        def lines_page(lines: list[str], c=c) -> None:
+            c.setFont("STSong-Light", 9)
+            for i, line in enumerate(lines):
+                c.drawString(40, 800 - 13 * i, line)
+            c.showPage()
+
+        before, after = HUAIAN[:start].split("\n"), HUAIAN[end:].split("\n")
+        for k in range(0, len(before), 55):
+            lines_page(before[k:k + 55])
+        c.setFont("STSong-Light", 9)
+        c.drawString(40, 800, "三、收到和处理政府信息公开申请情况")
+        for j, head in enumerate(["自然人", "商业企业", "科研机构", "社会公益组织", "法律服务机构", "其他", "总计"]):
+            c.drawString(300 + 40 * j, 780, head[:3])
+            c.drawString(300 + 40 * j, 770, head[3:])
+        y = 750
+        for row in APPLICATION_ROWS["2021"]:
+            label = row.label.replace("(", "（").replace(")", "）")
+            parts = [label[i:i + width] for i in range(0, len(label), width)]
+            x = 150 if row.number else 40
+            for i, part in enumerate(parts):
+                c.drawString(x, y - 11 * i, part)
+            at = {"top": 0, "middle": (len(parts) - 1) / 2, "bottom": len(parts) - 1}[align]
+            for j, v in enumerate(LABEL["applications"][row.key]):
+                c.drawString(300 + 40 * j, y - 11 * at, str(v))
+            if row.number == "1":  # the group's merged label, a character a line, in the column beside
+                group = {"denied_state_secret": "（三）不予公开", "unavailable_not_held": "（四）无法提供",
+                         "not_processed_petition": "（五）不予处理", "other_no_correction": "（六）其他处理"}[row.key]
+                for i, ch in enumerate(group):
+                    c.drawString(95, y - 11 * i, ch)
+            y -= 11 * len(parts) + 6
+            if y < 80:
+                c.showPage()
+                c.setFont("STSong-Light", 9)
+                y = 800
+        c.showPage()
+        for k in range(0, len(after), 55):
+            lines_page(after[k:k + 55])
+        c.save()
+        rec = _parse(buf.getvalue())
+        assert rec["applications"] == LABEL["applications"], (width, align)
+        assert rec["review_litigation"] == LABEL["review_litigation"] and rec["findings"] == [], (width, align)
+
+
 def test_scanned_encrypted_and_broken_pdfs_are_unsupported_with_their_reason():
     from reportlab.pdfgen import canvas
 
@@ -77,7 +146,7 @@ def test_scanned_encrypted_and_broken_pdfs_are_unsupported_with_their_reason():
     c.save()
     cases = {
         "without a text layer": buf.getvalue(),
-        "cannot be opened": _pdf([["2024年政府信息公开工作年度报告"]], encrypt="secret"),
+        "cannot be opened without a password": _pdf([["2024年政府信息公开工作年度报告"]], encrypt="secret"),
         "cannot be opened ": b"%PDF-1.7\n" + bytes(range(256)) * 4,
     }
     for reason, data in cases.items():
