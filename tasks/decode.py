@@ -335,14 +335,25 @@ def docx_text(data: bytes) -> Decoded:
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
-    try:
-        document = docx.Document(io.BytesIO(data))
-        lines: list[str] = []
-        for block in document.iter_inner_content():
+    def blocks(container, lines: list[str]) -> list[str]:
+        for block in container.iter_inner_content():
             if isinstance(block, Paragraph):
                 lines.append(block.text)
+            elif isinstance(block, Table) and any(cell.tables for row in block.rows for cell in row.cells):
+                # a table holding tables lays out the page (a web page pasted into Word): its cells are read as
+                # blocks, the tables inside as tables
+                seen: set[int] = set()
+                for row in block.rows:
+                    for cell in row.cells:
+                        if id(cell._tc) not in seen:
+                            seen.add(id(cell._tc))
+                            blocks(cell, lines)
             elif isinstance(block, Table):
                 lines.extend(_docx_rows(block))
+        return lines
+
+    try:
+        lines = blocks(docx.Document(io.BytesIO(data)), [])
     except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors … on a zip that is no document
         return Decoded(None, "docx", problem=f"binary content (zip/docx/xlsx) that is no readable Word document: "
                                              f"{type(exc).__name__}: {exc}")

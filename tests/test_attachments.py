@@ -156,13 +156,16 @@ def test_scanned_encrypted_and_broken_pdfs_are_unsupported_with_their_reason():
         assert rec["applications"] is None
 
 
-def _docx_huaian() -> bytes:
+def _docx_huaian(*, wrapped: bool = False) -> bytes:
     """The huaian report as a Word file: its prose as paragraphs, its four tables as Word tables with the merged
-    cells of the printed form (rowspan and colspan)."""
+    cells of the printed form (rowspan and colspan). `wrapped`: all of it inside the one cell of a layout table (a
+    web page pasted into Word)."""
     import docx
 
     apps = LABEL["applications"]
     document = docx.Document()
+    if wrapped:
+        document = document.add_table(rows=1, cols=1).cell(0, 0)
     text = HUAIAN
     t2, t3, t4, t5 = (text.index(h) for h in ("二、主动公开政府信息情况", "三、收到和处理", "四、政府信息公开行政复议", "五、存在的主要问题"))
     for line in text[:t2].split("\n"):
@@ -245,13 +248,16 @@ def _docx_huaian() -> bytes:
         put(t, 3, c, LABEL["review_litigation"][c])
     for line in text[t5:].split("\n"):
         document.add_paragraph(line)
+    while not hasattr(document, "save"):  # the layout table's cell → the document
+        document = document._parent
     buf = io.BytesIO()
     document.save(buf)
     return buf.getvalue()
 
 
-def test_word_report_reads_its_tables():
-    data = _docx_huaian()
+@pytest.mark.parametrize("wrapped", [False, True], ids=["body", "inside_a_layout_table"])
+def test_word_report_reads_its_tables(wrapped):
+    data = _docx_huaian(wrapped=wrapped)
     assert data.startswith(b"PK\x03\x04")
     decoded = decode_bytes(data)
     assert decoded.encoding == "docx" and decoded.problem is None
