@@ -64,7 +64,8 @@ OTHER_HANDLING_2019_RE = re.compile(r"\(\s*六\s*\)\s*其\s*他\s*处\s*理")
 FLATTENED_RE = re.compile(r"(?:规章|规范性文件|申请数量|予以公开|国家秘密|结果维持|总计)[+\-]?\d")
 
 # Report year: statistics period first, then the title, then the body (never the publish date).
-PERIOD_RE = re.compile(r"统计(?:期限|时限|期间|区间|时间)[^0-9]{0,12}?(\d{4})\s*年\s*1\s*月\s*1\s*日")
+PERIOD_RE = re.compile(r"统计(?:期限|时限|期间|区间|时间|周期)[^0-9]{0,12}?(\d{4})\s*"
+                       r"(?:年\s*0?1\s*月\s*0?1\s*日|[.\-/]\s*0?1\s*[.\-/]\s*0?1(?!\d)|年度)")
 # …年度报告, or …工作报告 ending its line (a title; the prose's 现将…年度政府信息公开工作情况报告如下 is not one)
 TITLE_RE = re.compile(r"(\d{4})\s*年度?\s*(?:政府信息公开|政务公开|信息公开)[^\n。]{0,12}?"
                       r"(?:年度?\s*报\s*告|报\s*告(?=[ \t|]*(?:\n|$)))")

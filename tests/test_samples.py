@@ -178,3 +178,21 @@ def test_label_wording_variants():
     assert varied != text
     rec = parse_documents([Document("huaian.txt", varied.encode())]).records[0]
     assert rec["applications"] == HUAIAN_LABEL["applications"] and not rec["findings"]
+
+
+@pytest.mark.parametrize("period", [
+    "报告所列统计期限自 2024 年 1 月 1 日至 2024 年 12 月 31 日。",
+    "报告所列数据统计期限为2024年01月01日至2024年12月31日。",
+    "本报告所列数据统计期限为2024年度。",
+    "统计时间为2024.1.1-2024.12.31。",
+    "统计期限：2024-01-01至2024-12-31。",
+])
+def test_statistics_period_phrasings_give_the_year(period):
+    """The title without its year: the statistics period alone tells 2024 (the body first names the 2025 plan)."""
+    text = HUAIAN.read_text(encoding="utf-8")
+    head = "- 1 -\n淮安市人民政府\n2024 年政府信息公开工作年度报告\n"
+    original = "报告所列统计期限自 2024 年 1 月 1 日至 2024 年 12 月 31 日。"
+    assert text.startswith(head) and original in text
+    text = "淮安市人民政府\n政府信息公开工作年度报告\n2025年政务公开工作要点另行发布。\n" + text[len(head):]
+    rec = parse_documents([Document("huaian.txt", text.replace(original, period).encode())]).records[0]
+    assert rec["year"] == 2024
