@@ -88,6 +88,9 @@ CN_DATE_RE = re.compile(r"(?<!\d)(\d{4})\s*(?:年|[-/.])\s*(\d{1,2})\s*(?:月|[-
 # The date under the closing signature: `2024年3月1日`, or `2024-03-01` / `2024.3.1` on a line of its own.
 CN_DATE_LINE_RE = re.compile(
     r"(?m)^[ \t]*(\d{4})\s*(?:年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日|[-/.](\d{1,2})[-/.](\d{1,2}))[ \t]*$")
+# The same written in Chinese numerals, as official documents sign: 二〇二五年一月二十二日 (the year already 2025 here)
+CN_NUMERAL_DATE_LINE_RE = re.compile(
+    r"(?m)^[ \t]*([〇○零一二三四五六七八九]{4}|\d{4})\s*年\s*([一二三四五六七八九十]{1,2})\s*月\s*([一二三四五六七八九十]{1,3})\s*日[ \t]*$")
 BY_ORGAN_RE = re.compile(
     r"(?:本(?:次)?(?:年度)?报告(?:是)?由|本报告系|现将|特向社会公布)\s*([\u4e00-\u9fff()]{2,40}?)\s*(?:\(以下简称|根据|依据|按照|依照|编制|结合|\d{4}\s*年度?政府信息公开)")
 ORGAN_SUFFIX_RE = re.compile(
@@ -570,9 +573,13 @@ def detect_published_date(text: str) -> str | None:
     if not m:
         tail = text[-1500:]
         dates = CN_DATE_LINE_RE.findall(tail)
+        numeral = CN_NUMERAL_DATE_LINE_RE.findall(tail)
         if dates:
             y, mo, d, mo2, d2 = dates[-1]
             mo, d = mo or mo2, d or d2
+        elif numeral:
+            y, mo, d = numeral[-1]
+            y, mo, d = y.translate(_CN_DIGITS), _cn_number(mo), _cn_number(d)
         else:
             # flattened text: the signature's date glued to the organ and the page footer (`…人民政府2024年2月25日分享到`),
             # the last date near the end with no sentence after it (a date in the prose is followed by `。`)
@@ -588,6 +595,14 @@ def detect_published_date(text: str) -> str | None:
         return dt.date(int(y), int(mo), int(d)).isoformat()
     except ValueError:
         return None
+
+
+def _cn_number(text: str) -> int:
+    """一 … 三十一 (a month or a day in Chinese numerals) as a number."""
+    tens, _, units = text.rpartition("十")
+    if "十" not in text:
+        return int(text.translate(_CN_DIGITS))
+    return (int(tens.translate(_CN_DIGITS)) if tens else 1) * 10 + (int(units.translate(_CN_DIGITS)) if units else 0)
 
 
 def detect_index_number(text: str) -> str | None:

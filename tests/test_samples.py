@@ -196,3 +196,11 @@ def test_statistics_period_phrasings_give_the_year(period):
     text = "淮安市人民政府\n政府信息公开工作年度报告\n2025年政务公开工作要点另行发布。\n" + text[len(head):]
     rec = parse_documents([Document("huaian.txt", text.replace(original, period).encode())]).records[0]
     assert rec["year"] == 2024
+
+
+@pytest.mark.parametrize(("signed", "date"), [("2025年1月22日", "2025-01-22"), ("二〇二五年一月二十二日", "2025-01-22"),
+                                              ("二〇二四年十二月三十一日", "2024-12-31")])
+def test_signature_date_is_the_published_date(signed, date):
+    text = HUAIAN.read_text(encoding="utf-8").rstrip() + f"\n淮安市人民政府办公室\n{signed}\n"
+    rec = parse_documents([Document("huaian.txt", text.encode())]).records[0]
+    assert rec["published_date"] == date and rec["year"] == 2024
