@@ -253,6 +253,11 @@ def sums_rule(groups: int, addends: int) -> Callable[[tuple[int, ...]], bool]:
     return rule
 
 
+# A row with more cells than its width keeps the first n (a page number after them, the cells of an unrecognised
+# row or two below it) up to this many times its width.
+EXTRA_ROWS_KEPT = 3
+
+
 def fit_cells(values: list[Cell], n: int, sums: tuple[int, int] | None = None) -> Fit:
     """Fit a row's value cells to its n cells; `sums` = (groups, addends) when each group ends in its total."""
     if any(c.kind == "digits" for c in values):
@@ -272,8 +277,10 @@ def fit_cells(values: list[Cell], n: int, sums: tuple[int, int] | None = None) -
             vals = non_blank
     if len(vals) == n:
         return Fit(vals)
-    if len(vals) > n:
+    if n < len(vals) <= EXTRA_ROWS_KEPT * n:
         return Fit(vals[:n], problem="extra_cells")
+    # too few; or far too many: the numbers of many rows after one label (a table dumped a column at a time, all
+    # labels first) are no row's, not even their first n
     return Fit(None, problem="incomplete")
 
 

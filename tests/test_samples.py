@@ -204,3 +204,19 @@ def test_signature_date_is_the_published_date(signed, date):
     text = HUAIAN.read_text(encoding="utf-8").rstrip() + f"\n淮安市人民政府办公室\n{signed}\n"
     rec = parse_documents([Document("huaian.txt", text.encode())]).records[0]
     assert rec["published_date"] == date and rec["year"] == 2024
+
+
+def test_table_dumped_a_column_at_a_time_gives_no_values():
+    """An extractor that writes every label first, then the numbers a column at a time: 175 numbers follow the
+    last label. They are no row's (not even their first 7): the table is incomplete, no value is wrong."""
+    from schemas.form import APPLICATION_ROWS
+
+    text = HUAIAN.read_text(encoding="utf-8")
+    start, end = text.index("三、收到和处理政府信息公开申请情况"), text.index("四、政府信息公开行政复议、行政诉讼情况")
+    rows = APPLICATION_ROWS["2021"]
+    lines = ["三、收到和处理政府信息公开申请情况", "申请人情况", "自然人 商业企业 科研机构 社会公益组织 法律服务机构 其他 总计"]
+    lines += [row.label for row in rows]
+    lines += [str(HUAIAN_LABEL["applications"][row.key][j]) for j in range(7) for row in rows]
+    rec = parse_documents([Document("huaian.txt", (text[:start] + "\n".join(lines) + "\n" + text[end:]).encode())]).records[0]
+    assert all(v is None for vals in rec["applications"].values() for v in vals)
+    assert {f["rule"] for f in rec["findings"]} == {"applications_incomplete"}
