@@ -71,7 +71,9 @@ TITLE_RE = re.compile(r"(\d{4})\s*年度?\s*(?:政府信息公开|政务公开|�
                       r"(?:年度?\s*报\s*告|报\s*告(?=[ \t|]*(?:\n|$)))")
 # The year after the title: 政府信息公开工作年度报告（2024年）
 TITLE_YEAR_AFTER_RE = re.compile(r"(?:政府信息公开|政务公开)[^\n。(]{0,12}?报\s*告\s*\(\s*(\d{4})\s*年?度?\s*\)")
-TITLE_PREFIX_CUT_RE = re.compile(r".*[\n。，,:：|]")
+TITLE_PREFIX_CUT_RE = re.compile(r".*[\n。，,:：|>»]")
+# Site navigation before a title on its line (a page whose line breaks were lost): 首页 > 政府信息公开 > …
+TITLE_BREADCRUMB_RE = re.compile(r"^(?:\s*(?:首页|当前位置|政府信息公开|政务公开|信息公开|年度报告|政府信息公开年报|法定主动公开内容))+\s+")
 BODY_YEAR_RE = re.compile(r"(\d{4})\s*年度?\s*(?:政府信息公开|政务公开)")
 YEAR_MENTION_RE = re.compile(r"(?<!\d)(20[0-3]\d|199\d)\s*年(?!\s*\d{1,2}\s*月)")
 # (the literal "20" first keeps the regex engine on its fast prefix scan; the look-behind after it says the same as
@@ -530,7 +532,7 @@ def detect_title(text: str) -> tuple[str | None, str | None]:
     line_start = head.rfind("\n", 0, m.start()) + 1
     title = "".join(head[line_start:m.end()].split()).strip("|:")
     before = head[max(line_start, m.start() - 60):m.start()]
-    before = TITLE_PREFIX_CUT_RE.sub("", before)
+    before = TITLE_BREADCRUMB_RE.sub("", TITLE_PREFIX_CUT_RE.sub("", before))
     prefix = "".join(before.split()).strip("|:")
     if prefix.endswith("关于"):
         prefix = prefix[:-2]
@@ -698,6 +700,10 @@ def prepare(text: str, *, is_html: bool = False) -> Prepared:
         out.findings.append(finding("report_year_missing", "no statistics period, title or body states the report year"))
     out.layout = detect_layout(text, tables_text, is_html)
     prepared.flattened = out.layout == "flattened"
+    if not prepared.flattened:
+        for key, region in regions.items():
+            if region is not None and _one_line_of_cells(region):
+                regions[key] = "\n".join(region.split())
     t2 = regions["active_disclosure"] or ""
     if VERSION_2021_RE.search(t2):
         version = "2021"
@@ -716,6 +722,14 @@ def prepare(text: str, *, is_html: bool = False) -> Prepared:
 
 
 _NOT_GIVEN: Any = object()
+_NUMBER_TOKEN_RE = re.compile(r"(?:^|\s)[+\-]?\d[\d,]*(?:\.\d+)?(?=\s|$)")
+
+
+def _one_line_of_cells(region: str) -> bool:
+    """A table region whose line breaks were all lost but not its spaces (a crawler's get_text(" ")): one long
+    line holding the numbers of many rows. Read a cell a line (the labels match with white space removed)."""
+    return region.count("\n", 0, len(region) - 1) <= 1 and len(region) > 100 and \
+        sum(1 for _ in itertools.islice(_NUMBER_TOKEN_RE.finditer(region), 8)) >= 8
 
 
 def extract_tables(p: Prepared, fast: dict[str, Any] | None = None, spam: str | None = _NOT_GIVEN) -> Extracted:

@@ -220,3 +220,25 @@ def test_table_dumped_a_column_at_a_time_gives_no_values():
     rec = parse_documents([Document("huaian.txt", (text[:start] + "\n".join(lines) + "\n" + text[end:]).encode())]).records[0]
     assert all(v is None for vals in rec["applications"].values() for v in vals)
     assert {f["rule"] for f in rec["findings"]} == {"applications_incomplete"}
+
+
+@pytest.mark.parametrize("pipes", [True, False], ids=["pipes_kept", "pipes_dropped"])
+@pytest.mark.parametrize(("name", "label", "path"), LABELS, ids=[n for n, _, _ in LABELS])
+def test_sample_with_every_line_break_lost(name, label, path, pipes):
+    """Every sample as a crawler's get_text(" ") gives it: one line, cells and lines separated by single spaces
+    (with or without the pipes). The same hand-read values."""
+    import re
+
+    from tasks.decode import decode_bytes
+
+    text = decode_bytes(path.read_bytes()).text
+    text = re.sub(r"(?m)^- \d+ -$", "", text)  # (a PDF's page markers: on one line they are no longer markers)
+    one_line = " ".join((text if pipes else text.replace("|", " ")).split())
+    rec = parse_documents([Document(name, one_line.encode())]).records[0]
+    for table in ("active_disclosure", "applications", "review_litigation"):
+        assert rec[table] == label[table], f"{name}: {table}"
+    for key in ("year", "format_version", "admin_level", "province"):
+        if label.get(key) is not None:
+            assert rec[key] == label[key], f"{name}: {key}"
+    assert label["organ"] is None or rec["organ"] == label["organ"] or rec["organ"] == label["organ"] + "人民政府"
+    assert set(label["must_flag"]) <= {f["rule"] for f in rec["findings"]}
