@@ -73,7 +73,7 @@ TITLE_RE = re.compile(r"(\d{4})\s*年度?\s*(?:政府信息公开|政务公开|�
 TITLE_YEAR_AFTER_RE = re.compile(r"(?:政府信息公开|政务公开)[^\n。(]{0,12}?报\s*告\s*\(\s*(\d{4})\s*年?度?\s*\)")
 TITLE_PREFIX_CUT_RE = re.compile(r".*[\n。，,:：|>»]")
 # Site navigation before a title on its line (a page whose line breaks were lost): 首页 > 政府信息公开 > …
-TITLE_BREADCRUMB_RE = re.compile(r"^(?:\s*(?:首页|当前位置|政府信息公开|政务公开|信息公开|年度报告|政府信息公开年报|法定主动公开内容))+\s+")
+TITLE_BREADCRUMB_RE = re.compile(r"^(?:\s*(?:首页|当前位置|政府信息公开|政务公开|信息公开|年度报告|政府信息公开年报|法定主动公开内容))+\s*")
 BODY_YEAR_RE = re.compile(r"(\d{4})\s*年度?\s*(?:政府信息公开|政务公开)")
 YEAR_MENTION_RE = re.compile(r"(?<!\d)(20[0-3]\d|199\d)\s*年(?!\s*\d{1,2}\s*月)")
 # (the literal "20" first keeps the regex engine on its fast prefix scan; the look-behind after it says the same as
@@ -97,6 +97,8 @@ BY_ORGAN_RE = re.compile(
     r"(?:本(?:次)?(?:年度)?报告(?:是)?由|本报告系|现将|特向社会公布)\s*([\u4e00-\u9fff()]{2,40}?)\s*(?:\(以下简称|根据|依据|按照|依照|编制|结合|\d{4}\s*年度?政府信息公开)")
 ORGAN_SUFFIX_RE = re.compile(
     r"(?:人民政府(?:办公室|办公厅)?|政府办公室|行政公署|管理委员会|管委会|办事处|委员会|办公室|办公厅|局|厅|委|办|署|中心|院|所|站|部)$")
+# The longest start of a text that ends as an organ's name does
+ORGAN_NAME_END_RE = re.compile(r".*" + ORGAN_SUFFIX_RE.pattern[:-1])
 PLACE_RE = re.compile(r"(?:^|[,，。;:、\n\s(“\"|])([\u4e00-\u9fff]{1,8}?(?:自治区|自治州|自治县|省|市|州|盟|县|区|旗|镇|乡|街道|苏木))(?:人民政府|政府|党委|始终|坚持|认真|高度|以|按照|围绕|紧紧|全面|深入|积极|进一步)")
 # Injected advertising or gambling text (seed 001: the site name replaced by `赌博软件app`).
 SPAM_RE = re.compile(r"赌博|博彩|百家乐|六合彩|时时彩|娱乐城|老虎机|真人视讯|棋牌(?:app|APP|游戏)|(?:体育|彩票|棋牌)(?:app|APP)|(?:app|APP)下载|澳门(?:新)?葡京|威尼斯人|足球投注|网赌|菠菜"
@@ -550,6 +552,9 @@ def detect_organ(text: str, title_prefix: str | None) -> str | None:
     m = PUBLISHER_RE.search(head)
     if m:
         publisher = m.group(1)
+        named = ORGAN_NAME_END_RE.match(publisher)  # text glued after the name (flattened: …办公室根据《条例》)
+        if named and not ORGAN_SUFFIX_RE.search(publisher):
+            publisher = named.group(0)
     by = BY_ORGAN_RE.search(head)
     by_organ = by.group(1) if by and ORGAN_SUFFIX_RE.search(by.group(1)) and not by.group(1).startswith(("我", "本")) else None
     candidates = [c for c in (by_organ, title_prefix, publisher) if c]
@@ -563,6 +568,11 @@ def detect_organ(text: str, title_prefix: str | None) -> str | None:
     if candidates:
         return candidates[0]
     places = Counter(PLACE_RE.findall(head))
+    for place, count in list(places.items()):  # words glued before a place (flattened: 确保高位推进紫溪镇) count for it
+        shorter = [p for p in places if p != place and place.endswith(p)]
+        if shorter:
+            places[min(shorter, key=len)] += count
+            del places[place]
     if places:
         place, count = places.most_common(1)[0]
         if count >= 2 and not place.startswith(("我", "本", "全", "各", "该")):
