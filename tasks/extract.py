@@ -655,6 +655,7 @@ class Prepared:
     app_version: str = "2021"
     flattened: bool = False
     done: bool = False  # unsupported: no tables to read
+    cut_tail: str | None = None  # the number the file ends with, where it ends with one (it may be cut inside it)
 
 
 def _at_least(matches: Iterator[Any], n: int) -> bool:
@@ -666,6 +667,15 @@ def _is_report(text: str) -> bool:
     """A report whose tables are missing (images, cut away) still has its title and section headings."""
     return bool(REPORT_WORD_RE.search(text[:3000])) and sum(
         1 for rx in (SECTION_2_RE, SECTION_3_RE, SECTION_4_RE) if rx.search(text)) >= 2
+
+
+def _cut_in_tables(text: str, spans: dict[str, tuple[int, int] | None], tables_text: str) -> bool:
+    """A report cut short inside its first table: titled as an annual report or stating its statistics period (seed
+    004 has no title), section 二's heading (a notice quoting the form's labels has none) and a table's headers
+    there, and the text ending inside that section (nothing after it, no section 五 or 六)."""
+    return bool(REPORT_WORD_RE.search(text[:3000]) or PERIOD_RE.search(text[:3000])) and \
+        bool(SECTION_2_RE.search(text)) and bool(HAS_TABLES_RE.search(tables_text)) and \
+        any(s is not None and s[1] == len(text) for s in spans.values())
 
 
 def prepare(text: str, *, is_html: bool = False) -> Prepared:
@@ -700,7 +710,7 @@ def prepare(text: str, *, is_html: bool = False) -> Prepared:
                                     table=None, actual=year or old.group(1)))
         prepared.done = True
         return prepared
-    if not has_tables and not (year is not None and _is_report(text)):
+    if not has_tables and not (year is not None and (_is_report(text) or _cut_in_tables(text, spans, tables_text))):
         out.supported = False
         why = "no report tables found" + ("" if REPORT_WORD_RE.search(text) else "; not an annual report")
         out.findings.append(finding("unsupported_format", f"not a parseable annual report: {why}"))
@@ -728,7 +738,50 @@ def prepare(text: str, *, is_html: bool = False) -> Prepared:
                                     severity="warning", expected=version, actual=app_version))
     rec["format_version"] = version
     prepared.version, prepared.app_version = version, app_version
+    prepared.cut_tail = tail_number(text)
     return prepared
+
+
+_TAIL_NUMBER_RE = re.compile(r"\d[\d,]*(?:\.\d+)?$")
+
+
+def tail_number(text: str) -> str | None:
+    """The number a text ends with, with nothing after it (not even a line break), or None."""
+    m = _TAIL_NUMBER_RE.search(text[-40:]) if text[-1:].isdigit() else None
+    return m.group(0) if m else None
+
+
+def _distrust_cut_number(p: Prepared, rec: dict[str, Any], out: Extracted) -> None:
+    """A file that ends with a number inside a table may have been cut inside it (行政处罚 3985 of 3985758). When
+    the last value read in the table it ends in is that number, it is kept only where a sum rule confirms it (the
+    cut huaian fragment ends with a row whose 769 = 746 + 12 + 0 + 0 + 10 + 1); otherwise it is null, and the
+    table incomplete."""
+    table = next((k for k, s in p.spans.items() if s and s[1] == len(p.text)), None)
+    values = rec.get(table) if table else None
+    if not values or p.cut_tail is None:
+        return
+    tail = float(p.cut_tail.replace(",", ""))
+    if table == "review_litigation":
+        row, key, confirm = values, None, (10, 14)
+    else:
+        key = next((k for k in reversed(list(values)) if any(
+            v is not None for v in (values[k].values() if isinstance(values[k], dict) else values[k]))), None)
+        if key is None:
+            return
+        row, confirm = values[key], (0, 6) if table == "applications" else None
+    cells = list(row.values()) if isinstance(row, dict) else row
+    j = max(i for i, v in enumerate(cells) if v is not None)
+    if cells[j] != tail:
+        return
+    if confirm and j == confirm[1] and None not in cells[confirm[0]:j + 1] and sum(cells[confirm[0]:j]) == cells[j]:
+        return
+    slot = list(row)[j] if isinstance(row, dict) else j
+    row[slot] = None
+    out.findings.append(finding(
+        f"{table}_incomplete", f"the file ends inside or right after this number ({p.cut_tail}): it may have been cut "
+        "there, and no rule confirms it", table=table, row=key, actual=p.cut_tail,
+        column=form.APPLICANTS[j] if table == "applications" else slot if isinstance(row, dict) else None,
+        field_=f"{table}.{key}.{slot}" if isinstance(row, dict) else f"{table}{'.' + key if key else ''}[{j}]"))
 
 
 _NOT_GIVEN: Any = object()
@@ -755,6 +808,8 @@ def extract_tables(p: Prepared, fast: dict[str, Any] | None = None, spam: str | 
         extract_applications(regions["applications"], p.app_version, p.flattened, out)
     rec["review_litigation"] = fast["review_litigation"] if "review_litigation" in fast else \
         extract_review_litigation(regions["review_litigation"], p.flattened, out)
+    if p.cut_tail is not None and not p.flattened:
+        _distrust_cut_number(p, rec, out)
     narrative_checks(p.text, p.spans, rec["applications"], out)
     if spam is _NOT_GIVEN:
         m = SPAM_RE.search(p.text)

@@ -25,7 +25,7 @@ from schemas.tables import (
 from tasks import batch_tables as bt
 from tasks.decode import Decoded, decode_bytes, html_to_text
 from tasks.divisions import resolve_organ, resolve_region
-from tasks.extract import SPAM_RE, Extracted, Prepared, extract_tables, finding, normalise_batch, prepare
+from tasks.extract import SPAM_RE, Extracted, Prepared, extract_tables, finding, normalise_batch, prepare, tail_number
 from tasks.validate import validate
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 # change can alter the parse of some file (1.1.0: tables drawn with box-drawing characters; 1.2.0: table-3 labels
 # cut by their own numbers in PDF text, form words broken over lines, PDF and Word attachments, table 4 a group a
 # row, titles without 年度, statistics periods written 2024年01月01日, 2024.1.1 or 2024年度, signature dates in
-# Chinese numerals, a row far longer than its width no longer read, tables whose line breaks were all lost).
+# Chinese numerals, a row far longer than its width no longer read, tables whose line breaks were all lost, files
+# cut inside a number or inside their first table).
 PARSER_VERSION = "1.2.0"
 UNKNOWN_YEAR = 0  # partition for reports whose year cannot be told (non-reports, cut files): never dropped
 LEVELS = set(form.ADMIN_LEVELS)
@@ -83,7 +84,10 @@ def _prepare_one(decoded: Decoded, text: str | None) -> Prepared | Extracted:
         out = Extracted(record=_empty_record(), supported=False)
         out.findings.append(finding("unsupported_format", f"no report text: {decoded.problem}"))
         return out
-    return prepare(text, is_html=decoded.is_html)
+    prepared = prepare(text, is_html=decoded.is_html)
+    if decoded.is_html and isinstance(prepared, Prepared) and decoded.text is not None:
+        prepared.cut_tail = tail_number(decoded.text)  # a page cut inside a cell ends with its digits
+    return prepared
 
 
 def _finish_one(decoded: Decoded, p: Prepared | Extracted, fast: dict[str, Any] | None, spam: str | None) -> Extracted:
