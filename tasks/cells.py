@@ -278,10 +278,27 @@ def fit_cells(values: list[Cell], n: int, sums: tuple[int, int] | None = None) -
     if len(vals) == n:
         return Fit(vals)
     if n < len(vals) <= EXTRA_ROWS_KEPT * n:
-        return Fit(vals[:n], problem="extra_cells")
+        return _extra_dropped(vals, n, sums)
     # too few; or far too many: the numbers of many rows after one label (a table dumped a column at a time, all
     # labels first) are no row's, not even their first n
     return Fit(None, problem="incomplete")
+
+
+def _extra_dropped(vals: list[Cell], n: int, sums: tuple[int, int] | None) -> Fit:
+    """A row one cell too long (a value printed twice on a line of its own): its first n cells, unless they break
+    the row's sum rules and dropping another cell keeps them. One such reading is taken; several (a 0 printed
+    twice beside a 1: which column holds the 1?) leave the cells they disagree on ambiguous."""
+    first = Fit(vals[:n], problem="extra_cells")
+    if sums is None or len(vals) != n + 1 or any(c.kind != "number" for c in vals):
+        return first
+    rule = sums_rule(*sums)
+    if rule(tuple(c.value for c in vals[:n])):  # type: ignore[misc]
+        return first
+    readings = {tuple(c.value for c in vals[:i] + vals[i + 1:]): i for i in range(n)}  # type: ignore[misc]
+    fits = [(v, i) for v, i in readings.items() if rule(v)]
+    if len(fits) == 1:
+        return Fit(vals[:fits[0][1]] + vals[fits[0][1] + 1:], problem="extra_cells")
+    return Fit(None, candidates=[v for v, _ in fits], problem="ambiguous") if fits else first
 
 
 def _fit_fused(values: list[Cell], n: int, sums: tuple[int, int] | None) -> Fit:

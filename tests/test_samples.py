@@ -304,3 +304,31 @@ def test_a_file_cut_inside_a_number_gives_no_wrong_value(html):
         got = rec["review_litigation"] or [None] * 15
         assert all(g is None or g == w for g, w in zip(got, label["review_litigation"] or [None] * 15, strict=True)), doc.source
         assert any(f["rule"].endswith("_incomplete") for f in rec["findings"]), doc.source
+
+
+def test_a_table_3_value_printed_twice_is_never_shifted():
+    """One-cell-a-line samples with a value line of table 3 printed twice: the row is read by its sum rules (the
+    first 7 cells when they keep them, else the one other reading that does), or the cells its readings disagree
+    on are ambiguous; no value is shifted into another column."""
+    import re
+
+    from tasks.decode import decode_bytes
+
+    docs, labels = [], []
+    for name, label, path in LABELS:
+        lines = decode_bytes(path.read_bytes()).text.split("\n")
+        if label["layout"] not in ("cell_per_line", "whitespace_cell_per_line"):
+            continue
+        start = next(i for i, line in enumerate(lines) if "本年新收" in line)
+        end = next(i for i, line in enumerate(lines) if "结转下年度" in line)
+        numeric = [i for i in range(start, end) if re.fullmatch(r"[\s\u00a0]*\d+[\s\u00a0|]*", lines[i])]
+        for i in numeric[::3]:
+            docs.append(Document(f"{name}#{i}", "\n".join(lines[:i + 1] + lines[i:]).encode()))
+            labels.append(label)
+    assert len(docs) > 50
+    for doc, rec, label in zip(docs, parse_documents(docs).records, labels, strict=True):
+        ambiguous = {f["field"] for f in rec["findings"] if f["rule"] == "ambiguous_value"}
+        for key, want in label["applications"].items():
+            got = rec["applications"][key]
+            for j, (g, w) in enumerate(zip(got, want, strict=True)):
+                assert g == w or (g is None and f"applications.{key}[{j}]" in ambiguous), (doc.source, key, got, want)
