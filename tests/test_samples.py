@@ -133,6 +133,17 @@ def test_form_words_broken_over_lines_still_tell_the_version():
     assert not {f["rule"] for f in rec["findings"]}
 
 
+def _huaian_headed(head: str, period: str) -> dict:
+    """The huaian report parsed with its first lines (page marker, organ, title) replaced by `head` and its
+    statistics period sentence by `period`."""
+    text = HUAIAN.read_text(encoding="utf-8")
+    first = "- 1 -\n淮安市人民政府\n2024 年政府信息公开工作年度报告\n"
+    original = "报告所列统计期限自 2024 年 1 月 1 日至 2024 年 12 月 31 日。"
+    assert text.startswith(first) and original in text
+    text = head + text[len(first):].replace(original, period)
+    return parse_documents([Document("huaian.txt", text.encode())]).records[0]
+
+
 @pytest.mark.parametrize("title", [
     "淮安市人民政府2024年政府信息公开工作年度报告",
     "淮安市人民政府2024年度政府信息公开工作报告",
@@ -141,11 +152,7 @@ def test_form_words_broken_over_lines_still_tell_the_version():
 ])
 def test_title_variants_give_the_year_and_the_organ(title):
     """The title's organ and year, the statistics period removed so the year must come from the title."""
-    text = HUAIAN.read_text(encoding="utf-8")
-    head = "- 1 -\n淮安市人民政府\n2024 年政府信息公开工作年度报告\n"
-    period = "报告所列统计期限自 2024 年 1 月 1 日至 2024 年 12 月 31 日。"
-    assert text.startswith(head) and period in text
-    rec = parse_documents([Document("huaian.txt", (title + "\n" + text[len(head):]).replace(period, "").encode())]).records[0]
+    rec = _huaian_headed(title + "\n", "")
     assert (rec["year"], rec["organ"], rec["admin_level"]) == (2024, "淮安市人民政府", "prefectural")
 
 
@@ -189,12 +196,7 @@ def test_label_wording_variants():
 ])
 def test_statistics_period_phrasings_give_the_year(period):
     """The title without its year: the statistics period alone tells 2024 (the body first names the 2025 plan)."""
-    text = HUAIAN.read_text(encoding="utf-8")
-    head = "- 1 -\n淮安市人民政府\n2024 年政府信息公开工作年度报告\n"
-    original = "报告所列统计期限自 2024 年 1 月 1 日至 2024 年 12 月 31 日。"
-    assert text.startswith(head) and original in text
-    text = "淮安市人民政府\n政府信息公开工作年度报告\n2025年政务公开工作要点另行发布。\n" + text[len(head):]
-    rec = parse_documents([Document("huaian.txt", text.replace(original, period).encode())]).records[0]
+    rec = _huaian_headed("淮安市人民政府\n政府信息公开工作年度报告\n2025年政务公开工作要点另行发布。\n", period)
     assert rec["year"] == 2024
 
 
