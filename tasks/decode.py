@@ -297,9 +297,13 @@ def pdf_text(data: bytes) -> Decoded:
     on a machine without Chinese fonts. A PDF locked against copying only (no password to open it) is read; one
     that cannot be opened (broken, a password needed) or has no text (scanned pages) gives no report text."""
     import io
+    import logging
 
     import pypdf
 
+    # pypdf logs a warning per oddity it works around (EOF marker not found …): a nightly run over thousands of
+    # files would drown in them; what cannot be read becomes this file's finding instead
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
