@@ -95,10 +95,10 @@ CN_NUMERAL_DATE_LINE_RE = re.compile(
     r"(?m)^[ \t]*([〇○零一二三四五六七八九]{4}|\d{4})\s*年\s*([一二三四五六七八九十]{1,2})\s*月\s*([一二三四五六七八九十]{1,3})\s*日[ \t]*$")
 BY_ORGAN_RE = re.compile(
     r"(?:本(?:次)?(?:年度)?报告(?:是)?由|本报告系|现将|特向社会公布)\s*([\u4e00-\u9fff()]{2,40}?)\s*(?:\(以下简称|根据|依据|按照|依照|编制|结合|\d{4}\s*年度?政府信息公开)")
-ORGAN_SUFFIX_RE = re.compile(
-    r"(?:人民政府(?:办公室|办公厅)?|政府办公室|行政公署|管理委员会|管委会|办事处|委员会|办公室|办公厅|局|厅|委|办|署|中心|院|所|站|部)$")
+_ORGAN_SUFFIX = r"(?:人民政府(?:办公室|办公厅)?|政府办公室|行政公署|管理委员会|管委会|办事处|委员会|办公室|办公厅|局|厅|委|办|署|中心|院|所|站|部)"
+ORGAN_SUFFIX_RE = re.compile(_ORGAN_SUFFIX + "$")
 # The longest start of a text that ends as an organ's name does
-ORGAN_NAME_END_RE = re.compile(r".*" + ORGAN_SUFFIX_RE.pattern[:-1])
+ORGAN_NAME_END_RE = re.compile(".*" + _ORGAN_SUFFIX)
 PLACE_RE = re.compile(r"(?:^|[,，。;:、\n\s(“\"|])([\u4e00-\u9fff]{1,8}?(?:自治区|自治州|自治县|省|市|州|盟|县|区|旗|镇|乡|街道|苏木))(?:人民政府|政府|党委|始终|坚持|认真|高度|以|按照|围绕|紧紧|全面|深入|积极|进一步)")
 # Injected advertising or gambling text (seed 001: the site name replaced by `赌博软件app`).
 SPAM_RE = re.compile(r"赌博|博彩|百家乐|六合彩|时时彩|娱乐城|老虎机|真人视讯|棋牌(?:app|APP|游戏)|(?:体育|彩票|棋牌)(?:app|APP)|(?:app|APP)下载|澳门(?:新)?葡京|威尼斯人|足球投注|网赌|菠菜"
@@ -770,8 +770,8 @@ def _distrust_cut_number(p: Prepared, rec: dict[str, Any], out: Extracted) -> No
             return
         row, confirm = values[key], (0, 6) if table == "applications" else None
     cells = list(row.values()) if isinstance(row, dict) else row
-    j = max(i for i, v in enumerate(cells) if v is not None)
-    if cells[j] != tail:
+    j = max((i for i, v in enumerate(cells) if v is not None), default=None)
+    if j is None or cells[j] != tail:  # (table 4 read as 15 blanks has no last value)
         return
     if confirm and j == confirm[1] and None not in cells[confirm[0]:j + 1] and sum(cells[confirm[0]:j]) == cells[j]:
         return
