@@ -246,6 +246,19 @@ def test_sample_with_every_line_break_lost(name, label, path, pipes):
     assert set(label["must_flag"]) <= {f["rule"] for f in rec["findings"]}
 
 
+def _cells_against_label(rec: dict, label: dict) -> list[tuple]:
+    """(read, hand-read) for every cell of the three tables, in form order; a table or row not read gives None."""
+    pairs: list[tuple] = []
+    for table in ("active_disclosure", "applications"):
+        for key, values in label[table].items():
+            row = (rec[table] or {}).get(key)
+            want = list(values.values()) if isinstance(values, dict) else values
+            got = list(row.values()) if isinstance(row, dict) else row or [None] * len(want)
+            pairs += zip(got, want, strict=True)
+    pairs += zip(rec["review_litigation"] or [None] * 15, label["review_litigation"] or [None] * 15, strict=True)
+    return pairs
+
+
 @pytest.mark.parametrize(("name", "label", "path"), LABELS, ids=[n for n, _, _ in LABELS])
 def test_sample_with_every_separator_lost(name, label, path):
     """Every sample flattened (white space and pipes dropped: 规章000行政规范性文件…): each value is the hand-read one
@@ -257,16 +270,9 @@ def test_sample_with_every_separator_lost(name, label, path):
     text = re.sub(r"(?m)^- \d+ -$", "", decode_bytes(path.read_bytes()).text)
     rec = parse_documents([Document(name, re.sub(r"[\s|]+", "", text).encode())]).records[0]
     assert rec["layout"] == "flattened"
-    got, want = [], []
-    for table in ("active_disclosure", "applications"):
-        for key, values in label[table].items():
-            row = (rec[table] or {}).get(key)
-            want += list(values.values()) if isinstance(values, dict) else values
-            got += list(row.values()) if isinstance(row, dict) else row or [None] * len(values)
-    want += label["review_litigation"] or [None] * 15
-    got += rec["review_litigation"] or [None] * 15
-    assert all(g is None or g == w for g, w in zip(got, want, strict=True)), name
-    if any(g is None and w is not None for g, w in zip(got, want, strict=True)):
+    cells = _cells_against_label(rec, label)
+    assert all(g is None or g == w for g, w in cells), name
+    if any(g is None and w is not None for g, w in cells):
         assert "ambiguous_value" in {f["rule"] for f in rec["findings"]}
     assert (rec["year"], rec["format_version"]) == (label["year"], label["format_version"])
     assert label["organ"] is None or rec["organ"] == label["organ"] or rec["organ"] == label["organ"] + "人民政府"
@@ -297,14 +303,7 @@ def test_a_file_cut_inside_a_number_gives_no_wrong_value(html):
             labels.append(label)
     assert len(docs) > 30
     for doc, rec, label in zip(docs, parse_documents(docs).records, labels, strict=True):
-        for table in ("active_disclosure", "applications"):
-            for key, values in label[table].items():
-                row = (rec[table] or {}).get(key)
-                want = list(values.values()) if isinstance(values, dict) else values
-                got = list(row.values()) if isinstance(row, dict) else row or [None] * len(want)
-                assert all(g is None or g == w for g, w in zip(got, want, strict=True)), (doc.source, key, got, want)
-        got = rec["review_litigation"] or [None] * 15
-        assert all(g is None or g == w for g, w in zip(got, label["review_litigation"] or [None] * 15, strict=True)), doc.source
+        assert all(g is None or g == w for g, w in _cells_against_label(rec, label)), doc.source
         assert any(f["rule"].endswith("_incomplete") for f in rec["findings"]), doc.source
 
 
