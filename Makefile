@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90
 export AWS_REQUEST_CHECKSUM_CALCULATION=when_required
 export AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
 
-.PHONY: setup demo test test-fast lint score bench-parse bench clean docs browser
+.PHONY: setup demo test test-fast lint score bench-parse bench clean docs browser fonts
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,7 +23,7 @@ $(BIN)/python:
 # Installs exactly the locked set (uv.lock) into .venv, the project editable. Bytecode is compiled at install: uv
 # leaves it out, and where PYTHONDONTWRITEBYTECODE is set (as on this machine) every process would compile every
 # module it imports, every time (a task worker's start-up, matplotlib in the post-run step: seconds each).
-setup: $(BIN)/python
+setup: $(BIN)/python fonts
 	$(UV) sync --frozen --extra dev --python $(BIN)/python --compile-bytecode
 	$(BIN)/python -m compileall -q flows tasks schemas
 
@@ -67,6 +67,22 @@ browser:
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null && \
 		test -x "$(CHROMIUM)" || { echo "browser: could not install chromium; tests/test_quality.py will fail" >&2; exit 1; }; \
+	fi
+
+# Chinese fonts (Debian's packages, as root or through sudo), installed only when absent: the corpus generator
+# draws PDF attachments with an embedded CJK subset font (WenQuanYi Micro Hei, TrueType), and headless Chromium
+# needs CJK glyphs (Noto CJK) to render Chinese labels instead of empty boxes. Nothing downloads at run time.
+CJK_FONT ?= /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+NOTO_CJK ?= /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+fonts:
+	@if [ -f "$(CJK_FONT)" ] && [ -f "$(NOTO_CJK)" ]; then \
+		echo "fonts: CJK fonts present"; \
+	else \
+		echo "fonts: installing fonts-wqy-microhei fonts-noto-cjk (apt-get)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends fonts-wqy-microhei fonts-noto-cjk >/dev/null && \
+		test -f "$(CJK_FONT)" || { echo "fonts: could not install the CJK fonts" >&2; exit 1; }; \
 	fi
 
 clean:
