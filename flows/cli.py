@@ -15,7 +15,7 @@ def _json_default(value):
 
 
 JSON_KEYS = ("source", "year", "format_version", "organ", "admin_level", "province", "published_date", "index_number",
-             "layout", "active_disclosure", "applications", "review_litigation", "findings")
+             "layout", "reader", "active_disclosure", "applications", "review_litigation", "findings")
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
@@ -49,7 +49,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
         else:
             rules = ", ".join(sorted({f["rule"] for f in line["findings"]})) or "no findings"
             out.write(f"{rec['source']}: {line['year']} {line['format_version']} {line['organ']} ({line['admin_level']}) "
-                      f"[{line['layout']}] — {rules}\n")
+                      f"[{line['layout']}, {line['reader']}] — {rules}\n")
     return 0
 
 

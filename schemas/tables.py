@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import polars as pl
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PARTITION_KEYS = ("year", "admin_level")
 
 
@@ -100,6 +100,10 @@ REPORTS = Table(
         Column("warning_count", pl.Int32, False, "Findings of severity warning.", "findings"),
         Column("duplicate_sources", pl.List(pl.String), True, "Other keys holding exactly the same bytes.", "storage"),
         Column("parser_version", pl.String, False, "govreports parser version that produced the row.", "derived"),
+        Column("reader", pl.String, True, "What read the report's text: pdfium <version> or pypdf <version> for a PDF "
+               "(pypdf where a CJK font is named but not embedded, or GOVREPORTS_PDF_READER=pypdf), python-docx "
+               "<version> for Word, lxml for an HTML page, text for a plain-text file; null when nothing could be read "
+               "(schema version 2).", "raw bytes"),
     ),
 )
 

@@ -50,6 +50,8 @@ class Decoded:
     is_html: bool = False
     problem: str | None = None  # why no text could be had (binary, empty, undecodable)
     mixed_encoding: bool = False
+    reader: str | None = None  # what read the text: "pdfium 159.0.8149.0", "pypdf 7.1.1", "python-docx 1.2.0", "text"
+    notes: tuple[str, ...] = ()  # what was left unread and why (a PDF's page budget): warning findings
 
 
 def sniff_binary(data: bytes) -> str | None:
@@ -107,7 +109,9 @@ def decode_bytes(data: bytes, *, _gunzipped: bool = False) -> Decoded:
     if kind == "pdf":
         return pdf_text(data)
     if kind == "zip/docx/xlsx" and _is_docx(data):
-        return docx_text(data)
+        from dataclasses import replace
+
+        return replace(docx_text(data), reader=_docx_reader())
     if kind == "gzip" and not _gunzipped:
         return _gunzip(data)
     if kind:
@@ -238,7 +242,7 @@ def _repair_mojibake(text: str) -> Decoded | None:
     if inner.text is None or not _CJK_RE.search(inner.text[:20000]):
         return None
     return Decoded(inner.text, f"{inner.encoding} (repaired: read once as windows-1252)", is_html=inner.is_html,
-                   mixed_encoding=inner.mixed_encoding)
+                   mixed_encoding=inner.mixed_encoding, reader=inner.reader)
 
 
 def _controls(data: bytes) -> int:
@@ -264,7 +268,7 @@ def _finish(text: str, encoding: str, *, mixed: bool = False, controls: int | No
     if "\f" in text or "\v" in text:
         text = _PAGE_BREAK_RE.sub("\n", text)
     is_html = bool(_HTML_RE.search(text[:20000]))
-    return Decoded(text, encoding, is_html=is_html, mixed_encoding=mixed)
+    return Decoded(text, encoding, is_html=is_html, mixed_encoding=mixed, reader="lxml" if is_html else "text")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -291,31 +295,30 @@ def _gunzip(data: bytes) -> Decoded:
 
 
 def pdf_text(data: bytes) -> Decoded:
-    """A PDF's text layer, page after page, read by pypdf: lines as the page draws them, the text a PDF extractor
-    gives (`shared/samples/real/huaian_2024_pdftext.txt`). pypdf needs no fonts installed: pdfium, tried first,
-    dropped a lone Chinese character drawn in a font the PDF does not embed (STSong-Light, as iText writes it)
-    on a machine without Chinese fonts. A PDF locked against copying only (no password to open it) is read; one
-    that cannot be opened (broken, a password needed) or has no text (scanned pages) gives no report text."""
-    import io
-    import logging
+    """A PDF's text layer, page after page: lines as the page draws them, the text a PDF extractor gives
+    (`shared/samples/real/huaian_2024_pdftext.txt`). Read by `tasks.pdf.read_pdf` (pdfium, or pypdf for a PDF whose
+    CJK fonts are named but not embedded); `reader` says which. A PDF locked against copying only (no password to
+    open it) is read; one that cannot be opened (broken, a password needed) or has no text (scanned pages, blank
+    pages) gives no report text, with the reason."""
+    from tasks.pdf import read_pdf
 
-    import pypdf
+    got = read_pdf(data)
+    if got.text is None:
+        return Decoded(None, "pdf", problem=got.problem, reader=got.reader)
+    from dataclasses import replace
 
-    # pypdf logs a warning per oddity it works around (EOF marker not found …): a nightly run over thousands of
-    # files would drown in them; what cannot be read becomes this file's finding instead
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    try:
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            return Decoded(None, "pdf", problem="binary content (pdf) that cannot be opened without a password")
-        pages = [page.extract_text() for page in reader.pages]
-    except Exception as exc:  # pypdf raises PdfReadError, ValueError, KeyError … on broken files
-        return Decoded(None, "pdf", problem=f"binary content (pdf) that cannot be opened: {type(exc).__name__}: {exc}")
-    text = "\n".join(pages)
-    if not text.strip():
-        return Decoded(None, "pdf", problem=f"a PDF without a text layer (no text on any of its {len(pages)} "
-                                            "pages: scanned images)")
-    return _finish(text, "pdf")
+    return replace(_finish(got.text, "pdf"), reader=got.reader, notes=tuple(got.notes))
+
+
+_DOCX_READER: list[str] = []
+
+
+def _docx_reader() -> str:
+    if not _DOCX_READER:
+        from importlib.metadata import version
+
+        _DOCX_READER.append(f"python-docx {version('python-docx')}")
+    return _DOCX_READER[0]
 
 
 def _is_docx(data: bytes) -> bool:

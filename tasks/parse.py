@@ -92,6 +92,8 @@ def _prepare_one(decoded: Decoded, text: str | None) -> Prepared | Extracted:
 
 def _finish_one(decoded: Decoded, p: Prepared | Extracted, fast: dict[str, Any] | None, spam: str | None) -> Extracted:
     out = p if isinstance(p, Extracted) else extract_tables(p, fast, spam)
+    for note in decoded.notes:
+        out.findings.append(finding("pdf_pages_unread", f"PDF read in part: {note}", severity="warning"))
     if decoded.mixed_encoding:
         out.findings.append(finding("mixed_encoding", "lines in different encodings (UTF-8 and GB18030) were decoded one by one",
                                     severity="warning"))
@@ -163,15 +165,15 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
     for i, doc in enumerate(docs):
         digest = content_hash(doc.data)
         report_id = digest[:32]
-        encoding = None
+        encoding = reader = None
         try:
             dec, p = decoded[i][0], prepared[i]
             if dec is None or p is None:
                 raise errors.get(i) or ValueError("could not decode")
-            encoding = dec.encoding
+            encoding, reader = dec.encoding, dec.reader
             ext = _finish_one(dec, p, fast.get(i), spam[i])
         except Exception as exc:  # a parser bug must not sink the batch: the file is recorded with the error
-            ext, encoding = Extracted(record=_empty_record(), supported=False), None
+            ext, encoding, reader = Extracted(record=_empty_record(), supported=False), None, None
             ext.findings.append(finding("parse_error", f"parser error: {type(exc).__name__}: {exc}"))
         rec = ext.record
         if doc.meta_problem:
@@ -219,9 +221,9 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
             "title": ext.title, "organ": rec["organ"], "organ_kind": div.organ_kind, "province": div.province,
             "prefecture": div.prefecture, "county": div.county, "division_code": div.division_code,
             "published_date": rec["published_date"], "index_number": rec["index_number"], "url": meta.get("url"),
-            "supported": ext.supported,
+            "supported": ext.supported, "reader": reader,
         })
-        records.append({"source": doc.source, "report_id": report_id, **rec, "layout": ext.layout})
+        records.append({"source": doc.source, "report_id": report_id, **rec, "layout": ext.layout, "reader": reader})
 
     ids = pl.DataFrame({"report_id": [r["report_id"] for r in reports], "year": [r["year"] for r in reports],
                         "admin_level": [r["admin_level"] for r in reports]},
@@ -248,7 +250,8 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
     rep = (
         pl.DataFrame(reports, infer_schema_length=None, schema_overrides={
             k: pl.String for k in ("published_date", "encoding", "format_version", "layout", "title", "organ", "organ_kind",
-                                   "province", "prefecture", "county", "division_code", "index_number", "url")})
+                                   "province", "prefecture", "county", "division_code", "index_number", "url",
+                                   "reader")})
         .with_columns(pl.col("published_date").str.to_date(strict=False), pl.col("year").cast(pl.Int32))
         .join(counts, on="report_id", how="left")
         .with_columns(pl.col("error_count", "warning_count").fill_null(0), pl.col("incomplete").fill_null(False))

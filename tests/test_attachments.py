@@ -141,7 +141,10 @@ def test_scanned_encrypted_and_broken_pdfs_are_unsupported_with_their_reason():
 
     buf = io.BytesIO()
     c = canvas.Canvas(buf)
-    c.rect(40, 400, 500, 300, fill=1)  # a page with a picture and no text: what a scanner gives
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+
+    c.drawImage(ImageReader(Image.new("L", (120, 170), 200)), 0, 0, 595, 842)  # a page image, no text: a scan
     c.showPage()
     c.save()
     cases = [
@@ -154,6 +157,7 @@ def test_scanned_encrypted_and_broken_pdfs_are_unsupported_with_their_reason():
         assert [f["rule"] for f in rec["findings"]] == ["unsupported_format"], reason
         assert reason in rec["findings"][0]["message"] and "pdf" in rec["findings"][0]["message"].lower()
         assert rec["applications"] is None
+    assert "its 1 pages: scanned images" in _parse(cases[0][1])["findings"][0]["message"]
 
 
 def _docx_huaian(*, wrapped: bool = False) -> bytes:
@@ -280,3 +284,121 @@ def test_other_zips_are_unsupported_with_their_reason(what, files):
     rec = _parse(buf.getvalue())
     assert [f["rule"] for f in rec["findings"]] == ["unsupported_format"], what
     assert "zip" in rec["findings"][0]["message"]
+
+
+# -- which reader reads a PDF ------------------------------------------------------------------------------------
+
+REAL_PDF = (SAMPLES / "real" / "huaian_2024.pdf").read_bytes()
+REAL_PDF_LABEL = json.loads((SAMPLES / "expected" / "huaian_2024_pdf.json").read_text(encoding="utf-8"))
+WQY = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"  # installed by `make fonts`
+
+
+def _embedded_font_pdf(lines_per_page: list[list[str]]) -> bytes:
+    """The report drawn as WPS and Word draw it: a TrueType CJK font embedded as a subset."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(TTFont("WQY", WQY, subfontIndex=0))
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf)
+    for lines in lines_per_page:
+        c.setFont("WQY", 11)
+        for i, line in enumerate(lines):
+            c.drawString(40, 800 - 15 * i, line)
+        c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def test_pdf_with_embedded_fonts_is_read_by_pdfium_and_the_real_pdf_gives_its_hand_read_values():
+    from tasks.pdf import unembedded_cid_fonts
+
+    drawn = _embedded_font_pdf(_huaian_pages())
+    for data, label in [(REAL_PDF, REAL_PDF_LABEL), (drawn, LABEL)]:
+        assert unembedded_cid_fonts(data) == []
+        decoded = decode_bytes(data)
+        assert decoded.reader.startswith("pdfium ") and decoded.problem is None
+        rec = _parse(data)
+        assert _values(rec) == {k: label[k] for k in _values(rec)} and rec["findings"] == []
+        assert rec["reader"] == decoded.reader
+
+
+def test_pdf_naming_a_cjk_font_it_does_not_embed_is_read_by_pypdf():
+    """STSong-Light named, not embedded (as iText writes it): pdfium without Chinese fonts drops characters."""
+    from tasks.pdf import unembedded_cid_fonts
+
+    data = _pdf(_huaian_pages())
+    assert unembedded_cid_fonts(data) == ["STSong-Light"]
+    rec = _parse(data)
+    assert rec["reader"].startswith("pypdf ") and _values(rec) == {k: LABEL[k] for k in _values(rec)}
+
+
+def test_pdf_fonts_hidden_from_the_byte_scan_are_asked_of_pdfium(monkeypatch):
+    """Where the font dictionaries cannot be seen in the bytes (object streams that do not inflate), pdfium's own
+    font objects tell which fonts are embedded."""
+    import tasks.pdf as pdf
+
+    monkeypatch.setattr(pdf, "unembedded_cid_fonts", lambda data: None)
+    assert pdf.read_pdf(_pdf(_huaian_pages())).reader.startswith("pypdf ")
+    assert pdf.read_pdf(REAL_PDF).reader.startswith("pdfium ")
+
+
+def test_pdf_reader_can_be_forced(monkeypatch):
+    monkeypatch.setenv("GOVREPORTS_PDF_READER", "pypdf")
+    rec = _parse(REAL_PDF)
+    assert rec["reader"].startswith("pypdf ") and _values(rec) == {k: REAL_PDF_LABEL[k] for k in _values(rec)}
+    monkeypatch.setenv("GOVREPORTS_PDF_READER", "pdfium")
+    assert _parse(_pdf(_huaian_pages()))["reader"].startswith("pdfium ")
+    monkeypatch.setenv("GOVREPORTS_PDF_READER", "mupdf")
+    assert [f["rule"] for f in _parse(REAL_PDF)["findings"]] == ["parse_error"]
+
+
+def _shared_stream_pdf(pages: int, stream: bytes) -> bytes:
+    """`pages` pages all drawing the one content stream `stream` (deflated): a few KB that pdfium inflates per page."""
+    import zlib
+
+    content = zlib.compress(stream, 9)
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % (4 + i) for i in range(pages)), pages),
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream"]
+    objs += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 3 0 R >>"] * pages
+    out, offsets = bytearray(b"%PDF-1.7\n"), []
+    for n, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return bytes(out)
+
+
+def test_pdf_of_blank_pages_is_told_from_a_scan_and_not_read_to_its_end(monkeypatch):
+    """500 pages sharing one 8 MB blank content stream (the hostile case is 70 MB: ~0.11 s a page in pdfium): the
+    first pages without text end the reading, and the reason says blank pages, not scanned images."""
+    from tasks.pdf import PDF_EMPTY_PAGES
+
+    data = _shared_stream_pdf(500, b" " * (8 << 20))
+    for reader in ("auto", "pypdf"):
+        monkeypatch.setenv("GOVREPORTS_PDF_READER", reader)
+        [f] = _parse(data)["findings"]
+        assert f["rule"] == "unsupported_format" and "without a text layer" in f["message"], reader
+        assert f"first {PDF_EMPTY_PAGES} of 500 pages: blank pages" in f["message"] and "scanned" not in f["message"]
+    drawn = _shared_stream_pdf(3, b"0 0 m 500 500 l S " * 100)
+    [f] = _parse(drawn)["findings"]
+    assert "its 3 pages: drawings only" in f["message"]
+
+
+def test_pdf_longer_than_the_page_budget_is_read_in_part_with_a_finding(monkeypatch):
+    import tasks.pdf as pdf
+
+    monkeypatch.setattr(pdf, "PDF_MAX_PAGES", 4)
+    rec = _parse(REAL_PDF)
+    unread = [f for f in rec["findings"] if f["rule"] == "pdf_pages_unread"]
+    assert len(unread) == 1 and "first 4 of 6 pages" in unread[0]["message"] and unread[0]["severity"] == "warning"
+    assert rec["active_disclosure"] == REAL_PDF_LABEL["active_disclosure"]  # what the 4 pages hold is still read
+    monkeypatch.setattr(pdf, "PDF_MAX_PAGES", 100)
+    monkeypatch.setattr(pdf, "PDF_TIME_BUDGET", 0.0)
+    rec = _parse(REAL_PDF)
+    assert [f["message"] for f in rec["findings"] if f["rule"] == "pdf_pages_unread"] == [
+        "PDF read in part: only its first 1 of 6 pages were read: reading stopped at the PDF time budget (0 s)"]

@@ -34,7 +34,8 @@ SELECT
     "error_count",
     "warning_count",
     "duplicate_sources",
-    "parser_version"
+    "parser_version",
+    "reader"
 FROM (
     SELECT
         CAST(NULL AS VARCHAR) AS "report_id",
@@ -60,7 +61,8 @@ FROM (
         CAST(NULL AS INTEGER) AS "error_count",
         CAST(NULL AS INTEGER) AS "warning_count",
         CAST(NULL AS VARCHAR[]) AS "duplicate_sources",
-        CAST(NULL AS VARCHAR) AS "parser_version"
+        CAST(NULL AS VARCHAR) AS "parser_version",
+        CAST(NULL AS VARCHAR) AS "reader"
     WHERE false
     UNION ALL BY NAME
     SELECT * FROM read_parquet(getvariable('lake') || '/reports/*/*/*.parquet', allow_empty = true, hive_partitioning = true, hive_types = {'year': 'INTEGER', 'admin_level': 'VARCHAR'})
