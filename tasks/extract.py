@@ -69,6 +69,11 @@ PERIOD_RE = re.compile(r"统计(?:期限|时限|期间|区间|时间|周期)[^0-
 # …年度报告, or …工作报告 ending its line (a title; the prose's 现将…年度政府信息公开工作情况报告如下 is not one)
 TITLE_RE = re.compile(r"(\d{4})\s*年度?\s*(?:政府信息公开|政务公开|信息公开)[^\n。]{0,12}?"
                       r"(?:年度?\s*报\s*告|报\s*告(?=[ \t|]*(?:\n|$)))")
+# The year first, the organ between it and the report words (an office's title; 庆阳市人民政府办公室, seen 2021), on
+# one line or broken after the organ: 2021年庆阳市人民政府办公室政府信息公开工作年度报告
+TITLE_YEAR_FIRST_RE = re.compile(r"(?m)^[ \t|]*(?:(?:首页|当前位置|政府信息公开|政务公开|信息公开)[ \t]*[>»/]?[ \t]*)*(\d{4})\s*年度?\s*"
+                                 r"([\u4e00-\u9fff()]{2,40}?)\s*(?:关于)?\s*(?:政府信息公开|政务公开|信息公开)[^\n。]{0,12}?"
+                                 r"(?:年度?\s*报\s*告|报\s*告(?=[ \t|]*(?:\n|$)))")
 # The year after the title: 政府信息公开工作年度报告（2024年）
 TITLE_YEAR_AFTER_RE = re.compile(r"(?:政府信息公开|政务公开)[^\n。(]{0,12}?报\s*告\s*\(\s*(\d{4})\s*年?度?\s*\)")
 TITLE_PREFIX_CUT_RE = re.compile(r".*[\n。，,:：|>»]")
@@ -99,7 +104,10 @@ _ORGAN_SUFFIX = r"(?:人民政府(?:办公室|办公厅)?|政府办公室|行政
 ORGAN_SUFFIX_RE = re.compile(_ORGAN_SUFFIX + "$")
 # The longest start of a text that ends as an organ's name does
 ORGAN_NAME_END_RE = re.compile(".*" + _ORGAN_SUFFIX)
+# A place as the subject of a sentence in the body (紫溪镇始终坚持…); as the organ only where it also names its own
+# government (紫溪镇政府信息和政务公开工作)
 PLACE_RE = re.compile(r"(?:^|[,，。;:、\n\s(“\"|])([\u4e00-\u9fff]{1,8}?(?:自治区|自治州|自治县|省|市|州|盟|县|区|旗|镇|乡|街道|苏木))(?:人民政府|政府|党委|始终|坚持|认真|高度|以|按照|围绕|紧紧|全面|深入|积极|进一步)")
+GOVERNMENT_PLACE_RE = re.compile(r"(?:^|[,，。;:、\n\s(“\"|])([\u4e00-\u9fff]{1,8}?(?:自治区|自治州|自治县|省|市|州|盟|县|区|旗|镇|乡|街道|苏木))(?:人民政府|政府)")
 # Injected advertising or gambling text (seed 001: the site name replaced by `赌博软件app`).
 SPAM_RE = re.compile(r"赌博|博彩|百家乐|六合彩|时时彩|娱乐城|老虎机|真人视讯|棋牌(?:app|APP|游戏)|(?:体育|彩票|棋牌)(?:app|APP)|(?:app|APP)下载|澳门(?:新)?葡京|威尼斯人|足球投注|网赌|菠菜"
                      # betting brands planted on hacked government sites (开云体育, 九游会, 乐鱼体育 …)
@@ -123,6 +131,7 @@ class Extracted:
     title: str | None = None
     organ_context: str = ""
     supported: bool = True
+    organ_missing: bool = False  # no title, page metadata, signature or compiler's sentence names the organ
 
 
 def finding(rule: str, message: str, *, severity: str = "error", table: str | None = None, row: str | None = None,
@@ -512,7 +521,7 @@ def detect_year(text: str) -> tuple[int | None, str | None]:
     m = PERIOD_RE.search(text)
     if m:
         return int(m.group(1)), "period"
-    m = TITLE_RE.search(text, 0, 3000) or TITLE_YEAR_AFTER_RE.search(text, 0, 3000)
+    m = _first(TITLE_RE.search(text, 0, 3000), _year_first_title(text[:3000])) or TITLE_YEAR_AFTER_RE.search(text, 0, 3000)
     if m:
         return int(m.group(1)), "title"
     m = BODY_YEAR_RE.search(text[:5000])
@@ -525,13 +534,34 @@ def detect_year(text: str) -> tuple[int | None, str | None]:
     return None, None
 
 
+def _first(*matches: re.Match[str] | None) -> re.Match[str] | None:
+    found = [m for m in matches if m is not None]
+    return min(found, key=lambda m: m.start()) if found else None
+
+
+_PLACE_END_RE = re.compile(r"(?:省|市|州|盟|县|区|旗|镇|乡|街道|自治区|自治州|自治县)$")
+_NOT_AN_ORGAN = ("我", "本", "全", "各", "该")
+
+
+def _year_first_title(head: str) -> re.Match[str] | None:
+    """A title with its year first and the organ after it, the organ ending as organs and places do."""
+    for m in TITLE_YEAR_FIRST_RE.finditer(head):
+        organ = m.group(2)
+        if (ORGAN_SUFFIX_RE.search(organ) or _PLACE_END_RE.search(organ)) and not organ.startswith(_NOT_AN_ORGAN):
+            return m
+    return None
+
+
 def detect_title(text: str) -> tuple[str | None, str | None]:
-    """(title, organ prefix of the title) from the first lines."""
+    """(title, organ prefix of the title) from the first lines: the organ before the year (淮安市人民政府2024年…), on
+    the line above (a PDF's title), or after the year (2021年庆阳市人民政府办公室政府信息公开工作年度报告)."""
     head = text[:3000]
-    m = TITLE_RE.search(head) or TITLE_YEAR_AFTER_RE.search(head)
+    m = _first(TITLE_RE.search(head), _year_first_title(head)) or TITLE_YEAR_AFTER_RE.search(head)
     if not m:
         return None, None
     line_start = head.rfind("\n", 0, m.start()) + 1
+    if m.re is TITLE_YEAR_FIRST_RE:
+        return "".join(head[m.start(1):m.end()].split()), m.group(2)
     title = "".join(head[line_start:m.end()].split()).strip("|:")
     before = head[max(line_start, m.start() - 60):m.start()]
     before = TITLE_BREADCRUMB_RE.sub("", TITLE_PREFIX_CUT_RE.sub("", before))
@@ -546,7 +576,33 @@ def detect_title(text: str) -> tuple[str | None, str | None]:
     return title, prefix or None
 
 
+# The page's own <title> (an article page: `2021年…年度报告_庆阳市人民政府`): the title where the body has none
+PAGE_TITLE_RE = re.compile(r"<title[^>]*>([^<]{4,200})</title>", re.IGNORECASE)
+
+
+def page_title(html: str) -> str | None:
+    m = PAGE_TITLE_RE.search(html, 0, 20000)
+    return " ".join(m.group(1).split()) if m else None
+
+
+def signature_organ(text: str) -> str | None:
+    """The organ signing the report: the name on the line above the closing date (`庆阳市人民政府办公室\n2022年1月20日`)."""
+    tail = text[-1500:]
+    dates = list(CN_DATE_LINE_RE.finditer(tail)) or list(CN_NUMERAL_DATE_LINE_RE.finditer(tail))
+    if not dates:
+        return None
+    above = tail[:dates[-1].start()].rstrip().rsplit("\n", 1)[-1].strip(" \t|")
+    if re.fullmatch(r"[\u4e00-\u9fff()]{2,40}", above) and ORGAN_SUFFIX_RE.search(above) \
+            and not above.startswith(_NOT_AN_ORGAN):
+        return above
+    return None
+
+
 def detect_organ(text: str, title_prefix: str | None) -> str | None:
+    """The organ as the report states it: its title, the page's metadata (发布机构), its signature, or the sentence
+    naming who compiled it (本报告由…编制). Never a place cut out of prose (不断提升市政府公文 is no 提升市人民政府): a
+    place from the body counts only where it is the subject at least twice, names its own government
+    (紫溪镇政府信息和政务公开工作) and, above a township, is a division the division table knows."""
     head = text[:4000]
     publisher = None
     m = PUBLISHER_RE.search(head)
@@ -557,16 +613,17 @@ def detect_organ(text: str, title_prefix: str | None) -> str | None:
             publisher = named.group(0)
     by = BY_ORGAN_RE.search(head)
     by_organ = by.group(1) if by and ORGAN_SUFFIX_RE.search(by.group(1)) and not by.group(1).startswith(("我", "本")) else None
-    candidates = [c for c in (by_organ, title_prefix, publisher) if c]
     # the most complete name that agrees with the others wins (004: 发布机构 `党政办公室`, body `淮安经济技术开发区党政办公室`)
     if publisher and by_organ and publisher in by_organ:
         return by_organ
     if title_prefix:
-        if re.search(r"(?:省|市|州|盟|县|区|旗|镇|乡|街道|自治区|自治州|自治县)$", title_prefix):
+        if _PLACE_END_RE.search(title_prefix):
             return title_prefix + "人民政府"
         return title_prefix
-    if candidates:
-        return candidates[0]
+    signed = signature_organ(text)
+    for candidate in (publisher, signed, by_organ):
+        if candidate:
+            return candidate
     places = Counter(PLACE_RE.findall(head))
     for place, count in list(places.items()):  # words glued before a place (flattened: 确保高位推进紫溪镇) count for it
         shorter = [p for p in places if p != place and place.endswith(p)]
@@ -575,9 +632,19 @@ def detect_organ(text: str, title_prefix: str | None) -> str | None:
             del places[place]
     if places:
         place, count = places.most_common(1)[0]
-        if count >= 2 and not place.startswith(("我", "本", "全", "各", "该")):
-            return place + "人民政府" if re.search(r"(?:省|市|州|盟|县|区|旗|镇|乡|街道)$", place) else place
+        governments = {g for g in GOVERNMENT_PLACE_RE.findall(head) if g.endswith(place)}
+        if count >= 2 and governments and not place.startswith(_NOT_AN_ORGAN) and _known_place(place):
+            return place + "人民政府" if _PLACE_END_RE.search(place) else place
     return None
+
+
+def _known_place(place: str) -> bool:
+    """A township is not in the division table (any 镇, 乡 or 街道 name stands); a county or above must be there."""
+    if re.search(r"(?:镇|乡|街道|苏木)$", place):
+        return True
+    from tasks.divisions import resolve_organ
+
+    return resolve_organ(place + "人民政府").division_code is not None
 
 
 def detect_published_date(text: str) -> str | None:
@@ -678,7 +745,7 @@ def _cut_in_tables(text: str, spans: dict[str, tuple[int, int] | None], tables_t
         any(s is not None and s[1] == len(text) for s in spans.values())
 
 
-def prepare(text: str, *, is_html: bool = False) -> Prepared:
+def prepare(text: str, *, is_html: bool = False, page_title: str | None = None) -> Prepared:
     """Metadata, sections, layout and form version of one normalised text."""
     if "二〇" in text or "二零" in text or "二○" in text:
         text = CN_YEAR_RE.sub(lambda m: m.group(0).translate(_CN_DIGITS), text)  # 二〇二三年 → 2023年
@@ -686,6 +753,8 @@ def prepare(text: str, *, is_html: bool = False) -> Prepared:
     rec = out.record
     year, _how = detect_year(text)
     title, title_prefix = detect_title(text)
+    if title is None and page_title:  # an article fragment without its title line: the page's <title> says it
+        title, title_prefix = detect_title(page_title.replace("_", "\n").replace("|", "\n").replace("-", "\n"))
     out.title = title
     spans = find_sections(text)
     regions = {k: (text[s[0]:s[1]] if s else None) for k, s in spans.items()}
@@ -703,6 +772,8 @@ def prepare(text: str, *, is_html: bool = False) -> Prepared:
     })
     out.organ_context = text[:1500]
     rec["organ"] = detect_organ(text, title_prefix)
+    if rec["organ"] is None:
+        out.organ_missing = True
     prepared = Prepared(out, text, spans, regions)
     if year is not None and year < 2019 or (year is None and old):
         out.supported = False

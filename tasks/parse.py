@@ -25,7 +25,17 @@ from schemas.tables import (
 from tasks import batch_tables as bt
 from tasks.decode import Decoded, decode_bytes, html_to_text
 from tasks.divisions import resolve_organ, resolve_region
-from tasks.extract import SPAM_RE, Extracted, Prepared, extract_tables, finding, normalise_batch, prepare, tail_number
+from tasks.extract import (
+    SPAM_RE,
+    Extracted,
+    Prepared,
+    extract_tables,
+    finding,
+    normalise_batch,
+    page_title,
+    prepare,
+    tail_number,
+)
 from tasks.validate import validate
 
 log = logging.getLogger(__name__)
@@ -84,7 +94,8 @@ def _prepare_one(decoded: Decoded, text: str | None) -> Prepared | Extracted:
         out = Extracted(record=_empty_record(), supported=False)
         out.findings.append(finding("unsupported_format", f"no report text: {decoded.problem}"))
         return out
-    prepared = prepare(text, is_html=decoded.is_html)
+    title = page_title(decoded.text) if decoded.is_html and decoded.text is not None else None
+    prepared = prepare(text, is_html=decoded.is_html, page_title=title)
     if decoded.is_html and isinstance(prepared, Prepared) and decoded.text is not None:
         prepared.cut_tail = tail_number(decoded.text)  # a page cut inside a cell ends with its digits
     return prepared
@@ -193,6 +204,9 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
         if meta.get("level") and str(meta["level"]) in LEVELS:
             level = str(meta["level"])
         rec["admin_level"] = level if level != "unknown" else None
+        if rec["organ"] is None and ext.supported and ext.organ_missing:
+            ext.findings.append(finding("organ_missing", "no title, page metadata (发布机构, <title>), signature or "
+                                        "compiler's sentence names the organ", severity="warning"))
         rec["province"] = div.province
         year = rec["year"] if isinstance(rec["year"], int) else UNKNOWN_YEAR
         version = rec.get("format_version")
