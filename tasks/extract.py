@@ -19,6 +19,7 @@ from tasks.cells import (
     combine,
     fit_cells,
     fused_cells,
+    label_spans,
     line_cells,
     match_rows,
     to_runs,
@@ -359,12 +360,22 @@ def _checked(c: Cell, table: str, row: str, col: str, path: str, out: Extracted,
 # ---------------------------------------------------------------------------------------------------------------
 # Table 3
 
-def extract_applications(region: str | None, version: str, flattened: bool, out: Extracted) -> dict | None:
+def extract_applications(region: str | None, version: str, flattened: bool, out: Extracted, *,
+                         merged_other: bool = False) -> dict | None:
+    """Table 3. `merged_other`: a 2021 table printing (六)其他处理 as one row, read as that row, then split: an
+    all-zero row gives its three sub-rows 0; any other leaves them null (ambiguous_value), the printed group total in
+    the finding."""
+    if merged_other and version == "2021":
+        table = extract_applications(region, "2019", flattened, out)
+        return None if table is None else _split_merged_other(table, out)
     rows = form.APPLICATION_ROWS[version]
     if region is None:
         out.findings.append(finding("applications_incomplete", "table 3 (申请情况) not found", table="applications"))
         return None
-    found = find_rows(region, flattened, [r.label_pattern for r in rows])
+    patterns = [r.label_pattern for r in rows]
+    found = find_rows(region, flattened, patterns)
+    if found and not flattened and len(found) < len(rows):
+        _damaged_labels(region, rows, patterns, found, out)
     if not found:
         out.findings.append(finding("applications_incomplete", "table 3 (申请情况) has no rows", table="applications",
                                     expected=len(rows), actual=0))
@@ -400,6 +411,118 @@ def extract_applications(region: str | None, version: str, flattened: bool, out:
             "applications_incomplete", f"table 3 rows missing or short: {', '.join(missing)}", table="applications",
             row=",".join(missing), expected=len(rows), actual=len(rows) - len(missing)))
     return table
+
+
+_OTHER_SUB_ROWS = ("other_no_correction", "other_unpaid_fee", "other_misc")
+
+
+def _split_merged_other(table: dict[str, list[Any]], out: Extracted) -> dict[str, list[Any]]:
+    merged = table.pop("other")
+    split: list[list[Any]]
+    if merged is not None and all(v == 0 for v in merged):
+        split = [[0] * 7 for _ in _OTHER_SUB_ROWS]
+    else:
+        split = [[None] * 7 for _ in _OTHER_SUB_ROWS]
+        if merged is not None and any(v is not None for v in merged):
+            for key in _OTHER_SUB_ROWS:
+                out.findings.append(finding(
+                    "ambiguous_value", f"applications.{key}: (六)其他处理 printed as one row ({merged}); its total "
+                    "is known, its split into the form's three sub-rows is not", table="applications", row=key,
+                    field_=f"applications.{key}", actual=merged))
+    rows = {}
+    for key, values in table.items():
+        if key == "total":
+            rows.update(zip(_OTHER_SUB_ROWS, split, strict=True))
+        rows[key] = values
+    for f in out.findings:  # a merged row missing is its three sub-rows missing
+        if f["rule"] == "applications_incomplete" and f["row"] and "other" in f["row"].split(","):
+            parts: list[str] = []
+            for r in f["row"].split(","):
+                parts.extend(_OTHER_SUB_ROWS if r == "other" else (r,))
+            f["row"] = ",".join(parts)
+    return rows
+
+
+# A damaged label (characters dropped or changed: 2.其他法律行政法禁公开) is accepted for the row between two matched
+# neighbours when it is this close to the form's label (edits, at most, and at most a quarter of its length).
+LABEL_EDITS_MAX = 3
+
+
+def _damaged_labels(region: str, rows: tuple[form.Row, ...], patterns: list[str], found: dict[int, list[Cell]],
+                    out: Extracted) -> None:
+    """Rows whose label did not match, read under a damaged label: only between two matched neighbours (the rows
+    before and after it found, with values), from the one value run between them, when the label text there is
+    within LABEL_EDITS_MAX edits of the form's label (its item number the same) and the values satisfy the row's
+    sum rule. Each is a label_variant warning naming the row and the text seen. Anything else stays missing."""
+    runs = to_runs(line_cells(region))
+    text = "".join(run.text for run in runs)
+    spans = {k: (start, end) for k, start, end in label_spans(combine(patterns), text)}
+    ends, at = [], 0
+    for run in runs:
+        at += len(run.text)
+        ends.append(at)
+    for i, row in enumerate(rows):
+        if i in found or not found.get(i - 1) or not found.get(i + 1) or i - 1 not in spans or i + 1 not in spans:
+            continue
+        a, b = spans[i - 1][1], spans[i + 1][0]
+        owned = [(run.values, e) for run, e in zip(runs, ends, strict=True)
+                 if a < e <= b and run.values and not all(c.pad for c in run.values)]
+        if len(owned) != 1:
+            continue
+        # the label before its values, or wrapped around them (a PDF prints them beside its first line); the text
+        # after them may be the next group's header ((五)不予处理)
+        seen = _label_seen(text[a:owned[0][1]], row.label) or _label_seen(text[a:b], row.label)
+        if seen is None:
+            continue
+        owned = [owned[0][0]]
+        fit = fit_cells(list(owned[0]), 7, sums=(1, 6))
+        if fit.cells is None or fit.problem or not all(c.kind == "number" for c in fit.cells):
+            continue
+        values = [c.value for c in fit.cells]
+        if sum(values[:6]) != values[6]:
+            continue
+        found[i] = list(owned[0])
+        out.findings.append(finding(
+            "label_variant", f"table 3 row {row.key} read under the label {seen!r} (the form prints {row.label!r}): "
+            "its neighbours matched and its values keep the row's sum", severity="warning", table="applications",
+            row=row.key, expected=row.label, actual=seen))
+
+
+_LABEL_MARK_RE = re.compile(r"^(?:\d[.、]|\([一二三四五六七八九十]\)|[一二三四五六七八九十]、)")
+
+
+def _label_seen(window: str, label: str) -> str | None:
+    """The text in `window` (between two matched labels, white space removed) that is the damaged `label`, or None."""
+    mark = _LABEL_MARK_RE.match(label)
+    body = label[mark.end():] if mark else label
+    if mark:
+        digit = mark.group(0)[0]
+        at = max(window.rfind(digit + "."), window.rfind(digit + "、")) if digit.isdigit() else window.rfind(mark.group(0))
+        if at < 0:
+            return None
+        seen = window[at:]
+        seen_body = seen[len(mark.group(0)):]
+    else:
+        seen = seen_body = _LABEL_MARK_RE.sub("", window)
+    limit = min(LABEL_EDITS_MAX, len(body) // 4)
+    if not seen_body or _edits(seen_body, body, limit) > limit:
+        return None
+    return seen
+
+
+def _edits(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance between a and b, counted only up to limit + 1."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        if min(cur) > limit:
+            return limit + 1
+        prev = cur
+    return prev[-1]
 
 
 def _settle_by_columns(fits: dict[str, Fit], rows: tuple[form.Row, ...]) -> None:
@@ -723,6 +846,7 @@ class Prepared:
     flattened: bool = False
     done: bool = False  # unsupported: no tables to read
     cut_tail: str | None = None  # the number the file ends with, where it ends with one (it may be cut inside it)
+    merged_other: bool = False  # a 2021-form table 3 printing (六)其他处理 as one row, not its three sub-rows
 
 
 def _at_least(matches: Iterator[Any], n: int) -> bool:
@@ -804,6 +928,10 @@ def prepare(text: str, *, is_html: bool = False, page_title: str | None = None) 
         version = "2019" if year is not None and year <= 2020 else "2021"
     app_version = "2021" if APPLICATIONS_2021_RE.search(regions["applications"] or "") else (
         "2019" if regions["applications"] and OTHER_HANDLING_2019_RE.search(regions["applications"]) else version)
+    if version == "2021" and app_version == "2019":
+        # (六)其他处理 is the only row where the forms' table 3 differ: a 2021-form report printing it as one row (its
+        # three sub-rows merged, seen in a real 2021 report) is a 2021 table 3, not a mix of both forms
+        app_version, prepared.merged_other = "2021", True
     if app_version != version:
         out.findings.append(finding("format_version_mixed", f"table 2 follows the {version} form, table 3 the {app_version} form",
                                     severity="warning", expected=version, actual=app_version))
@@ -876,7 +1004,7 @@ def extract_tables(p: Prepared, fast: dict[str, Any] | None = None, spam: str | 
     rec["active_disclosure"] = fast["active_disclosure"] if "active_disclosure" in fast else \
         extract_active_disclosure(regions["active_disclosure"], p.version, p.flattened, out)
     rec["applications"] = fast["applications"] if "applications" in fast else \
-        extract_applications(regions["applications"], p.app_version, p.flattened, out)
+        extract_applications(regions["applications"], p.app_version, p.flattened, out, merged_other=p.merged_other)
     rec["review_litigation"] = fast["review_litigation"] if "review_litigation" in fast else \
         extract_review_litigation(regions["review_litigation"], p.flattened, out)
     if p.cut_tail is not None and not p.flattened:

@@ -71,3 +71,77 @@ def test_an_organ_is_never_cut_out_of_prose():
     rec = _parse(text)
     assert rec["organ"] is None and rec["admin_level"] is None
     assert [f["severity"] for f in rec["findings"] if f["rule"] == "organ_missing"] == ["warning"]
+
+
+# -- table 3: damaged labels, (六) as one row ------------------------------------------------------------------------
+
+SEED_003 = (SAMPLES / "seeds" / "003_79956ac3fa82cfa6.txt").read_text(encoding="utf-8")
+LABEL_003 = json.loads((SAMPLES / "expected" / "003_79956ac3fa82cfa6.json").read_text(encoding="utf-8"))
+HUAIAN = (SAMPLES / "real" / "huaian_2024_pdftext.txt").read_text(encoding="utf-8")
+LABEL_HUAIAN = json.loads((SAMPLES / "expected" / "huaian_2024_pdftext.json").read_text(encoding="utf-8"))
+LABEL_000 = json.loads((SAMPLES / "expected" / "000_2c468072c6150875.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(("text", "label", "printed", "damaged"), [
+    (SEED_003, LABEL_003, "2.其他法律行政法规禁止公开", "2.其他法律行政法禁公开"),
+    (HUAIAN, LABEL_HUAIAN, "2.其他法律行政法规禁止公开", "2.其他法律行政法禁公开"),
+    (HUAIAN, LABEL_HUAIAN, "3.补正后申请内容仍不明确", "3.补正后申请内容不明"),
+    (HUAIAN, LABEL_HUAIAN, "4.保护第三方合法权益", "4.保护第三方合权益"),
+], ids=["pipe", "pdf_text", "pdf_text_last_of_group", "pdf_text_one_dropped"])
+def test_a_label_with_characters_dropped_keeps_its_row(text, label, printed, damaged):
+    assert printed in text
+    rec = _parse(text.replace(printed, damaged, 1))
+    _tables(rec, label)
+    rules = [f["rule"] for f in rec["findings"]]
+    assert rules == ["label_variant"]
+    assert rec["findings"][0]["actual"] == damaged and rec["findings"][0]["severity"] == "warning"
+
+
+@pytest.mark.parametrize(("printed", "damaged"), [
+    ("2.其他法律行政法规禁止公开 30 1 0 0 0 0 31", "2.其他法律行政法禁公开 30 1 0 0 0 0 32"),  # the sum fails
+    ("2.其他法律行政法规禁止公开 30 1 0 0 0 0 31", "5.其他法律行政法禁公开 30 1 0 0 0 0 31"),  # another item number
+    ("2.其他法律行政法规禁止公开 30 1 0 0 0 0 31", "2.其他法律事项 30 1 0 0 0 0 31"),  # too far from the label
+    ("1.属于国家秘密 2 0 0 0 0 0 2\n2.其他法律行政法规禁止公开 30 1 0 0 0 0 31",
+     "1.属于国家密码 2 0 0 0 0 0 2\n2.其他法律行政法禁公开 30 1 0 0 0 0 31"),  # its neighbour is not matched
+])
+def test_a_damaged_label_is_never_a_guess(printed, damaged):
+    assert printed in HUAIAN
+    rec = _parse(HUAIAN.replace(printed, damaged, 1))
+    assert rec["applications"]["denied_prohibited_by_law"] == [None] * 7
+    assert "applications_incomplete" in {f["rule"] for f in rec["findings"]}
+    assert "label_variant" not in {f["rule"] for f in rec["findings"]}
+
+
+def _merged_other(text: str, first: str, last_values_end: str, merged: str) -> str:
+    """`text` with its (六) group, from `first` to `last_values_end` (both included), replaced by one row."""
+    start = text.index(first)
+    end = text.index(last_values_end, start) + len(last_values_end)
+    return text[:start] + merged + text[end:]
+
+
+def test_other_handling_printed_as_one_row_of_zeros_gives_its_sub_rows_zero():
+    """Seed 000 (2021 form, one cell a line) with (六)其他处理 printed as one row: its three sub-rows are 0."""
+    zeros = "(六)其他处理 |\n" + "0 |\n" * 6 + "0 | ||"
+    start = SEED_000.index("(六)其他处理 |")
+    end = SEED_000.index("||", SEED_000.index("3.其他 |", start)) + 2
+    text = SEED_000[:start] + zeros + SEED_000[end:]
+    assert "逾期不补正" not in text and "3.其他 |" not in text
+    rec = _parse(text)
+    _tables(rec, LABEL_000)
+    assert rec["format_version"] == "2021" and [f["rule"] for f in rec["findings"]] == ["organ_missing"]
+
+
+def test_other_handling_printed_as_one_row_keeps_its_total_and_leaves_the_split_null():
+    """The huaian report (67+6+110 other handlings) with (六) printed as one row: the sub-rows are null with
+    ambiguous_value, the printed total in the finding; every other row as printed, no mixed-form finding."""
+    start = HUAIAN.index("（六）其\n他处理")
+    end = HUAIAN.index("108 2 0 0 0 0 110", start) + len("108 2 0 0 0 0 110")
+    rec = _parse(HUAIAN[:start] + "（六）其他处理 181 5 0 0 1 0 187" + HUAIAN[end:])
+    apps = rec["applications"]
+    for key in ("other_no_correction", "other_unpaid_fee", "other_misc"):
+        assert apps[key] == [None] * 7
+    assert {k: v for k, v in apps.items() if not k.startswith("other_")} == \
+        {k: v for k, v in LABEL_HUAIAN["applications"].items() if not k.startswith("other_")}
+    found = [f for f in rec["findings"]]
+    assert {f["rule"] for f in found} == {"ambiguous_value"} and len(found) == 3
+    assert all("[181, 5, 0, 0, 1, 0, 187]" in f["actual"] for f in found)
