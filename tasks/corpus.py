@@ -16,6 +16,19 @@ TRUTH_KEY = "_truth.jsonl"  # control files start with `_`: the pipeline lists t
 LAYOUT_WEIGHTS = {"html": 30, "pipe": 20, "cell_per_line": 15, "whitespace_cell_per_line": 10, "pdf_text": 15, "flattened": 10}
 ENCODING_WEIGHTS = {"utf-8": 55, "gb18030": 20, "gbk": 15, "utf-8-sig": 7, "utf-16": 3}
 EXTENSIONS = {"html": ".html", "pdf_text": ".txt"}
+# Binary attachments, as sites publish reports (`attachments=True`: the demo and the benchmarks): a text-layer PDF
+# drawn with an embedded CJK subset font, a Word file, an image-only PDF (a scan: unsupported_format, "no text
+# layer", until scans are read); the rest of the reports in the text layouts above.
+ATTACHMENT_SHARES = {"pdf": 0.30, "docx": 0.05, "scan": 0.03}
+ATTACHMENT_EXTENSIONS = {"pdf": ".pdf", "docx": ".docx", "scan": ".pdf"}
+ATTACHMENT_LAYOUTS = {"pdf": "pdf_text", "docx": "pipe", "scan": None}  # how the parser reads each
+
+
+def _attachment(job: tuple[str, dict[str, Any], int]) -> bytes:
+    from tasks.attachments import docx_attachment, pdf_attachment, scan_attachment
+
+    kind, rec, seed = job
+    return {"pdf": pdf_attachment, "docx": docx_attachment, "scan": scan_attachment}[kind](rec, rng=seed)
 
 
 @dataclass(frozen=True)
@@ -44,8 +57,11 @@ def _broken(rng: random.Random, i: int) -> tuple[bytes, str]:
 
 def generate_corpus(store, n_reports: int, *, seed: int = 0, years: tuple[int, int] = (2019, 2025),
                     duplicate_share: float = 0.01, broken_share: float = 0.005, sidecar_share: float = 0.2,
-                    spam_share: float = 0.01, prefix: str = "reports", workers: int = 16) -> CorpusStats:
-    """Write n_reports report files (plus some duplicates and broken files) under `prefix/` and a truth file."""
+                    spam_share: float = 0.01, prefix: str = "reports", workers: int = 16,
+                    attachments: bool = False) -> CorpusStats:
+    """Write n_reports report files (plus some duplicates and broken files) under `prefix/` and a truth file.
+    `attachments`: ATTACHMENT_SHARES of the reports as PDF, Word and scanned-PDF files, drawn in worker processes
+    (a PDF ~20 ms); a scan's truth entry is kind "scan"."""
     rng = random.Random(seed)
     organs = sample_divisions(rng, max(200, n_reports // 3))
     layouts = list(LAYOUT_WEIGHTS)
@@ -54,6 +70,8 @@ def generate_corpus(store, n_reports: int, *, seed: int = 0, years: tuple[int, i
     jobs: list[tuple[str, bytes]] = []
     total_bytes = 0
     n_dup = n_broken = n_side = 0
+    kinds = list(ATTACHMENT_SHARES)
+    binary: list[tuple[int, tuple[str, dict[str, Any], int]]] = []  # (job index, attachment to draw)
     for i in range(n_reports):
         organ, level, div = organs[rng.randrange(len(organs))]
         year = rng.randint(*years)
@@ -61,11 +79,26 @@ def generate_corpus(store, n_reports: int, *, seed: int = 0, years: tuple[int, i
         layout = rng.choices(layouts, [LAYOUT_WEIGHTS[x] for x in layouts])[0]
         enc = rng.choices(encodings, [ENCODING_WEIGHTS[x] for x in encodings])[0]
         data = render_bytes(rec, layout, rng=rng.getrandbits(32), encoding=enc, spam=rng.random() < spam_share)
-        key = f"{prefix}/{year + 1}/{level}/{i:07d}{EXTENSIONS.get(layout, '.txt')}"
+        ext = EXTENSIONS.get(layout, ".txt")
+        kind = None
+        if attachments:
+            draw = rng.random()
+            for k in kinds:
+                draw -= ATTACHMENT_SHARES[k]
+                if draw < 0:
+                    kind = k
+                    break
+        if kind is not None:
+            binary.append((len(jobs), (kind, rec, rng.getrandbits(32))))
+            data, layout, enc, ext = b"", ATTACHMENT_LAYOUTS[kind], kind, ATTACHMENT_EXTENSIONS[kind]
+        key = f"{prefix}/{year + 1}/{level}/{i:07d}{ext}"
         jobs.append((key, data))
         total_bytes += len(data)
-        entry = {"key": key, "kind": "report", "layout": layout, "encoding": enc, "record": rec, "division": {
-            "province": div.province, "prefecture": div.prefecture, "county": div.county, "division_code": div.division_code}}
+        entry = {"key": key, "kind": "scan" if kind == "scan" else "report", "layout": layout, "encoding": enc,
+                 "record": rec, "division": {"province": div.province, "prefecture": div.prefecture,
+                                             "county": div.county, "division_code": div.division_code}}
+        if kind == "scan":
+            entry["why"] = "no text layer"
         if rng.random() < sidecar_share:
             side = {"organ": organ, "level": level, "region": region_of(div), "url": f"https://www.example.gov.cn/xxgk/{i}.html"}
             jobs.append((key + ".meta.json", json.dumps(side, ensure_ascii=False).encode()))
@@ -73,7 +106,9 @@ def generate_corpus(store, n_reports: int, *, seed: int = 0, years: tuple[int, i
             n_side += 1
         truth.append(entry)
         if rng.random() < duplicate_share:
-            dup = f"{prefix}/mirror/{i:07d}{EXTENSIONS.get(layout, '.txt')}"
+            dup = f"{prefix}/mirror/{i:07d}{ext}"
+            if kind is not None:
+                binary.append((len(jobs), binary[-1][1]))  # drawn again from the same seed: the same bytes
             jobs.append((dup, data))
             truth.append({"key": dup, "kind": "duplicate", "duplicate_of": key})
             n_dup += 1
@@ -83,6 +118,15 @@ def generate_corpus(store, n_reports: int, *, seed: int = 0, years: tuple[int, i
             jobs.append((bkey, bad))
             truth.append({"key": bkey, "kind": "broken", "why": why})
             n_broken += 1
+    if binary:
+        import os
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            drawn = pool.map(_attachment, [job for _, job in binary], chunksize=32)
+            for (at, _), data in zip(binary, drawn, strict=True):
+                jobs[at] = (jobs[at][0], data)
+                total_bytes += len(data)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(lambda kv: store.put_bytes(*kv), jobs))
     store.put_bytes(TRUTH_KEY, "\n".join(json.dumps(t, ensure_ascii=False) for t in truth).encode() + b"\n")

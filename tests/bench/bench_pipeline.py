@@ -94,9 +94,20 @@ class PeakMemory:
 def generate(dest: str, n: int, seed: int, env: dict[str, str] | None = None) -> float:
     """The corpus, written by the CLI in its own process (its memory is not the pipeline's)."""
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "flows.cli", "generate", "--reports", str(n), "--dest", dest, "--seed", str(seed)],
-                   check=True, cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL)
+    text_only = ["--text-only"] if os.environ.get("BENCH_TEXT_ONLY") == "1" else []
+    subprocess.run([sys.executable, "-m", "flows.cli", "generate", "--reports", str(n), "--dest", dest, "--seed", str(seed),
+                    *text_only], check=True, cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t
+
+
+def _mix(lake: Path) -> dict[str, int]:
+    """Reports of the lake by the reader that read them (pdfium …, pypdf …, python-docx …, lxml, text)."""
+    import duckdb
+
+    rows = duckdb.sql(f"SELECT coalesce(regexp_replace(reader, ' .*', ''), 'none (' || parse_status || ')') AS r, "
+                      f"count(*) FROM read_parquet('{lake}/reports/**/*.parquet', union_by_name = true) "
+                      "GROUP BY ALL ORDER BY 2 DESC").fetchall()
+    return dict(rows)
 
 
 def orchestration(summary: dict, workers: int, wall: float) -> tuple[float, float]:
@@ -147,6 +158,20 @@ def local_part(n: int, work: Path) -> None:
           f"Prefect's temporary server apart: {mem.peak_server / 2**20:.0f} MiB; all together {mem.peak_all / 2**20:.0f} MiB")
     print(f"    (peaks apart: flow process {mem.peak_flow / 2**20:.0f} MiB, task workers together "
           f"{mem.peak_workers / 2**20:.0f} MiB)")
+    mix = _mix(dest)
+    print(f"  mix read: {mix}")
+    if os.environ.get("BENCH_PYPDF", "1") == "1" and any(k.startswith("pdfium") for k in mix):
+        # the same run with every PDF read by pypdf (the reader before pdfium), into a lake of its own
+        os.environ["GOVREPORTS_PDF_READER"] = "pypdf"
+        try:
+            t0 = time.perf_counter()
+            p = nightly(source=str(src), dest=str(work / "lake-pypdf"), runner="local")
+            wall_p = time.perf_counter() - t0
+        finally:
+            del os.environ["GOVREPORTS_PDF_READER"]
+        print(f"same corpus, PDFs read by pypdf: {p['parsed']} reports in {wall_p:.1f} s of flow time = "
+              f"{p['parsed'] / wall_p:.0f} reports/s; pdfium's run is {wall_p / wall:.2f}x as fast "
+              f"(mix read: {_mix(work / 'lake-pypdf')})")
     reruns = []
     for _ in range(3):
         t0 = time.perf_counter()
