@@ -24,7 +24,8 @@ from tasks.render import render
 
 CJK_FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 FONT_NAME = "WenQuanYiMicroHei"
-LINES_PER_PAGE = (34, 40)
+LINES_PER_PAGE = (24, 30)  # a report's ~150 lines on 5–7 pages
+_PAGE_MARK_RE = re.compile(r"- \d+ -")
 _ROW_START_RE = re.compile(r"\s*(?:\d[.、]|[（(][一二三四五六七八九十][）)]|[一二三四五六七八九十]、)")
 _T3_REPEATED_HEAD = ("申请人情况", "自然人", "法人或其他组织", "商业企业 科研机构 社会公益组织 法律服务机构 其他 总计")
 
@@ -39,19 +40,11 @@ def _font() -> str:
     return FONT_NAME
 
 
-def _pages(text: str) -> list[list[str]]:
-    """The pdf_text rendering's lines cut into pages at its page markers (`- N -`, each at the top of its page)."""
-    pages: list[list[str]] = []
-    for line in text.split("\n"):
-        s = line.strip()
-        if s.startswith("- ") and s.endswith(" -") and s[2:-2].isdigit():
-            pages.append([])
-            continue
-        if not pages:
-            pages.append([])
-        if s:
-            pages[-1].append(line)
-    return [p for p in pages if p]
+def _pages(text: str, per_page: int) -> list[list[str]]:
+    """The pdf_text rendering's lines (its own page markers dropped: each page gets its number when drawn) cut into
+    pages of `per_page` lines: 5–7 pages a report, as the real ones run."""
+    lines = [ln for ln in text.split("\n") if ln.strip() and not _PAGE_MARK_RE.fullmatch(ln.strip())]
+    return [lines[i:i + per_page] for i in range(0, len(lines), per_page)]
 
 
 def pdf_attachment(record: dict[str, Any], *, rng: random.Random | int | None = None) -> bytes:
@@ -61,17 +54,17 @@ def pdf_attachment(record: dict[str, Any], *, rng: random.Random | int | None = 
     r = rng if isinstance(rng, random.Random) else random.Random(rng)
     font = _font()
     text = render(record, "pdf_text", rng=r.getrandbits(32), noise=True)
-    pages = _pages(text)
+    pages = _pages(text, r.randint(*LINES_PER_PAGE))
     repeat_head = r.random() < 0.5
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pageCompression=1, invariant=1)
     c.setAuthor("WPS Office")
     c.setCreator("WPS 文字")
-    size = r.choice((10.5, 11, 12))
+    size = r.choice((12, 13, 14))
     in_t3 = False
     for n, lines in enumerate(pages, 1):
         c.setFont(font, 9)
-        c.drawCentredString(297, 810, f"- {n} -")  # page number at the top, as the huaian PDF prints it
+        c.drawCentredString(297, 812, f"- {n} -")  # page number at the top, as the huaian PDF prints it
         y = 780
         # the page broke between two rows (not inside a wrapped label): the header is repeated there
         ended_row = n > 1 and pages[n - 2][-1].rstrip()[-1:].isdigit() and _ROW_START_RE.match(lines[0]) is not None
