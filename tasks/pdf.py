@@ -32,7 +32,7 @@ PDF_TIME_BUDGET = 10.0  # seconds of page reading, then the rest is left with a 
 OBJSTM_INFLATE_LIMIT = 16 << 20  # an object stream of fonts and dictionaries is kilobytes; more is not looked into
 
 READERS = ("auto", "pdfium", "pypdf")
-NO_TEXT_LAYER = "a PDF without a text layer"
+NO_TEXT_LAYER = "a PDF with no text layer"
 
 
 @dataclass

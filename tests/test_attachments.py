@@ -148,7 +148,7 @@ def test_scanned_encrypted_and_broken_pdfs_are_unsupported_with_their_reason():
     c.showPage()
     c.save()
     cases = [
-        ("without a text layer", buf.getvalue()),
+        ("no text layer", buf.getvalue()),
         ("cannot be opened without a password", _pdf([["2024年政府信息公开工作年度报告"]], encrypt="secret")),
         ("cannot be opened", b"%PDF-1.7\n" + bytes(range(256)) * 4),
     ]
@@ -382,7 +382,7 @@ def test_pdf_of_blank_pages_is_told_from_a_scan_and_not_read_to_its_end(monkeypa
     for reader in ("auto", "pypdf"):
         monkeypatch.setenv("GOVREPORTS_PDF_READER", reader)
         [f] = _parse(data)["findings"]
-        assert f["rule"] == "unsupported_format" and "without a text layer" in f["message"], reader
+        assert f["rule"] == "unsupported_format" and "no text layer" in f["message"], reader
         assert f"first {PDF_EMPTY_PAGES} of 500 pages: blank pages" in f["message"] and "scanned" not in f["message"]
     drawn = _shared_stream_pdf(3, b"0 0 m 500 500 l S " * 100)
     [f] = _parse(drawn)["findings"]
@@ -402,3 +402,28 @@ def test_pdf_longer_than_the_page_budget_is_read_in_part_with_a_finding(monkeypa
     rec = _parse(REAL_PDF)
     assert [f["message"] for f in rec["findings"] if f["rule"] == "pdf_pages_unread"] == [
         "PDF read in part: only its first 1 of 6 pages were read: reading stopped at the PDF time budget (0 s)"]
+
+
+# -- the generated corpus's attachments read back to their records -------------------------------------------------
+
+def test_generated_attachments_read_back_to_their_records():
+    """The corpus's PDFs (embedded CJK subset font, page numbers, table 3's header repeated across pages) and Word
+    files give exactly the record they were drawn from; its scans are unsupported for want of a text layer."""
+    import random
+
+    from tasks.attachments import docx_attachment, pdf_attachment, scan_attachment
+    from tasks.pdf import unembedded_cid_fonts
+    from tasks.render import random_record
+
+    rng = random.Random(15)
+    keys = ("year", "format_version", "active_disclosure", "applications", "review_litigation")
+    for i in range(12):
+        rec = random_record(rng, format_version=("2019", "2021")[i % 2])
+        pdf = pdf_attachment(rec, rng=i)
+        assert unembedded_cid_fonts(pdf) == [] and b"/FontFile2" in pdf
+        for data, reader in ((pdf, "pdfium "), (docx_attachment(rec, rng=i), "python-docx ")):
+            got = _parse(data)
+            assert {k: got[k] for k in keys} == {k: rec[k] for k in keys}, (i, reader)
+            assert got["reader"].startswith(reader)
+        [f] = _parse(scan_attachment(rec, rng=i))["findings"]
+        assert f["rule"] == "unsupported_format" and "no text layer" in f["message"] and "scanned images" in f["message"]
