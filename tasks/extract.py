@@ -361,12 +361,12 @@ def _checked(c: Cell, table: str, row: str, col: str, path: str, out: Extracted,
 # Table 3
 
 def extract_applications(region: str | None, version: str, flattened: bool, out: Extracted, *,
-                         merged_other: bool = False) -> dict | None:
+                         merged_other: bool = False, prose: str = "") -> dict | None:
     """Table 3. `merged_other`: a 2021 table printing (六)其他处理 as one row, read as that row, then split: an
     all-zero row gives its three sub-rows 0; any other leaves them null (ambiguous_value), the printed group total in
     the finding."""
     if merged_other and version == "2021":
-        table = extract_applications(region, "2019", flattened, out)
+        table = extract_applications(region, "2019", flattened, out, prose=prose)
         return None if table is None else _split_merged_other(table, out)
     rows = form.APPLICATION_ROWS[version]
     if region is None:
@@ -376,6 +376,7 @@ def extract_applications(region: str | None, version: str, flattened: bool, out:
     found = find_rows(region, flattened, patterns)
     if found and not flattened and len(found) < len(rows):
         _damaged_labels(region, rows, patterns, found, out)
+    unsettled = _detached_labels(region, rows, patterns, found, prose, out) if found and not flattened else set()
     if not found:
         out.findings.append(finding("applications_incomplete", "table 3 (申请情况) has no rows", table="applications",
                                     expected=len(rows), actual=0))
@@ -401,7 +402,11 @@ def extract_applications(region: str | None, version: str, flattened: bool, out:
                                       f"applications.{row.key}[{j}]", out) for j in range(7)]
         else:
             table[row.key] = [None] * 7
-            if fit.problem in ("ambiguous", "unsplittable"):
+            if row.key in unsettled:
+                out.findings.append(_ambiguous("applications", row.key, None, f"applications.{row.key}",
+                                               "its label stands apart from its values (labels printed together, "
+                                               "a row of values under no label): which row is whose is not settled"))
+            elif fit.problem in ("ambiguous", "unsplittable"):
                 out.findings.append(_ambiguous("applications", row.key, None, f"applications.{row.key}",
                                                "fused digits cannot be split back into 7 cells"))
             else:
@@ -486,6 +491,85 @@ def _damaged_labels(region: str, rows: tuple[form.Row, ...], patterns: list[str]
             "label_variant", f"table 3 row {row.key} read under the label {seen!r} (the form prints {row.label!r}): "
             "its neighbours matched and its values keep the row's sum", severity="warning", table="applications",
             row=row.key, expected=row.label, actual=seen))
+
+
+# Figures the prose gives for a whole group of table 3 (the total column): they can settle which row is whose where
+# labels stand apart from their values. 2021 form and 2019 form alike.
+NARRATIVE_GROUPS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    (re.compile(r"(?:同意公开|予以公开)(?:答复)?(?:的)?\s*(\d+)\s*件"), ("granted",)),
+    (re.compile(r"不予公开(?:的)?\s*(\d+)\s*件"), tuple(r.key for r in form.APPLICATION_ROWS_2021 if r.key.startswith("denied_"))),
+    (re.compile(r"无法提供(?:的)?\s*(\d+)\s*件"), tuple(r.key for r in form.APPLICATION_ROWS_2021 if r.key.startswith("unavailable_"))),
+    (re.compile(r"不予处理(?:的)?\s*(\d+)\s*件"), tuple(r.key for r in form.APPLICATION_ROWS_2021 if r.key.startswith("not_processed_"))),
+    (re.compile(r"其他处理(?:的)?\s*(\d+)\s*件"), ("other", "other_no_correction", "other_unpaid_fee", "other_misc")),
+)
+
+
+def _detached_labels(region: str, rows: tuple[form.Row, ...], patterns: list[str], found: dict[int, list[Cell]],
+                     prose: str, out: Extracted) -> set[str]:
+    """Labels printed apart from their values (a PDF-to-markdown conversion): two or more labels together followed by
+    one row of values, and a row of values later under no label (after another row's own). Which values are whose
+    is not told by their order: each way of giving the value rows to those labels is kept only where every row keeps
+    its sum rule and the prose's figures for the groups (无法提供的10件, 其他处理14件 …) hold. One way left: the rows
+    get it (a label_detached warning). Otherwise their keys are returned (null, ambiguous_value) — never the last
+    label's guess."""
+    import itertools as it
+
+    runs = to_runs(line_cells(region))
+    text = "".join(run.text for run in runs)
+    spans = label_spans(combine(patterns), text)
+    bounds, at = [], 0
+    for run in runs:
+        bounds.append((at, at + len(run.text)))
+        at += len(run.text)
+    for r, (run, (start, end)) in enumerate(zip(runs, bounds, strict=True)):
+        values = [c for c in run.values if not c.pad]
+        bare = [k for k, s0, e0 in spans if start <= s0 and e0 <= end]
+        if len(bare) < 2 or len(values) != 7:
+            continue
+        later = [(q, [c for c in runs[q].values if not c.pad]) for q in range(r + 1, len(runs))]
+        orphan = next(((q, vals) for q, vals in later if len(vals) == 14), None)
+        if orphan is None:
+            continue
+        q, vals = orphan
+        owner = next((k for k, s0, e0 in spans if bounds[q][0] <= s0 and e0 <= bounds[q][1]), None)
+        if owner is None:
+            continue
+        pool = [values, vals[7:]]
+        keys = [rows[k].key for k in bare[-2:]]
+
+        def fits(assign: tuple[list[Cell], ...], keys: list[str] = keys) -> bool:
+            for cells in assign:
+                if any(c.kind != "number" for c in cells) or sum(c.value for c in cells[:6]) != cells[6].value:
+                    return False
+            given = dict(zip(keys, assign, strict=True))
+            for rx, group in NARRATIVE_GROUPS:
+                m = rx.search(prose)
+                if m is None or not any(k in given for k in group):
+                    continue
+                known = [found.get(i) for i, row in enumerate(rows) if row.key in group and row.key not in given]
+                if any(not cells or len(cells) < 7 or cells[6].kind != "number" for cells in known):
+                    continue  # a row of the group unread: the figure cannot be checked
+                total = sum(cells[6].value for cells in known) + sum(given[k][6].value for k in given if k in group)
+                if total != int(m.group(1)):
+                    return False
+            return True
+
+        ways = [assign for assign in it.permutations(pool) if fits(assign)]
+        found[owner] = vals[:7]
+        for k in bare[:-2]:
+            found.pop(k, None)
+        if len({tuple(c.value for cells in w for c in cells) for w in ways}) == 1:
+            for k, cells in zip(bare[-2:], ways[0], strict=True):
+                found[k] = list(cells)
+            out.findings.append(finding(
+                "label_detached", f"table 3 rows {', '.join(keys)}: labels printed apart from their values; the values "
+                "placed by the rows' sum rules and the prose's figures", severity="warning", table="applications",
+                row=",".join(keys)))
+            return set()
+        for k in bare[-2:]:
+            found.pop(k, None)
+        return set(keys)
+    return set()
 
 
 _LABEL_MARK_RE = re.compile(r"^(?:\d[.、]|\([一二三四五六七八九十]\)|[一二三四五六七八九十]、)")
@@ -1004,7 +1088,8 @@ def extract_tables(p: Prepared, fast: dict[str, Any] | None = None, spam: str | 
     rec["active_disclosure"] = fast["active_disclosure"] if "active_disclosure" in fast else \
         extract_active_disclosure(regions["active_disclosure"], p.version, p.flattened, out)
     rec["applications"] = fast["applications"] if "applications" in fast else \
-        extract_applications(regions["applications"], p.app_version, p.flattened, out, merged_other=p.merged_other)
+        extract_applications(regions["applications"], p.app_version, p.flattened, out, merged_other=p.merged_other,
+                             prose=p.text[:min((sp[0] for sp in p.spans.values() if sp), default=len(p.text))])
     rec["review_litigation"] = fast["review_litigation"] if "review_litigation" in fast else \
         extract_review_litigation(regions["review_litigation"], p.flattened, out)
     if p.cut_tail is not None and not p.flattened:

@@ -145,3 +145,46 @@ def test_other_handling_printed_as_one_row_keeps_its_total_and_leaves_the_split_
     found = [f for f in rec["findings"]]
     assert {f["rule"] for f in found} == {"ambiguous_value"} and len(found) == 3
     assert all("[181, 5, 0, 0, 1, 0, 187]" in f["actual"] for f in found)
+
+
+# -- labels detached from their rows ---------------------------------------------------------------------------------
+
+DETACHED_ROWS = ("5.属于三类内部事务信息 7 1 0 0 0 0 8\n6.属于四类过程性信息 12 0 0 0 0 0 12\n"
+                 "7.属于行政执法案卷 9 0 0 0 0 0 9\n")
+
+
+def test_labels_detached_from_their_values_are_never_given_the_last_labels_values():
+    """Two labels together, then one row of values (row 5's), later row 6's values under no label (a PDF-to-markdown
+    conversion). Before: row 6 got row 5's values, silently (the detail sums still hold). Now rows 5 and 6 are null
+    with ambiguous_value; row 7 keeps its own."""
+    assert DETACHED_ROWS in HUAIAN
+    detached = ("5.属于三类内部事务信息\n6.属于四类过程性信息 7 1 0 0 0 0 8\n"
+                "7.属于行政执法案卷 9 0 0 0 0 0 9\n12 0 0 0 0 0 12\n")
+    rec = _parse(HUAIAN.replace(DETACHED_ROWS, detached))
+    apps = rec["applications"]
+    assert apps["denied_internal_affairs"] == [None] * 7 and apps["denied_process_information"] == [None] * 7
+    assert apps["denied_law_enforcement_file"] == LABEL_HUAIAN["applications"]["denied_law_enforcement_file"]
+    ambiguous = {f["field"] for f in rec["findings"] if f["rule"] == "ambiguous_value"}
+    assert ambiguous == {"applications.denied_internal_affairs", "applications.denied_process_information"}
+    for key, values in apps.items():
+        assert values in (LABEL_HUAIAN["applications"][key], [None] * 7), key  # nothing wrong anywhere
+
+
+def test_labels_detached_across_groups_are_settled_by_the_narrative_figures():
+    """8.属于行政查询事项 and (四)'s first label together, then row 8's values, (四)'s first row's values later under
+    no label. The prose's 无法提供的781件 (= 769 + 11 + 1) holds for one way of reading them only: that way is
+    taken, with a label_detached warning. Without the figure: both null, ambiguous_value."""
+    printed = ("8.属于行政查询事项 105 0 0 0 0 0 105\n（四）无 1.本机关不掌握相关政府信息 746 12 0 0 10 1 769\n- 5 -\n"
+               "法提供 2.没有现成信息需要另行制作 11 0 0 0 0 0 11\n")
+    detached = ("8.属于行政查询事项\n（四）无 1.本机关不掌握相关政府信息 105 0 0 0 0 0 105\n- 5 -\n"
+                "法提供 2.没有现成信息需要另行制作 11 0 0 0 0 0 11\n746 12 0 0 10 1 769\n")
+    assert printed in HUAIAN
+    text = HUAIAN.replace(printed, detached)
+    unsettled = _parse(text)
+    assert unsettled["applications"]["denied_administrative_query"] == [None] * 7
+    assert unsettled["applications"]["unavailable_not_held"] == [None] * 7
+    said = text.replace("另有 103 件顺延到下年度\n答复）", "另有 103 件顺延到下年度\n答复，因本机关不掌握等原因无法提供的 781 件）")
+    assert said != text
+    rec = _parse(said)
+    _tables(rec, LABEL_HUAIAN)
+    assert [f["rule"] for f in rec["findings"]] == ["label_detached"]
