@@ -519,10 +519,12 @@ def layouts():  # noqa: ANN201 - hypothesis SearchStrategy
 
 class _Style:
     __slots__ = ("rng", "noise", "fw_punct", "fw_digit_rate", "thousands", "plus_sign", "money_unit", "brk",
-                 "own_pad_line", "version", "spam", "six_sep", "nbsp_pad")
+                 "own_pad_line", "version", "spam", "six_sep", "nbsp_pad", "variants")
 
-    def __init__(self, rng: random.Random, layout: str, version: str, noise: bool, spam: str | None) -> None:
+    def __init__(self, rng: random.Random, layout: str, version: str, noise: bool, spam: str | None,
+                 variants: frozenset[str] = frozenset()) -> None:
         self.rng = rng
+        self.variants = variants
         self.noise = noise
         self.version = version
         self.spam = spam
@@ -723,9 +725,50 @@ def _t3_grid(rec: dict[str, Any], st: _Style) -> list[Row]:
         (_header_words(rng, APPLICANT_LABELS[1:6]), (_ONE,) * 5, 5, True),
     ]
     nums = st.nums
+    damaged = _damaged_key(rec, st)
     for key, labels, spans in _t3_plan(rec["format_version"], st.fw_punct, st.six_sep):
+        if key in _OTHER_SUB_ROWS and _merged_six(rec, st):
+            if key == _OTHER_SUB_ROWS[0]:
+                rows.append(([st.p(_SIX_MERGED), *nums(_six_total(apps))], ((1, 2),) + (_ONE,) * 7, 1, False))
+            continue
+        if key == damaged:
+            labels = (*labels[:-1], _drop_chars(labels[-1], st.rng))
         rows.append(([*labels, *nums(apps.get(key) or _BLANK7)], spans, len(labels), False))
     return rows
+
+
+# Variants real reports print (issue 15), rendered on request (`render(..., variants=…)`): a table-3 label with two
+# characters dropped, (六)其他处理 printed as one row in a 2021 table, titles with the year first or last.
+VARIANTS = ("label_dropped", "merged_six", "year_first_title", "year_last_title")
+_OTHER_SUB_ROWS = ("other_no_correction", "other_unpaid_fee", "other_misc")
+_SIX_MERGED = "(六)其他处理"
+# rows whose label may be damaged: numbered detail rows with a numbered neighbour on each side in both forms
+_DAMAGEABLE = ("denied_prohibited_by_law", "denied_three_security_one_stability", "denied_third_party_rights",
+               "denied_internal_affairs", "denied_process_information", "denied_law_enforcement_file",
+               "not_processed_duplicate", "not_processed_publication", "not_processed_excessive")
+
+
+def _merged_six(rec: dict[str, Any], st: _Style) -> bool:
+    return "merged_six" in st.variants and rec["format_version"] == "2021"
+
+
+def _six_total(apps: dict[str, Any]) -> list[Any]:
+    rows = [apps.get(k) or _BLANK7 for k in _OTHER_SUB_ROWS]
+    return [None if any(r[j] is None for r in rows) else sum(r[j] for r in rows) for j in range(7)]
+
+
+def _damaged_key(rec: dict[str, Any], st: _Style) -> str | None:
+    if "label_dropped" not in st.variants:
+        return None
+    return _DAMAGEABLE[zlib.crc32(repr(rec["applications"]).encode()) % len(_DAMAGEABLE)]
+
+
+def _drop_chars(label: str, rng: random.Random) -> str:
+    """The label with two of its characters dropped (never its item number, nor its first or last character)."""
+    start = 2 if label[:1].isdigit() else 0
+    body = list(range(start + 1, len(label) - 1))
+    drop = set(random.Random(len(label) * 7919 + sum(map(ord, label))).sample(body, 2)) if len(body) >= 8 else set()
+    return "".join(ch for i, ch in enumerate(label) if i not in drop)
 
 
 def _t4_grid(rec: dict[str, Any], st: _Style) -> list[Row]:
@@ -896,14 +939,24 @@ def _blocks(rec: dict[str, Any], st: _Style, layout: str) -> list[Block]:
         blocks.append(("pdfmeta", index_number))
     if meta_style == "grid" and (index_number or published or organ):
         blocks.append(("meta", (index_number, organ, published)))
-    if organ is not None:
+    if organ is not None and st.variants & {"year_first_title", "year_last_title"}:
+        title = (f"{year}年{organ}政府信息公开工作年度报告" if "year_first_title" in st.variants
+                 else f"{organ}政府信息公开工作年度报告（{year}年）")
+        blocks.append(("title", (organ, title[len(organ):]) if title.startswith(organ) else ("", title)))
+    elif organ is not None:
         if r() < 0.8:
             title = f"{organ}{year}年政府信息公开工作年度报告"
         elif r() < 0.5:
             title = f"{organ}关于{year}年度政府信息公开工作的年度报告"
         else:
-            title = f"{organ}{year}年度政府信息公开工作年度报告"
-        blocks.append(("title", (organ, title[len(organ):])))
+            variant = r()
+            if variant < 0.4:
+                title = f"{organ}{year}年度政府信息公开工作年度报告"
+            elif variant < 0.75:  # the year first, the organ after it (an office: 2021年庆阳市人民政府办公室…)
+                title = f"{year}年{organ}政府信息公开工作年度报告"
+            else:  # the year last: …政府信息公开工作年度报告（2021年）
+                title = f"{organ}政府信息公开工作年度报告（{year}年）"
+        blocks.append(("title", (organ, title[len(organ):]) if title.startswith(organ) else ("", title)))
     if meta_style == "source" and published:
         blocks.append(("source", (organ or "", published)))
     head = pick(_INTRO_HEADS) if organ else _INTRO_HEADS[1]
@@ -1167,12 +1220,19 @@ def _pdf_t3(rec: dict[str, Any], st: _Style) -> list[str]:
         lines += org + [APPLICANT_LABELS[5], APPLICANT_LABELS[6]]
     label_w = rng.randint(13, 16)
     wide_w = label_w + 6
+    damaged = _damaged_key(rec, st)
     pending_group: list[str] = []
     close = "）" if st.fw_punct else ")"
     nums_of = st.nums
     for (key, glabel, label, _run, first, _six), (_, labels, _spans) in zip(
             _t3_layout(version), _t3_plan(version, st.fw_punct, st.six_sep), strict=True):
         nums = " ".join(filter(None, nums_of(apps.get(key) or ())))
+        if key in _OTHER_SUB_ROWS and _merged_six(rec, st):
+            if key == _OTHER_SUB_ROWS[0]:
+                lines.append(st.p(_SIX_MERGED) + " " + " ".join(filter(None, nums_of(_six_total(apps)))))
+            continue
+        if key == damaged:
+            labels = (*labels[:-1], _drop_chars(labels[-1], rng))
         if first:
             lines.append(_T3_RESULTS[:2])
             lines.extend(_T3_RESULTS[2:])
@@ -1253,7 +1313,11 @@ def _render_pdf(rec: dict[str, Any], st: _Style) -> str:
         elif kind == "title":
             organ, rest = data
             rest = _CJK_DIGIT.sub(" ", rest)
-            lines += [organ, rest] if rng.random() < 0.7 else [organ + rest]
+            if not organ:  # the year first: broken after the organ, or on one line
+                k = rest.rfind("政府信息公开")
+                lines += [rest[:k], rest[k:]] if rng.random() < 0.5 else [rest]
+            else:
+                lines += [organ, rest] if rng.random() < 0.7 else [organ + rest]
         elif kind == "table":
             lines += {"t2": _pdf_t2, "t3": _pdf_t3, "t4": _pdf_t4}[data](rec, st)
         elif kind == "sign":
@@ -1375,7 +1439,7 @@ def _as_rng(rng: random.Random | int | None, record: dict[str, Any], layout: str
 
 
 def render(record: dict[str, Any], layout: str, *, rng: random.Random | int | None = None, noise: bool = True,
-           spam: bool = False) -> str:
+           spam: bool = False, variants: frozenset[str] | set[str] = frozenset()) -> str:
     """The report text for `record` in `layout` (one of LAYOUTS). rng: a Random, a seed, or None (seeded from the
     record). noise adds breadcrumbs, footers, images, full-width digits, thousands separators, units, NBSP — never
     changing a value. spam replaces the site name with injected gambling text (a spam_injection case)."""
@@ -1383,7 +1447,10 @@ def render(record: dict[str, Any], layout: str, *, rng: random.Random | int | No
         raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
     r = _as_rng(rng, record, layout)
     spam_text = r.choice(NOISE_SPAM) if spam else None
-    st = _Style(r, layout, record["format_version"], noise, spam_text)
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise ValueError(f"unknown variants {sorted(unknown)}; expected some of {VARIANTS}")
+    st = _Style(r, layout, record["format_version"], noise, spam_text, frozenset(variants))
     if layout == "pdf_text":
         return _render_pdf(record, st)
     if layout == "html":
@@ -1404,10 +1471,11 @@ def encode_text(text: str, encoding: str) -> bytes:
 
 
 def render_bytes(record: dict[str, Any], layout: str, *, rng: random.Random | int | None = None,
-                 encoding: str = "utf-8", noise: bool = True, spam: bool = False) -> bytes:
+                 encoding: str = "utf-8", noise: bool = True, spam: bool = False,
+                 variants: frozenset[str] | set[str] = frozenset()) -> bytes:
     """render() encoded as a published file would be: utf-8, utf-8-sig, gb18030, gbk or utf-16 (with BOM)."""
-    return encode_text(render(record, layout, rng=rng, noise=noise, spam=spam), encoding)
+    return encode_text(render(record, layout, rng=rng, noise=noise, spam=spam, variants=variants), encoding)
 
 
-__all__ = ["ENCODINGS", "LAYOUTS", "NOISE_SPAM", "encode_text", "layouts", "random_record", "records", "render",
+__all__ = ["ENCODINGS", "LAYOUTS", "NOISE_SPAM", "VARIANTS", "encode_text", "layouts", "random_record", "records", "render",
            "render_bytes"]
