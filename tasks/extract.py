@@ -376,7 +376,9 @@ def extract_applications(region: str | None, version: str, flattened: bool, out:
     found = find_rows(region, flattened, patterns)
     if found and not flattened and len(found) < len(rows):
         _damaged_labels(region, rows, patterns, found, out)
-    unsettled = _detached_labels(region, rows, patterns, found, prose, out) if found and not flattened else set()
+    # labels apart from their values leave a label with none (two labels together): only then is it looked for
+    unsettled = _detached_labels(region, rows, patterns, found, prose, out) \
+        if found and not flattened and not all(found.values()) else set()
     if not found:
         out.findings.append(finding("applications_incomplete", "table 3 (申请情况) has no rows", table="applications",
                                     expected=len(rows), actual=0))
