@@ -121,7 +121,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     shared = Path(args.shared) / "samples"
     copied = 0
     for sub in ("seeds", "real"):
-        for f in sorted((shared / sub).glob("*.txt")) if (shared / sub).exists() else []:
+        for f in sorted(p for p in (shared / sub).glob("*") if p.suffix in (".txt", ".pdf")) if (shared / sub).exists() else []:
             (source / "samples" / sub).mkdir(parents=True, exist_ok=True)
             shutil.copy(f, source / "samples" / sub / f.name)
             copied += 1

@@ -33,9 +33,14 @@ _T3_REPEATED_HEAD = ("申请人情况", "自然人", "法人或其他组织", "�
 @lru_cache(maxsize=1)
 def _font() -> str:
     """Register the CJK TrueType font with reportlab once per process (parsing the 5 MB collection is ~0.3 s)."""
+    import os
+
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
 
+    if not os.path.exists(CJK_FONT):
+        raise FileNotFoundError(f"{CJK_FONT}: the CJK font PDF attachments are drawn with is not installed; `make fonts` "
+                                "installs it (Debian's fonts-wqy-microhei), or generate with --text-only")
     pdfmetrics.registerFont(TTFont(FONT_NAME, CJK_FONT, subfontIndex=0))
     return FONT_NAME
 
