@@ -175,7 +175,7 @@ def _object_streams(data: bytes) -> tuple[dict[int, bytes], bool]:
             continue
         try:
             inflate = zlib.decompressobj()
-            body = inflate.decompress(data[stream.end():], OBJSTM_INFLATE_LIMIT)
+            body = inflate.decompress(memoryview(data)[stream.end():], OBJSTM_INFLATE_LIMIT)  # no copy of the rest
         except zlib.error:
             blind = True
             continue

@@ -427,3 +427,27 @@ def test_generated_attachments_read_back_to_their_records():
             assert got["reader"].startswith(reader)
         [f] = _parse(scan_attachment(rec, rng=i))["findings"]
         assert f["rule"] == "unsupported_format" and "no text layer" in f["message"] and "scanned images" in f["message"]
+
+
+@pytest.mark.parametrize(("descriptor", "missing"), [
+    (b"<< /Type /FontDescriptor /FontName /SimSun /FontFile2 9 0 R >>", []),
+    (b"<< /Type /FontDescriptor /FontName /SimSun >>", ["SimSun"]),
+])
+def test_fonts_inside_object_streams_are_seen(descriptor, missing):
+    """Word and newer writers keep font dictionaries in compressed object streams: they are inflated and looked in."""
+    import zlib
+
+    from tasks.pdf import unembedded_cid_fonts
+
+    objects = [b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /SimSun /FontDescriptor 6 0 R >>", descriptor]
+    offsets, body = [], b""
+    for obj in objects:
+        offsets.append(len(body))
+        body += obj + b"\n"
+    head = b"5 %d 6 %d " % tuple(offsets)
+    stream = zlib.compress(head + body)
+    pdf = (b"%PDF-1.7\n4 0 obj\n<< /Type /ObjStm /N 2 /First " + str(len(head)).encode() + b" /Length "
+           + str(len(stream)).encode() + b" /Filter /FlateDecode >>\nstream\n" + stream + b"\nendstream\nendobj\n%%EOF\n")
+    assert unembedded_cid_fonts(pdf) == missing
+    assert unembedded_cid_fonts(pdf.replace(b"/Filter /FlateDecode >>\nstream\n" + stream,
+                                            b"/Filter /FlateDecode >>\nstream\n" + bytes(len(stream)))) is None
