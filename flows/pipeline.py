@@ -29,7 +29,7 @@ from prefect.futures import as_completed
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.postrun import post_run
-from tasks import lake
+from tasks import isolate, lake
 from tasks.faults import fault_point
 from tasks.parse import PARSER_VERSION, UNKNOWN_YEAR, Document, ParsedBatch, parse_documents, parse_sidecar
 from tasks.storage import Store
@@ -60,6 +60,12 @@ class PipelineSettings(BaseSettings):
     # next one for at most this long (a dead process on this machine is noticed at once)
     lease_ttl_seconds: int = 1800
     lease_wait_seconds: float = 0.0   # a second run waits this long for the lease, then refuses (0: refuse at once)
+    # Each file's parse has a budget (tasks/isolate.py): over it, the file is refused with the reason and the rest of
+    # its batch goes on. Documents are parsed in a child process of each worker, which a file can stall or kill
+    # without taking its batch along; isolate_parse=False parses in the worker itself, with no budget.
+    file_time_budget_s: float = 30.0
+    file_memory_budget_mb: int = 1024
+    isolate_parse: bool = True
     batch_retries: int = 2            # a batch task that raises is retried, then recorded in failures
     batch_retry_delay_seconds: float = 2.0  # first retry after this, then 5× longer
 
@@ -97,7 +103,7 @@ def plan_work(listing: pl.DataFrame, state: pl.DataFrame, settings: PipelineSett
                                        s_year="year", s_side="sidecar_etag"), on="key", how="left")
     unchanged = (
         (pl.col("s_etag") == pl.col("etag")) & (pl.col("s_size") == pl.col("size"))
-        & (pl.col("s_version") == PARSER_VERSION) & (pl.col("s_status") == "parsed")
+        & (pl.col("s_version") == PARSER_VERSION) & pl.col("s_status").is_in(["parsed", "rejected"])
         & (pl.col("s_side").eq_missing(pl.col("sidecar_etag")))
     )
     changed = ~unchanged.fill_null(False)
@@ -151,6 +157,8 @@ def make_batches(items: list[dict[str, Any]], max_files: int, max_bytes: int, *,
                 batches.append(cur)
                 cur, size = [], 0
             cur.append({k: it.get(k) for k in ("key", "size", "etag", "sidecar_key", "sidecar_etag")})
+            if it.get("problem"):
+                cur[-1]["problem"] = it["problem"]
             size += nbytes
         if cur:
             batches.append(cur)
@@ -175,16 +183,22 @@ def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: lis
     started_at = time.time()  # (epoch seconds: the flow lines batches up by worker to see the time between them)
     t0 = time.perf_counter()
     src, dst = Store(source), Store(dest)
-    keys = [it["key"] for it in items]
-    side_keys = [it["sidecar_key"] for it in items if it.get("sidecar_key")]
+    keys = [it["key"] for it in items if not it.get("problem")]  # (what the listing refused is never read)
+    side_keys = [it["sidecar_key"] for it in items if it.get("sidecar_key") and not it.get("problem")]
     results = src.read_many(keys + side_keys, max_workers=settings.read_workers, max_bytes=settings.max_object_bytes)
     by_key = {k: (data, err) for k, data, err in results}
     t1 = time.perf_counter()
     docs: list[Document] = []
     doc_items: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
+    rejected: set[str] = set()  # refused for good until their bytes change: never retried by the next run
     now = datetime.now(UTC)
     for it in items:
+        if it.get("problem"):  # the listing found it unsafe or unreadable (a symlink loop, one leaving the source)
+            failures.append({"source": it["key"], "run_id": run_id, "stage": "list", "error": it["problem"],
+                             "recorded_at": now})
+            rejected.add(it["key"])
+            continue
         data, err = by_key.get(it["key"], (None, "not read"))
         if data is None:
             failures.append({"source": it["key"], "run_id": run_id, "stage": "read", "error": str(err), "recorded_at": now})
@@ -197,20 +211,32 @@ def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: lis
                 problem = f"sidecar could not be read: {serr}"
         docs.append(Document(source=it["key"], data=data, meta=meta, meta_problem=problem))
         doc_items.append(it)
-    parsed = _parse_in_chunks(docs, settings.parse_chunk)
+    if settings.isolate_parse:
+        outcome = isolate.supervisor(settings.file_time_budget_s, settings.file_memory_budget_mb).parse(
+            docs, settings.parse_chunk)
+        frames_parsed, records = outcome.frames, outcome.records
+        for i, reason in sorted(outcome.refused.items()):
+            failures.append({"source": docs[i].source, "run_id": run_id, "stage": "parse", "error": reason,
+                             "recorded_at": now})
+            rejected.add(docs[i].source)
+    else:
+        parsed = _parse_in_chunks(docs, settings.parse_chunk)
+        frames_parsed, records = parsed.frames, dict(enumerate(parsed.records))
     t2 = time.perf_counter()
     state_rows = [{
         "key": it["key"], "size": it.get("size"), "etag": it.get("etag"), "content_hash": None, "report_id": rec["report_id"],
         "year": rec["year"] if isinstance(rec["year"], int) else UNKNOWN_YEAR,
         "admin_level": rec["admin_level"] or "unknown", "parser_version": PARSER_VERSION, "processed_at": now,
         "status": "parsed", "sidecar_etag": it.get("sidecar_etag"),
-    } for it, rec in zip(doc_items, parsed.records, strict=True)]
+    } for i, it in enumerate(doc_items) if (rec := records.get(i)) is not None]
     item_of = {it["key"]: it for it in items}
     for f in failures:
         it = item_of[f["source"]]
         state_rows.append({"key": it["key"], "size": it.get("size"), "etag": it.get("etag"), "content_hash": None,
                            "report_id": None, "year": None, "admin_level": None, "parser_version": PARSER_VERSION,
-                           "processed_at": now, "status": "failed", "sidecar_etag": it.get("sidecar_etag")})
+                           "processed_at": now, "status": "rejected" if it["key"] in rejected else "failed",
+                           "sidecar_etag": it.get("sidecar_etag")})
+    parsed = ParsedBatch(frames=frames_parsed)
     reports = parsed.frames["reports"]
     hashes = dict(zip(reports.get_column("report_id").to_list(), reports.get_column("content_hash").to_list(), strict=True))
     for row in state_rows:
@@ -222,8 +248,8 @@ def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: lis
     lake.stage_frames(dst, run_id, batch_id, frames)
     t3 = time.perf_counter()
     return {
-        "batch_id": batch_id, "files": len(items), "parsed": len(docs), "failed": len(failures),
-        "bytes": sum(len(d.data) for d in docs),
+        "batch_id": batch_id, "files": len(items), "parsed": len(state_rows) - len(failures),
+        "failed": len(failures), "bytes": sum(len(d.data) for d in docs),
         "findings": dict(Counter(parsed.frames["findings"].get_column("rule").to_list())),
         "read_s": t1 - t0, "parse_s": t2 - t1, "stage_s": t3 - t2,
         "worker": f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}", "started_at": started_at,
