@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -93,6 +94,36 @@ def split_listing(listing: pl.DataFrame) -> pl.DataFrame:
     sides = listing.filter(is_side).select(
         key=pl.col("key").str.strip_suffix(SIDECAR_SUFFIX), sidecar_key=pl.col("key"), sidecar_etag=pl.col("etag"))
     return reports.join(sides, on="key", how="left")
+
+
+def with_problems(listing: pl.DataFrame, problems: Sequence[tuple[str, str]]) -> pl.DataFrame:
+    """The listing with what it could not list as objects too (`problem`: why; size 0, the reason as etag), so each
+    becomes a failures row, and stays one, skipped, until the entry changes."""
+    listing = listing.with_columns(problem=pl.lit(None, pl.String))
+    if not problems:
+        return listing
+    extra = pl.DataFrame({"key": [k for k, _ in problems], "size": [0] * len(problems),
+                          "etag": [f"unlisted: {r}" for _, r in problems], "problem": [r for _, r in problems]},
+                         schema=listing.schema)
+    return pl.concat([listing, extra]).unique("key", keep="first").sort("key")
+
+
+def refuse_overlap(source: str, dest: str) -> None:
+    """A lake inside its source folder (or the same folder) would read its own files as reports on the next run:
+    refused before anything is written."""
+    src, dst = Store(source), Store(dest)
+    if src.is_local != dst.is_local:
+        return
+    if src.is_local:
+        a, b = os.path.realpath(src.root), os.path.realpath(dst.root)
+    elif src.bucket != dst.bucket:
+        return
+    else:
+        a, b = "/" + src.prefix, "/" + dst.prefix
+    if a == b or b.startswith(a.rstrip("/") + "/"):
+        raise ValueError(f"dest {Store.redact(dest)} is {'the source folder' if a == b else 'inside the source'} "
+                         f"{Store.redact(source)}: the next run would read the lake's own files as reports; give a "
+                         "dest outside the source")
 
 
 def plan_work(listing: pl.DataFrame, state: pl.DataFrame, settings: PipelineSettings, *, full: bool = False,
@@ -399,6 +430,63 @@ def _with_sources(frame: pl.DataFrame, sources: pl.DataFrame) -> pl.DataFrame:
 
 # ---------------------------------------------------------------------------------------------------------------
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(lease: lake.Lease):
+    """SIGTERM or SIGINT (a Ctrl-C, a scheduler stopping the job, Prefect cancelling the flow run) ends the run at
+    once, as a kill would: the task workers and parser processes are killed, the lease let go (at most 5 s), and the
+    process exits 128 + the signal's number. Nothing is rolled back: a commit under way is finished by the next run
+    from its manifest, batches staged without a commit are redone (state was not advanced). Only where the flow runs
+    in the main thread (the CLI, a deployment's flow-run process); elsewhere Python cannot take signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        for sig in STOP_SIGNALS:  # a second signal while stopping changes nothing
+            signal.signal(sig, signal.SIG_IGN)
+        with contextlib.suppress(Exception):
+            get_run_logger().warning("%s: stopping now (the next run finishes or discards what this one left)",
+                                     signal.Signals(signum).name)
+        _kill_descendants()
+        releaser = threading.Thread(target=lease.release, daemon=True)
+        releaser.start()
+        releaser.join(5)
+        os._exit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _kill_descendants() -> None:
+    """SIGKILL every process below this one (Linux /proc; elsewhere nothing): workers, parsers, Prefect's server."""
+    children: dict[int, list[int]] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                    ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    todo, found = [os.getpid()], []
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
 @contextlib.contextmanager
 def _workers_share_api(runner: str):
     """Worker processes report to this flow's Prefect API. Without PREFECT_API_URL in their environment each
@@ -487,6 +575,7 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
         if not str(url or "").strip():
             raise ValueError(f"{name} is empty: give a folder or s3://bucket/prefix (an empty URL would mean the "
                              "worker's current directory)")
+    refuse_overlap(source, dest)
     logger = get_run_logger()
     overrides = {k: v for k, v in {"batch_files": batch_files, "batch_bytes": batch_bytes, "workers": workers}.items() if v}
     settings = PipelineSettings(**overrides)
@@ -497,7 +586,9 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
     lease = lake.acquire_lease(dst, owner=run_id, ttl_s=settings.lease_ttl_seconds, wait_s=settings.lease_wait_seconds)
     lease.keep_alive(settings.lease_ttl_seconds)
     failed_batches: list[tuple[str, list[dict[str, Any]], str]] = []
+    stop_on_signals = _stop_on_signals(lease)
     try:
+        stop_on_signals.__enter__()
         # a run that died: a commit it had started is finished from its manifest; batches it staged without
         # committing are redone from their sources (state was not advanced); its temporary files go
         for old in _recover_commits(dest, lease, run_id):
@@ -505,7 +596,8 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
         lake.clear_staging(dst)
         dst.clean_tmp()
         t0 = time.perf_counter()
-        listing = src.list_objects()
+        problems: list[tuple[str, str]] = []
+        listing = with_problems(src.list_objects(problems=problems), problems)
         fault_point("listing")
         state = lake.read_state(dst)
         plan = plan_work(listing, state, settings, full=full, years=years)
@@ -581,6 +673,7 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
         logger.info("%s %s: %d parsed, %d failed, %d skipped in %.1f s", run_id, summary.status, summary.parsed,
                     summary.failed, summary.skipped, summary.timings["wall_s"])
     finally:
+        stop_on_signals.__exit__(None, None, None)
         lease.release()
     if failed_batches and raise_on_partial:
         raise RuntimeError(f"run {run_id} partial: {len(failed_batches)} of {len(plan.batches)} batches failed "

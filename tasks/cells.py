@@ -379,7 +379,7 @@ def _cuts(s: str, k: int) -> Iterator[tuple[str, ...]]:
 # Steps the fused-digit search may take on one run (a step: one cut tried). The search grows ~n⁶ with the run's
 # length (a 60-digit table-3 row 1.2 s, 120 digits 87 s); every row of the bench corpus and the samples needs fewer
 # than STEPS_SEEN steps, so a run that needs more is ambiguous (null with a finding), never searched further.
-SPLIT_STEPS = 200_000
+SPLIT_STEPS = 100_000
 STEPS_SEEN = 10_000  # measured: the most any row of 20,000 generated flattened reports took (27 digits)
 
 

@@ -121,6 +121,7 @@ class Supervisor:
         self.time_budget_s = float(time_budget_s)
         self.memory_budget_mb = int(memory_budget_mb)
         self._child: _Child | None = None
+        self.peak_rss = 0  # the most the parser process was seen holding (bytes), for benchmarks
 
     def close(self) -> None:
         if self._child is not None:
@@ -225,9 +226,11 @@ class Supervisor:
                 used = spent.get(cur, 0.0)
                 if used > (batch_budget if step == STEP_BATCH else self.time_budget_s):
                     reason, budget = time_reason(self.time_budget_s), True
-                elif limit_rss and (rss := child.rss()) and rss - base_rss > limit_rss:
+                elif (rss := child.rss()) and limit_rss and rss - base_rss > limit_rss:
+                    self.peak_rss = max(self.peak_rss, rss)
                     reason, budget = memory_reason(self.memory_budget_mb), True
                 elif child.proc.poll() is None:
+                    self.peak_rss = max(self.peak_rss, rss)
                     continue
             # over a budget (kill it) or dead
             if reason is not None:
@@ -316,6 +319,9 @@ def _child_main(fd: int) -> None:
             _PROGRESS.pack_into(page, 0, step, index)
             if faults and step == STEP_DECODE:
                 fault_point("parse_doc", docs[index].source)
+            elif faults and step == STEP_BATCH:
+                for doc in docs:
+                    fault_point("parse_batch_with", doc.source)
 
         try:
             parsed = parse_documents(docs, progress)
