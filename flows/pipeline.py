@@ -214,6 +214,8 @@ def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: lis
     started_at = time.time()  # (epoch seconds: the flow lines batches up by worker to see the time between them)
     t0 = time.perf_counter()
     src, dst = Store(source), Store(dest)
+    if settings.isolate_parse:  # its start-up overlaps the reads
+        isolate.supervisor(settings.file_time_budget_s, settings.file_memory_budget_mb).start()
     keys = [it["key"] for it in items if not it.get("problem")]  # (what the listing refused is never read)
     side_keys = [it["sidecar_key"] for it in items if it.get("sidecar_key") and not it.get("problem")]
     results = src.read_many(keys + side_keys, max_workers=settings.read_workers, max_bytes=settings.max_object_bytes)

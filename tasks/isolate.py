@@ -123,6 +123,13 @@ class Supervisor:
         self._child: _Child | None = None
         self.peak_rss = 0  # the most the parser process was seen holding (bytes), for benchmarks
 
+    def start(self) -> None:
+        """Start the parser process now (its imports take ~1 s: a batch starts it before reading its files)."""
+        if self._child is None or self._child.proc.poll() is not None:
+            if self._child is not None:
+                self._child.close()
+            self._child = _Child()
+
     def close(self) -> None:
         if self._child is not None:
             self._child.close()
@@ -174,11 +181,9 @@ class Supervisor:
 
     def _attempt(self, docs: list[Document]) -> tuple[str, Any]:
         """("ok", ParsedBatch) or ("refused", (index in docs or None, reason, a budget was crossed))."""
+        self.start()
         child = self._child
-        if child is None or child.proc.poll() is not None:
-            if child is not None:
-                child.close()
-            child = self._child = _Child()
+        assert child is not None
         _PROGRESS.pack_into(child.page, 0, STEP_IDLE, -1)
         payload = pickle.dumps(docs, protocol=5)
         try:
