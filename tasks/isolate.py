@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import io
+import json
 import logging
 import mmap
 import os
-import pickle
 import select
 import signal
 import struct
@@ -185,7 +186,7 @@ class Supervisor:
         child = self._child
         assert child is not None
         _PROGRESS.pack_into(child.page, 0, STEP_IDLE, -1)
-        payload = pickle.dumps(docs, protocol=5)
+        payload = encode_documents(docs)
         try:
             assert child.proc.stdin is not None
             child.proc.stdin.write(_HEADER.pack(b"D", len(payload)))
@@ -223,7 +224,7 @@ class Supervisor:
                     if len(body) == size:
                         if kind == b"E":
                             raise RuntimeError(f"parser process: {body.decode('utf-8', 'replace')}")
-                        return "ok", pickle.loads(body)
+                        return "ok", decode_result(body)
                 # EOF: it died
             elif step == STEP_IDLE and child.proc.poll() is None:
                 continue
@@ -244,10 +245,17 @@ class Supervisor:
                 code = child.proc.wait()
                 reason = f"the parser's process died ({_describe_exit(code)}) while parsing this file"
                 child.close()
+                if code is not None and -code in _STOPPED_BY:  # stopped from outside (the run is ending): no file's doing
+                    self._child = None
+                    raise ParserUnavailable(f"the parser process was stopped ({_describe_exit(code)})")
             self._child = None
             if step == STEP_IDLE:
                 raise ParserUnavailable(f"the parser process ended before it took a document ({reason})")
             return "refused", (index if step != STEP_BATCH else None, reason, budget)
+
+
+# signals that stop a process from outside, not a crash: a death by one of them is never a file's doing
+_STOPPED_BY = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 
 
 def _describe_exit(code: int | None) -> str:
@@ -260,17 +268,22 @@ def _describe_exit(code: int | None) -> str:
 
 
 _LOCAL = threading.local()
-_ALL: list[Supervisor] = []
+_ALL: list[tuple[threading.Thread, Supervisor]] = []
 _ALL_LOCK = threading.Lock()
 
 
 def supervisor(time_budget_s: float, memory_budget_mb: int) -> Supervisor:
-    """This thread's supervisor (its child process is kept from batch to batch: starting one costs ~1 s)."""
+    """This thread's supervisor (its child process is kept from batch to batch: starting one costs ~1 s). The
+    parser processes of threads that have ended (a thread runner's pool of an earlier run) are stopped here."""
     sup = getattr(_LOCAL, "sup", None)
     if sup is None:
         sup = _LOCAL.sup = Supervisor(time_budget_s, memory_budget_mb)
         with _ALL_LOCK:
-            _ALL.append(sup)
+            for thread, old in [pair for pair in _ALL if not pair[0].is_alive()]:
+                with contextlib.suppress(Exception):
+                    old.close()
+                _ALL.remove((thread, old))
+            _ALL.append((threading.current_thread(), sup))
     sup.time_budget_s, sup.memory_budget_mb = float(time_budget_s), int(memory_budget_mb)
     return sup
 
@@ -278,10 +291,59 @@ def supervisor(time_budget_s: float, memory_budget_mb: int) -> Supervisor:
 @atexit.register
 def _close_all() -> None:
     with _ALL_LOCK:
-        for sup in _ALL:
+        for _, sup in _ALL:
             with contextlib.suppress(Exception):
                 sup.close()
         _ALL.clear()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What goes through the pipes: plain data, never pickles (JSON heads, the documents' bytes, Arrow IPC frames)
+
+_LEN = struct.Struct("<Q")
+
+
+def _pack(head: Any, blobs: Sequence[bytes]) -> bytes:
+    meta = json.dumps(head).encode()
+    return b"".join([_LEN.pack(len(meta)), meta, *blobs])
+
+
+def _unpack(body: bytes) -> tuple[Any, memoryview]:
+    (n,) = _LEN.unpack_from(body, 0)
+    return json.loads(body[_LEN.size:_LEN.size + n]), memoryview(body)[_LEN.size + n:]
+
+
+def encode_documents(docs: Sequence[Document]) -> bytes:
+    head = [[d.source, len(d.data), d.meta, d.meta_problem] for d in docs]
+    return _pack(head, [d.data for d in docs])
+
+
+def decode_documents(body: bytes) -> list[Document]:
+    head, rest = _unpack(body)
+    docs, at = [], 0
+    for source, size, meta, problem in head:
+        docs.append(Document(source=source, data=bytes(rest[at:at + size]), meta=meta, meta_problem=problem))
+        at += size
+    return docs
+
+
+def encode_result(parsed: ParsedBatch) -> bytes:
+    blobs = []
+    for frame in parsed.frames.values():
+        buf = io.BytesIO()
+        frame.write_ipc(buf, compression="uncompressed")
+        blobs.append(buf.getvalue())
+    head = {"frames": [[name, len(b)] for name, b in zip(parsed.frames, blobs, strict=True)], "records": parsed.records}
+    return _pack(head, blobs)
+
+
+def decode_result(body: bytes) -> ParsedBatch:
+    head, rest = _unpack(body)
+    frames, at = {}, 0
+    for name, size in head["frames"]:
+        frames[name] = pl.read_ipc(io.BytesIO(rest[at:at + size]))
+        at += size
+    return ParsedBatch(frames=frames, records=head["records"])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -303,7 +365,8 @@ def _child_main(fd: int) -> None:
     from tasks.faults import ENV_POINT, fault_point
 
     _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the terminal reaches the whole group: the parent decides
+    for sig in (signal.SIGINT, signal.SIGTERM):  # sent to the whole group (a Ctrl-C, a container stopping): the
+        signal.signal(sig, signal.SIG_IGN)       # parent decides, and this process dies with it (PR_SET_PDEATHSIG)
     page = mmap.mmap(fd, mmap.PAGESIZE)
     inp = sys.stdin.buffer
     out = os.fdopen(os.dup(1), "wb")
@@ -316,7 +379,7 @@ def _child_main(fd: int) -> None:
         body = inp.read(size)
         if len(body) < size:
             return
-        docs: list[Document] = pickle.loads(body)
+        docs = decode_documents(body)
         del body
         faults = bool(os.environ.get(ENV_POINT))
 
@@ -332,7 +395,7 @@ def _child_main(fd: int) -> None:
             parsed = parse_documents(docs, progress)
             result = ParsedBatch(frames=parsed.frames,
                                  records=[{k: rec.get(k) for k in RECORD_FIELDS} for rec in parsed.records])
-            kind, payload = b"R", pickle.dumps(result, protocol=5)
+            kind, payload = b"R", encode_result(result)
         except Exception as exc:  # a bug outside any one document: the batch fails as it would in-process
             kind, payload = b"E", f"{type(exc).__name__}: {exc}".encode()
         _PROGRESS.pack_into(page, 0, STEP_IDLE, -1)
