@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90
 export AWS_REQUEST_CHECKSUM_CALCULATION=when_required
 export AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
 
-.PHONY: setup demo test test-fast lint score bench-parse bench clean docs browser fonts
+.PHONY: setup demo test test-fast lint score bench-parse bench bench-hostile clean docs browser fonts
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench-parse: setup
 
 bench: setup
 	$(BIN)/python -m tests.bench.bench_pipeline
+
+# Every hostile input of tests/hostile.py parsed alone under the default per-file budget: seconds, peak MiB, outcome
+bench-hostile: setup
+	$(BIN)/python -m tests.bench.bench_hostile
 
 # The data dictionary (docs/data-dictionary.md) and the BI views (deploy/bi/views.sql), both generated from schemas/;
 # tests fail when either drifts.

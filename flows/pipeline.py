@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -29,7 +30,7 @@ from prefect.futures import as_completed
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.postrun import post_run
-from tasks import lake
+from tasks import isolate, lake
 from tasks.faults import fault_point
 from tasks.parse import PARSER_VERSION, UNKNOWN_YEAR, Document, ParsedBatch, parse_documents, parse_sidecar
 from tasks.storage import Store
@@ -60,6 +61,12 @@ class PipelineSettings(BaseSettings):
     # next one for at most this long (a dead process on this machine is noticed at once)
     lease_ttl_seconds: int = 1800
     lease_wait_seconds: float = 0.0   # a second run waits this long for the lease, then refuses (0: refuse at once)
+    # Each file's parse has a budget (tasks/isolate.py): over it, the file is refused with the reason and the rest of
+    # its batch goes on. Documents are parsed in a child process of each worker, which a file can stall or kill
+    # without taking its batch along; isolate_parse=False parses in the worker itself, with no budget.
+    file_time_budget_s: float = 30.0
+    file_memory_budget_mb: int = 1024
+    isolate_parse: bool = True
     batch_retries: int = 2            # a batch task that raises is retried, then recorded in failures
     batch_retry_delay_seconds: float = 2.0  # first retry after this, then 5× longer
 
@@ -89,6 +96,36 @@ def split_listing(listing: pl.DataFrame) -> pl.DataFrame:
     return reports.join(sides, on="key", how="left")
 
 
+def with_problems(listing: pl.DataFrame, problems: Sequence[tuple[str, str]]) -> pl.DataFrame:
+    """The listing with what it could not list as objects too (`problem`: why; size 0, the reason as etag), so each
+    becomes a failures row, and stays one, skipped, until the entry changes."""
+    listing = listing.with_columns(problem=pl.lit(None, pl.String))
+    if not problems:
+        return listing
+    extra = pl.DataFrame({"key": [k for k, _ in problems], "size": [0] * len(problems),
+                          "etag": [f"unlisted: {r}" for _, r in problems], "problem": [r for _, r in problems]},
+                         schema=listing.schema)
+    return pl.concat([listing, extra]).unique("key", keep="first").sort("key")
+
+
+def refuse_overlap(source: str, dest: str) -> None:
+    """A lake inside its source folder (or the same folder) would read its own files as reports on the next run:
+    refused before anything is written."""
+    src, dst = Store(source), Store(dest)
+    if src.is_local != dst.is_local:
+        return
+    if src.is_local:
+        a, b = os.path.realpath(src.root), os.path.realpath(dst.root)
+    elif src.bucket != dst.bucket:
+        return
+    else:
+        a, b = "/" + src.prefix, "/" + dst.prefix
+    if a == b or b.startswith(a.rstrip("/") + "/"):
+        raise ValueError(f"dest {Store.redact(dest)} is {'the source folder' if a == b else 'inside the source'} "
+                         f"{Store.redact(source)}: the next run would read the lake's own files as reports; give a "
+                         "dest outside the source")
+
+
 def plan_work(listing: pl.DataFrame, state: pl.DataFrame, settings: PipelineSettings, *, full: bool = False,
               years: Sequence[int] | None = None) -> Plan:
     objects = split_listing(listing)
@@ -97,7 +134,7 @@ def plan_work(listing: pl.DataFrame, state: pl.DataFrame, settings: PipelineSett
                                        s_year="year", s_side="sidecar_etag"), on="key", how="left")
     unchanged = (
         (pl.col("s_etag") == pl.col("etag")) & (pl.col("s_size") == pl.col("size"))
-        & (pl.col("s_version") == PARSER_VERSION) & (pl.col("s_status") == "parsed")
+        & (pl.col("s_version") == PARSER_VERSION) & pl.col("s_status").is_in(["parsed", "rejected"])
         & (pl.col("s_side").eq_missing(pl.col("sidecar_etag")))
     )
     changed = ~unchanged.fill_null(False)
@@ -151,6 +188,8 @@ def make_batches(items: list[dict[str, Any]], max_files: int, max_bytes: int, *,
                 batches.append(cur)
                 cur, size = [], 0
             cur.append({k: it.get(k) for k in ("key", "size", "etag", "sidecar_key", "sidecar_etag")})
+            if it.get("problem"):
+                cur[-1]["problem"] = it["problem"]
             size += nbytes
         if cur:
             batches.append(cur)
@@ -175,16 +214,24 @@ def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: lis
     started_at = time.time()  # (epoch seconds: the flow lines batches up by worker to see the time between them)
     t0 = time.perf_counter()
     src, dst = Store(source), Store(dest)
-    keys = [it["key"] for it in items]
-    side_keys = [it["sidecar_key"] for it in items if it.get("sidecar_key")]
+    if settings.isolate_parse:  # its start-up overlaps the reads
+        isolate.supervisor(settings.file_time_budget_s, settings.file_memory_budget_mb).start()
+    keys = [it["key"] for it in items if not it.get("problem")]  # (what the listing refused is never read)
+    side_keys = [it["sidecar_key"] for it in items if it.get("sidecar_key") and not it.get("problem")]
     results = src.read_many(keys + side_keys, max_workers=settings.read_workers, max_bytes=settings.max_object_bytes)
     by_key = {k: (data, err) for k, data, err in results}
     t1 = time.perf_counter()
     docs: list[Document] = []
     doc_items: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
+    rejected: set[str] = set()  # refused for good until their bytes change: never retried by the next run
     now = datetime.now(UTC)
     for it in items:
+        if it.get("problem"):  # the listing found it unsafe or unreadable (a symlink loop, one leaving the source)
+            failures.append({"source": it["key"], "run_id": run_id, "stage": "list", "error": it["problem"],
+                             "recorded_at": now})
+            rejected.add(it["key"])
+            continue
         data, err = by_key.get(it["key"], (None, "not read"))
         if data is None:
             failures.append({"source": it["key"], "run_id": run_id, "stage": "read", "error": str(err), "recorded_at": now})
@@ -197,20 +244,32 @@ def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: lis
                 problem = f"sidecar could not be read: {serr}"
         docs.append(Document(source=it["key"], data=data, meta=meta, meta_problem=problem))
         doc_items.append(it)
-    parsed = _parse_in_chunks(docs, settings.parse_chunk)
+    if settings.isolate_parse:
+        outcome = isolate.supervisor(settings.file_time_budget_s, settings.file_memory_budget_mb).parse(
+            docs, settings.parse_chunk)
+        frames_parsed, records = outcome.frames, outcome.records
+        for i, reason in sorted(outcome.refused.items()):
+            failures.append({"source": docs[i].source, "run_id": run_id, "stage": "parse", "error": reason,
+                             "recorded_at": now})
+            rejected.add(docs[i].source)
+    else:
+        parsed = _parse_in_chunks(docs, settings.parse_chunk)
+        frames_parsed, records = parsed.frames, dict(enumerate(parsed.records))
     t2 = time.perf_counter()
     state_rows = [{
         "key": it["key"], "size": it.get("size"), "etag": it.get("etag"), "content_hash": None, "report_id": rec["report_id"],
         "year": rec["year"] if isinstance(rec["year"], int) else UNKNOWN_YEAR,
         "admin_level": rec["admin_level"] or "unknown", "parser_version": PARSER_VERSION, "processed_at": now,
         "status": "parsed", "sidecar_etag": it.get("sidecar_etag"),
-    } for it, rec in zip(doc_items, parsed.records, strict=True)]
+    } for i, it in enumerate(doc_items) if (rec := records.get(i)) is not None]
     item_of = {it["key"]: it for it in items}
     for f in failures:
         it = item_of[f["source"]]
         state_rows.append({"key": it["key"], "size": it.get("size"), "etag": it.get("etag"), "content_hash": None,
                            "report_id": None, "year": None, "admin_level": None, "parser_version": PARSER_VERSION,
-                           "processed_at": now, "status": "failed", "sidecar_etag": it.get("sidecar_etag")})
+                           "processed_at": now, "status": "rejected" if it["key"] in rejected else "failed",
+                           "sidecar_etag": it.get("sidecar_etag")})
+    parsed = ParsedBatch(frames=frames_parsed)
     reports = parsed.frames["reports"]
     hashes = dict(zip(reports.get_column("report_id").to_list(), reports.get_column("content_hash").to_list(), strict=True))
     for row in state_rows:
@@ -222,8 +281,8 @@ def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: lis
     lake.stage_frames(dst, run_id, batch_id, frames)
     t3 = time.perf_counter()
     return {
-        "batch_id": batch_id, "files": len(items), "parsed": len(docs), "failed": len(failures),
-        "bytes": sum(len(d.data) for d in docs),
+        "batch_id": batch_id, "files": len(items), "parsed": len(state_rows) - len(failures),
+        "failed": len(failures), "bytes": sum(len(d.data) for d in docs),
         "findings": dict(Counter(parsed.frames["findings"].get_column("rule").to_list())),
         "read_s": t1 - t0, "parse_s": t2 - t1, "stage_s": t3 - t2,
         "worker": f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}", "started_at": started_at,
@@ -373,6 +432,63 @@ def _with_sources(frame: pl.DataFrame, sources: pl.DataFrame) -> pl.DataFrame:
 
 # ---------------------------------------------------------------------------------------------------------------
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(lease: lake.Lease):
+    """SIGTERM or SIGINT (a Ctrl-C, a scheduler stopping the job, Prefect cancelling the flow run) ends the run at
+    once, as a kill would: the task workers and parser processes are killed, the lease let go (at most 5 s), and the
+    process exits 128 + the signal's number. Nothing is rolled back: a commit under way is finished by the next run
+    from its manifest, batches staged without a commit are redone (state was not advanced). Only where the flow runs
+    in the main thread (the CLI, a deployment's flow-run process); elsewhere Python cannot take signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        for sig in STOP_SIGNALS:  # a second signal while stopping changes nothing
+            signal.signal(sig, signal.SIG_IGN)
+        with contextlib.suppress(Exception):
+            get_run_logger().warning("%s: stopping now (the next run finishes or discards what this one left)",
+                                     signal.Signals(signum).name)
+        _kill_descendants()
+        releaser = threading.Thread(target=lease.release, daemon=True)
+        releaser.start()
+        releaser.join(5)
+        os._exit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _kill_descendants() -> None:
+    """SIGKILL every process below this one (Linux /proc; elsewhere nothing): workers, parsers, Prefect's server."""
+    children: dict[int, list[int]] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                    ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    todo, found = [os.getpid()], []
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
 @contextlib.contextmanager
 def _workers_share_api(runner: str):
     """Worker processes report to this flow's Prefect API. Without PREFECT_API_URL in their environment each
@@ -461,6 +577,7 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
         if not str(url or "").strip():
             raise ValueError(f"{name} is empty: give a folder or s3://bucket/prefix (an empty URL would mean the "
                              "worker's current directory)")
+    refuse_overlap(source, dest)
     logger = get_run_logger()
     overrides = {k: v for k, v in {"batch_files": batch_files, "batch_bytes": batch_bytes, "workers": workers}.items() if v}
     settings = PipelineSettings(**overrides)
@@ -471,7 +588,9 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
     lease = lake.acquire_lease(dst, owner=run_id, ttl_s=settings.lease_ttl_seconds, wait_s=settings.lease_wait_seconds)
     lease.keep_alive(settings.lease_ttl_seconds)
     failed_batches: list[tuple[str, list[dict[str, Any]], str]] = []
+    stop_on_signals = _stop_on_signals(lease)
     try:
+        stop_on_signals.__enter__()
         # a run that died: a commit it had started is finished from its manifest; batches it staged without
         # committing are redone from their sources (state was not advanced); its temporary files go
         for old in _recover_commits(dest, lease, run_id):
@@ -479,7 +598,8 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
         lake.clear_staging(dst)
         dst.clean_tmp()
         t0 = time.perf_counter()
-        listing = src.list_objects()
+        problems: list[tuple[str, str]] = []
+        listing = with_problems(src.list_objects(problems=problems), problems)
         fault_point("listing")
         state = lake.read_state(dst)
         plan = plan_work(listing, state, settings, full=full, years=years)
@@ -555,6 +675,7 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
         logger.info("%s %s: %d parsed, %d failed, %d skipped in %.1f s", run_id, summary.status, summary.parsed,
                     summary.failed, summary.skipped, summary.timings["wall_s"])
     finally:
+        stop_on_signals.__exit__(None, None, None)
         lease.release()
     if failed_batches and raise_on_partial:
         raise RuntimeError(f"run {run_id} partial: {len(failed_batches)} of {len(plan.batches)} batches failed "

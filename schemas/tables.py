@@ -202,7 +202,9 @@ FAILURES = Table(
     (
         Column("source", pl.String, False, "Object key.", "storage"),
         Column("run_id", pl.String, False, "Run that recorded the failure.", "orchestration"),
-        Column("stage", pl.String, False, "read, parse or batch.", "orchestration"),
+        Column("stage", pl.String, False, "list (a symbolic link loop or one leaving the source, a folder that cannot be "
+               "listed), read, parse (over its time or memory budget, or the parser process died on it) or batch.",
+               "orchestration"),
         Column("error", pl.String, False, "Error class and message (credentials scrubbed).", "orchestration"),
         Column("recorded_at", pl.Datetime("us", "UTC"), False, "When.", "orchestration"),
     ),

@@ -312,7 +312,10 @@ def _fit_fused(values: list[Cell], n: int, sums: tuple[int, int] | None) -> Fit:
             return Fit([classify(c.text) if c.kind == "digits" else c for c in values])
         return Fit(None, problem="ambiguous")
     if sums and len(tokens) == 1 and not tokens[0].startswith("-"):
-        cands = list(_split_with_sums_kept(tokens[0], *sums))
+        kept = _split_with_sums_kept(tokens[0], *sums)
+        if kept is None:  # too long to search to the end: never guess
+            return Fit(None, problem="ambiguous")
+        cands = list(kept)
     elif sum(len(t) for t in tokens) > 24 + n:
         return Fit(None, problem="ambiguous")  # too long to enumerate without a rule: never guess
     else:
@@ -373,14 +376,27 @@ def _cuts(s: str, k: int) -> Iterator[tuple[str, ...]]:
             yield (s[:i], *rest)
 
 
-def split_with_sums(s: str, groups: int, addends: int) -> list[tuple[int, ...]]:
+# Steps the fused-digit search may take on one run (a step: one cut tried). The search grows ~n⁶ with the run's
+# length (a 60-digit table-3 row 1.2 s, 120 digits 87 s); every row of the bench corpus and the samples needs fewer
+# than STEPS_SEEN steps, so a run that needs more is ambiguous (null with a finding), never searched further.
+SPLIT_STEPS = 100_000
+STEPS_SEEN = 10_000  # measured: the most any row of 20,000 generated flattened reports took (27 digits)
+
+
+class SplitTooLong(ValueError):
+    """The fused-digit search ran out of steps: the run cannot be told apart here."""
+
+
+def split_with_sums(s: str, groups: int, addends: int, *, steps: int = SPLIT_STEPS) -> list[tuple[int, ...]]:
     """Cut one digit run into `groups` groups of `addends` numbers followed by their printed total.
 
     The total must read as the decimal digits of the addends' sum, so it is found, not guessed: fast even for
     long runs (a table-3 row is 6 + 1, table 4 is 3 × (4 + 1)). The last group ends the run, so its total is a
-    suffix: each length of it fixes the sum its addends must reach, which prunes that search hard.
+    suffix: each length of it fixes the sum its addends must reach, which prunes that search hard. More than
+    `steps` cuts tried raises SplitTooLong.
     """
     out: list[tuple[int, ...]] = []
+    budget = [steps]
 
     def group(pos: int, g: int, acc: tuple[int, ...]) -> None:
         if len(out) >= MAX_CANDIDATES:
@@ -397,7 +413,7 @@ def split_with_sums(s: str, groups: int, addends: int) -> list[tuple[int, ...]]:
                 if len(t) > 1 and t[0] == "0":
                     continue
                 target = int(t)
-                out.extend((*acc, *parts, target) for parts in _addends_to(rest[:-ln], addends, target))
+                out.extend((*acc, *parts, target) for parts in _addends_to(rest[:-ln], addends, target, budget))
             return
         addend(pos, g, 0, 0, acc)
 
@@ -412,6 +428,9 @@ def split_with_sums(s: str, groups: int, addends: int) -> list[tuple[int, ...]]:
             return
         max_len = 1 if s[pos] == "0" else len(s) - pos
         for ln in range(1, max_len + 1):
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise SplitTooLong(f"a run of {len(s)} digits needs more than {steps:,} steps to split")
             v = int(s[pos : pos + ln])
             # every later cell takes at least one digit; the total is at least as long as this addend
             if pos + ln + (addends - i - 1) + len(str(total + v)) * 1 + (remaining_groups - 1) * (addends + 1) > len(s):
@@ -426,14 +445,18 @@ def split_with_sums(s: str, groups: int, addends: int) -> list[tuple[int, ...]]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _split_with_sums_kept(s: str, groups: int, addends: int) -> tuple[tuple[int, ...], ...]:
+def _split_with_sums_kept(s: str, groups: int, addends: int) -> tuple[tuple[int, ...], ...] | None:
     """split_with_sums, kept: fused runs repeat from report to report (rows of zeros; on the bench corpus 749
-    distinct runs among 7,450 calls, which took ~50 µs a report)."""
-    return tuple(split_with_sums(s, groups, addends))
+    distinct runs among 7,450 calls, which took ~50 µs a report). None: the search ran out of steps."""
+    try:
+        return tuple(split_with_sums(s, groups, addends))
+    except SplitTooLong:
+        return None
 
 
-def _addends_to(s: str, k: int, target: int) -> Iterator[tuple[int, ...]]:
-    """Every cut of `s` into k numbers (no leading zeros) that add up to `target`."""
+def _addends_to(s: str, k: int, target: int, budget: list[int]) -> Iterator[tuple[int, ...]]:
+    """Every cut of `s` into k numbers (no leading zeros) that add up to `target`, each cut tried taken from
+    `budget` (SplitTooLong when it runs out)."""
     if k == 1:
         if s and (s == "0" or s[0] != "0") and int(s) == target:
             yield (target,)
@@ -446,11 +469,14 @@ def _addends_to(s: str, k: int, target: int) -> Iterator[tuple[int, ...]]:
         return
     max_len = 1 if s[:1] == "0" else len(s) - (k - 1)
     for ln in range(1, max_len + 1):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise SplitTooLong("a run of digits needs more steps to split than allowed")
         v = int(s[:ln])
         if v > target:
             break
         # each later number is at most what is left of the target, so it has at most that many digits
         if len(s) - ln > (k - 1) * len(str(target - v)):
             continue
-        for rest in _addends_to(s[ln:], k - 1, target - v):
+        for rest in _addends_to(s[ln:], k - 1, target - v, budget):
             yield (v, *rest)

@@ -8,14 +8,17 @@ list of ``name[:arg]``:
 - ``name:N``     otherwise, the N-th time (N a number: mid_commit:40 = after the 40th partition write).
 
 GOVREPORTS_FAULT_ACTION says what happens: ``kill`` (default: SIGKILL to this process, no cleanup of any kind, as
-an OOM kill or a lost node), ``raise`` (FaultInjected, an ordinary exception) or ``pause:S`` (sleep S seconds, then
-go on: a slow run, to make two runs overlap).
+an OOM kill or a lost node), ``segv`` (SIGSEGV: a C library's crash), ``raise`` (FaultInjected, an ordinary
+exception), ``pause:S`` (sleep S seconds, then go on: a slow run, to make two runs overlap, or a file's parse that
+stalls) or ``alloc:M`` (take M MiB and hold it for a minute: a file's parse that eats memory).
 
 Points (in the order a run reaches them): ``listing`` (source listed, nothing planned or written), ``mid_batch``
 (a batch's first frame staged, its _SUCCESS not yet), ``batch`` (a batch task starting; tag = batch id),
 ``after_stage`` (every batch done, nothing committed), ``mid_commit`` (after a partition write of the commit),
 ``before_state`` (tables and failures committed, state not yet), ``after_state`` (state written, staging not yet
-cleared).
+cleared). In the parser process (tasks/isolate.py): ``parse_doc`` (a document's parse starting; tag = its key)
+and ``parse_batch_with`` (a batch-wide step of the parse starting, once for each key in the chunk: the step dies
+whenever that document is among those parsed).
 """
 
 from __future__ import annotations
@@ -65,7 +68,13 @@ def _trigger(where: str) -> None:
     if action.startswith("pause:"):
         time.sleep(float(action.split(":", 1)[1]))
         return
-    os.kill(os.getpid(), signal.SIGKILL)
+    if action.startswith("alloc:"):
+        held = bytearray(int(float(action.split(":", 1)[1]) * 1024 * 1024))
+        for i in range(0, len(held), 4096):  # touched: resident, not just reserved
+            held[i] = 1
+        time.sleep(60)
+        return
+    os.kill(os.getpid(), signal.SIGSEGV if action == "segv" else signal.SIGKILL)
 
 
 def reset() -> None:

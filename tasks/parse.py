@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -23,7 +23,7 @@ from schemas.tables import (
     empty_frame,
 )
 from tasks import batch_tables as bt
-from tasks.decode import Decoded, decode_bytes, html_to_text
+from tasks.decode import Decoded, TooLarge, decode_bytes, html_to_text
 from tasks.divisions import resolve_organ, resolve_region
 from tasks.extract import (
     SPAM_RE,
@@ -90,7 +90,12 @@ def _decode_one(doc: Document) -> tuple[Decoded, str | None]:
     decoded = decode_bytes(doc.data)
     if decoded.text is None:
         return decoded, None
-    return decoded, html_to_text(decoded.text) if decoded.is_html else decoded.text
+    if not decoded.is_html:
+        return decoded, decoded.text
+    try:
+        return decoded, html_to_text(decoded.text)
+    except TooLarge as exc:  # a limit, not a parser bug: the file's unsupported_format finding says which
+        return replace(decoded, text=None, problem=f"HTML page too large to read: {exc}"), None
 
 
 def _prepare_one(decoded: Decoded, text: str | None) -> Prepared | Extracted:
@@ -145,7 +150,16 @@ def _empty_record() -> dict[str, Any]:
                               "active_disclosure", "applications", "review_litigation")}
 
 
-def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
+# The steps of parse_documents, as `progress` hears of them: per document (decode, prepare, finish) or over the whole
+# batch (the rest: Polars normalisation, the batch table reader, validation, frames), index -1.
+STEP_DECODE, STEP_PREPARE, STEP_FINISH, STEP_BATCH = 0, 1, 2, 3
+
+
+def parse_documents(docs: Sequence[Document], progress: Callable[[int, int], None] | None = None) -> ParsedBatch:
+    """`progress(step, index)` is called as each step of each document starts (and with STEP_BATCH, -1 before the
+    batch-wide steps): a supervisor watching it knows which file a stall or a dying process belongs to."""
+    if progress is None:
+        progress = _no_progress
     if not docs:
         return ParsedBatch(frames={name: empty_frame(table) for name, table in TABLES.items()})
     reports: list[dict[str, Any]] = []
@@ -155,16 +169,19 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
     finding_rows: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
     decoded: list[tuple[Decoded | None, str | None]] = []
-    for doc in docs:
+    for i, doc in enumerate(docs):
+        progress(STEP_DECODE, i)
         try:
             decoded.append(_decode_one(doc))
         except Exception:  # reported below as a parse error of this document
             decoded.append((None, None))
+    progress(STEP_BATCH, -1)
     texts = normalise_batch([t or "" for _, t in decoded])
     spam = pl.Series(texts, dtype=pl.String).str.extract(f"({SPAM_RE.pattern})").to_list()
     prepared: list[Prepared | Extracted | None] = []
     errors: dict[int, Exception] = {}
     for i, (dec, text) in enumerate(decoded):
+        progress(STEP_PREPARE, i)
         try:
             if dec is None:
                 raise ValueError("could not decode")
@@ -172,12 +189,14 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
         except Exception as exc:  # a parser bug must not sink the batch: the file is recorded with the error
             prepared.append(None)
             errors[i] = exc
+    progress(STEP_BATCH, -1)
     try:
         fast = fast_tables(prepared)
     except Exception:  # the fast path is an optimisation: on any surprise every table takes the per-document path
         log.exception("batch table reader failed; reading this batch document by document")
         fast = {}
     for i, doc in enumerate(docs):
+        progress(STEP_FINISH, i)
         digest = content_hash(doc.data)
         report_id = digest[:32]
         encoding = reader = None
@@ -243,6 +262,7 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
         })
         records.append({"source": doc.source, "report_id": report_id, **rec, "layout": ext.layout, "reader": reader})
 
+    progress(STEP_BATCH, -1)
     ids = pl.DataFrame({"report_id": [r["report_id"] for r in reports], "year": [r["year"] for r in reports],
                         "admin_level": [r["admin_level"] for r in reports]},
                        schema={"report_id": pl.String, "year": pl.Int32, "admin_level": pl.String}).unique("report_id", keep="first")
@@ -299,6 +319,10 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
     for rec in records:
         rec["findings"] = [dict(f) for f in by_report.get(rec["report_id"], [])]
     return ParsedBatch(frames=frames, records=records)
+
+
+def _no_progress(step: int, index: int) -> None:
+    return None
 
 
 def _merge_division(organ_div, region_div):

@@ -136,7 +136,7 @@ class StorageError(OSError):
     """An operation on a store failed (message scrubbed of credentials)."""
 
 
-_ESCAPED_BYTE = re.compile(r"\\x([0-9a-f]{2})")
+_ESCAPE_RE = re.compile(r"\\\\|\\x([0-9a-f]{2})")  # in a listed key: a doubled backslash, or a byte that is not UTF-8
 
 
 class Store:
@@ -235,12 +235,8 @@ class Store:
         """The file of a key under the root; a key that could leave it ('..', '.', absolute, NUL) is refused."""
         if not key or key.startswith("/") or "\0" in key or any(seg in ("..", ".") for seg in key.split("/")):
             raise ValueError(f"invalid key {key!r}: keys are relative, '/'-separated, without '.' or '..' segments")
-        path = os.path.join(self.root, *key.split("/"))
-        if "\\x" in key and not os.path.exists(path):
-            # a listed name that was not UTF-8: `\xNN` back to its raw byte (surrogateescape, as os.listdir gives it)
-            raw = _ESCAPED_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), key)
-            path = os.path.join(self.root, *raw.split("/"))
-        return path
+        # a listed name (encode_name): doubled backslashes and `\xNN` back to the name os.listdir gave
+        return os.path.join(self.root, *self.decode_name(key).split("/"))
 
     def uri(self, key: str = "") -> str:
         """Full address of a key: s3://bucket/prefix/key, or the local absolute path (for readers like DuckDB)."""
@@ -318,38 +314,89 @@ class Store:
 
     # -- listing -------------------------------------------------------------------------------------------------
 
-    def list_objects(self, prefix: str = "") -> pl.DataFrame:
+    def list_objects(self, prefix: str = "", *, problems: list[tuple[str, str]] | None = None) -> pl.DataFrame:
         """Every object under the root whose key starts with `prefix` (a string prefix, recursive), directories
-        skipped: key (relative, '/'-separated), size (Int64), etag (String; locally f"{mtime_ns}-{size}")."""
-        rows = self._list_local(prefix) if self.is_local else self._list_s3(prefix)
+        skipped: key (relative, '/'-separated), size (Int64), etag (String; locally f"{mtime_ns}-{size}").
+
+        A local folder's entries that are not objects one may read are left out, each with its reason appended to
+        `problems` as (key, reason): a symbolic link leaving the root (never followed: a source folder does not
+        reach outside itself), a symbolic link loop or one whose target is gone, a folder that cannot be listed, an
+        entry that cannot be looked at. A symbolic link to a file inside the root is that file under another name;
+        one to a folder is not walked (its files are listed where they are)."""
+        rows = self._list_local(prefix, problems) if self.is_local else self._list_s3(prefix)
         return pl.DataFrame(rows, schema=LISTING_SCHEMA, orient="row").sort("key")
 
-    def _list_local(self, prefix: str) -> list[tuple[str, int, str]]:
+    @staticmethod
+    def encode_name(name: str) -> str:
+        """A local name (as os.listdir gives it: bytes that are not UTF-8 as surrogates) as a key: every backslash
+        doubled, every byte that is not UTF-8 written `\\xNN`. Unambiguous (a file literally named `bad\\xffname`
+        gets another key than one whose name holds the byte 0xff), and an ordinary name is its own key."""
+        if "\\" in name:
+            name = name.replace("\\", "\\\\")
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return name
+
+    @staticmethod
+    def decode_name(key: str) -> str:
+        """The local name of a key (`encode_name` undone; a lone backslash not starting an escape is itself)."""
+        if "\\" not in key:
+            return key
+        return _ESCAPE_RE.sub(lambda m: "\\" if m.group(0) == "\\\\" else chr(0xDC00 + int(m.group(1), 16)), key)
+
+    def _list_local(self, prefix: str, problems: list[tuple[str, str]] | None = None) -> list[tuple[str, int, str]]:
         if not os.path.isdir(self.root):
             return []
         head, _, _ = prefix.rpartition("/")
         start = os.path.join(self.root, *head.split("/")) if head else self.root
         if not os.path.isdir(start):
             return []
+        root_real = os.path.realpath(self.root)
         rows: list[tuple[str, int, str]] = []
-        for dirpath, _dirnames, filenames in os.walk(start):
+
+        def problem(path: str, reason: str) -> None:
+            key = self.encode_name(os.path.relpath(path, self.root).replace(os.sep, "/"))
+            if key.startswith(prefix) and problems is not None:
+                problems.append((key, reason))
+            logger.warning("not listed: %r: %s", key, reason)
+
+        def walk_error(exc: OSError) -> None:
+            if isinstance(exc, FileNotFoundError) or exc.filename is None:
+                return
+            problem(os.fsdecode(exc.filename), f"a folder that cannot be listed: {describe_error(exc)}")
+
+        for dirpath, dirnames, filenames in os.walk(start, onerror=walk_error):
             rel_dir = os.path.relpath(dirpath, self.root)
-            base = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
-            for name in filenames:
-                key = base + name
+            base = "" if rel_dir == "." else self.encode_name(rel_dir.replace(os.sep, "/")) + "/"
+            for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                key = base + self.encode_name(name)
                 if not key.startswith(prefix):
                     continue
+                if key != base + name:
+                    logger.warning("a file name that is not valid UTF-8 or holds a backslash is listed as %r", key)
+                path = os.path.join(dirpath, name)
                 try:
-                    key.encode("utf-8")
-                except UnicodeEncodeError:
-                    # a name in another encoding (a zip from Windows unpacked as raw bytes): its odd bytes are written
-                    # `\xNN` in the key (valid text, read back by _local_path), so the file is read like any other
-                    key = key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-                    logger.warning("a file name that is not valid UTF-8 is listed as %r", key)
-                try:
-                    st = os.stat(os.path.join(dirpath, name))
+                    st = os.lstat(path)
                 except FileNotFoundError:  # removed while listing
                     continue
+                except OSError as exc:
+                    problem(path, f"an entry that cannot be looked at: {describe_error(exc)}")
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    target = os.path.realpath(path)
+                    if os.path.commonpath([root_real, target]) != root_real:
+                        problem(path, "a symbolic link leaving the source folder: not followed")
+                        continue
+                    try:
+                        st = os.stat(path)
+                    except OSError as exc:
+                        what = "a symbolic link loop" if exc.errno == errno.ELOOP else "a symbolic link whose target is gone"
+                        problem(path, f"{what}: not followed")
+                        continue
+                    if stat.S_ISDIR(st.st_mode):
+                        continue  # its files are listed where they are
                 if not stat.S_ISREG(st.st_mode):
                     continue
                 rows.append((key, st.st_size, f"{st.st_mtime_ns}-{st.st_size}"))
