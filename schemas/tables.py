@@ -100,6 +100,10 @@ REPORTS = Table(
         Column("warning_count", pl.Int32, False, "Findings of severity warning.", "findings"),
         Column("duplicate_sources", pl.List(pl.String), True, "Other keys holding exactly the same bytes.", "storage"),
         Column("parser_version", pl.String, False, "govreports parser version that produced the row.", "derived"),
+        Column("reader", pl.String, True, "How the report's text was read, where not decoded as text: the OCR engine and its version for a scan "
+               "(rapidocr-onnxruntime 1.4.4); null for a text file.", "raw bytes"),
+        Column("ocr_confidence_min", pl.Float64, True, "A scan read by OCR: the lowest engine score (0–1) of a table value kept; null for a "
+               "text layer. Values the sum rules could not confirm are null with ocr_unconfirmed findings whatever the score.", "OCR"),
     ),
 )
 

@@ -7,6 +7,7 @@ import re
 import threading
 from dataclasses import dataclass
 from itertools import repeat
+from typing import Any
 
 # Magic numbers of files that are not text reports (seen under .txt/.html names in crawls).
 BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -50,6 +51,8 @@ class Decoded:
     is_html: bool = False
     problem: str | None = None  # why no text could be had (binary, empty, undecodable)
     mixed_encoding: bool = False
+    reader: str | None = None  # how the text was had, where not a plain decode: the OCR engine and its version
+    ocr: Any = None  # a scan read by OCR: its lines and value cells (tasks.ocr.OcrDocument), for the rule check
 
 
 def sniff_binary(data: bytes) -> str | None:
@@ -313,9 +316,27 @@ def pdf_text(data: bytes) -> Decoded:
         return Decoded(None, "pdf", problem=f"binary content (pdf) that cannot be opened: {type(exc).__name__}: {exc}")
     text = "\n".join(pages)
     if not text.strip():
-        return Decoded(None, "pdf", problem=f"a PDF without a text layer (no text on any of its {len(pages)} "
-                                            "pages: scanned images)")
+        return scanned_pdf(data, len(pages))
     return _finish(text, "pdf")
+
+
+def scanned_pdf(data: bytes, pages: int) -> Decoded:
+    """A PDF without a text layer (scanned pages): read by OCR (tasks/ocr.py, the `ocr` extra), or unsupported with
+    the reason when the extra is not installed."""
+    from dataclasses import replace
+
+    from tasks import ocr
+
+    reason = f"a PDF without a text layer (no text on any of its {pages} pages: scanned images)"
+    if not ocr.available():
+        return Decoded(None, "pdf", problem=f"{reason}: {ocr.OCR_NOT_INSTALLED}")
+    try:
+        doc = ocr.read_pdf(data)
+    except Exception as exc:  # pdfium or the engine failing on one file costs that file only
+        return Decoded(None, "pdf", problem=f"{reason} that OCR could not read: {type(exc).__name__}: {exc}")
+    if not doc.text.strip():
+        return Decoded(None, "pdf", problem=f"{reason} in which OCR found no text")
+    return replace(_finish(doc.text, "pdf"), reader=ocr.reader_name(), ocr=doc)
 
 
 def _is_docx(data: bytes) -> bool:

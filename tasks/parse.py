@@ -92,6 +92,10 @@ def _prepare_one(decoded: Decoded, text: str | None) -> Prepared | Extracted:
 
 def _finish_one(decoded: Decoded, p: Prepared | Extracted, fast: dict[str, Any] | None, spam: str | None) -> Extracted:
     out = p if isinstance(p, Extracted) else extract_tables(p, fast, spam)
+    if decoded.ocr is not None and out.supported:  # a scan: only the numbers the sum rules confirm are kept
+        from tasks.ocr_confirm import confirm
+
+        confirm(out, decoded.ocr.lines)
     if decoded.mixed_encoding:
         out.findings.append(finding("mixed_encoding", "lines in different encodings (UTF-8 and GB18030) were decoded one by one",
                                     severity="warning"))
@@ -163,12 +167,12 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
     for i, doc in enumerate(docs):
         digest = content_hash(doc.data)
         report_id = digest[:32]
-        encoding = None
+        encoding = reader = ocr_doc = None
         try:
             dec, p = decoded[i][0], prepared[i]
             if dec is None or p is None:
                 raise errors.get(i) or ValueError("could not decode")
-            encoding = dec.encoding
+            encoding, reader, ocr_doc = dec.encoding, dec.reader, dec.ocr
             ext = _finish_one(dec, p, fast.get(i), spam[i])
         except Exception as exc:  # a parser bug must not sink the batch: the file is recorded with the error
             ext, encoding = Extracted(record=_empty_record(), supported=False), None
@@ -219,7 +223,8 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
             "title": ext.title, "organ": rec["organ"], "organ_kind": div.organ_kind, "province": div.province,
             "prefecture": div.prefecture, "county": div.county, "division_code": div.division_code,
             "published_date": rec["published_date"], "index_number": rec["index_number"], "url": meta.get("url"),
-            "supported": ext.supported,
+            "supported": ext.supported, "reader": reader,
+            "ocr_confidence_min": None if ocr_doc is None else ocr_doc.confidence_min,
         })
         records.append({"source": doc.source, "report_id": report_id, **rec, "layout": ext.layout})
 
@@ -248,7 +253,8 @@ def parse_documents(docs: Sequence[Document]) -> ParsedBatch:
     rep = (
         pl.DataFrame(reports, infer_schema_length=None, schema_overrides={
             k: pl.String for k in ("published_date", "encoding", "format_version", "layout", "title", "organ", "organ_kind",
-                                   "province", "prefecture", "county", "division_code", "index_number", "url")})
+                                   "province", "prefecture", "county", "division_code", "index_number", "url", "reader")}
+            | {"ocr_confidence_min": pl.Float64})
         .with_columns(pl.col("published_date").str.to_date(strict=False), pl.col("year").cast(pl.Int32))
         .join(counts, on="report_id", how="left")
         .with_columns(pl.col("error_count", "warning_count").fill_null(0), pl.col("incomplete").fill_null(False))
