@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import polars as pl
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PARTITION_KEYS = ("year", "admin_level")
 
 

@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 # cut by their own numbers in PDF text, form words broken over lines, PDF and Word attachments, table 4 a group a
 # row, titles without 年度, statistics periods written 2024年01月01日, 2024.1.1 or 2024年度, signature dates in
 # Chinese numerals, a row far longer than its width no longer read, tables whose line breaks were all lost, files
-# cut inside a number or inside their first table, a table-3 or table-4 row one cell too long read by its rules).
-PARSER_VERSION = "1.2.0"
+# cut inside a number or inside their first table, a table-3 or table-4 row one cell too long read by its rules;
+# 1.3.0: scanned PDFs read by OCR, numbers kept where the sum rules confirm them).
+PARSER_VERSION = "1.3.0"
 UNKNOWN_YEAR = 0  # partition for reports whose year cannot be told (non-reports, cut files): never dropped
 LEVELS = set(form.ADMIN_LEVELS)
 
