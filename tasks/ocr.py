@@ -128,6 +128,22 @@ class OcrDocument:
     pages: int
     confidence_min: float | None  # lowest score of a value box kept
     timing: Timing
+    # each page deskewed, grey, its rules erased, as PNG (~150 KB a page): a cell the rules dispute is read again
+    page_png: list[bytes] = field(default_factory=list)
+    reread: set[int] = field(default_factory=set)  # id() of the cells already read again alone
+
+    def read_again(self, cell: OcrCell) -> tuple[str, ...]:
+        """A cell the rules dispute, read again alone from its page (once): its candidates."""
+        if id(cell) in self.reread or cell.page >= len(self.page_png):
+            return cell.candidates
+        import cv2
+        import numpy as np
+
+        self.reread.add(id(cell))
+        gray = cv2.imdecode(np.frombuffer(self.page_png[cell.page], np.uint8), cv2.IMREAD_GRAYSCALE)
+        again, _ = reread(gray, cell.bbox)
+        cell.candidates = tuple(dict.fromkeys([*cell.candidates, *(t for t in again if t != cell.text)]))
+        return cell.candidates
 
     @property
     def text(self) -> str:
@@ -338,7 +354,7 @@ def _lookalike(box: Box) -> Box:
     return box
 
 
-def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[float]]:
+def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[float], bytes]:
     """One page: OCR, deskew, lines by baseline, ruled value cells from the vertical rules."""
     import time
 
@@ -359,27 +375,39 @@ def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[fl
     clean[cv2.dilate(mask | horizontal, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))) > 0] = 255
     lines: list[OcrLine] = []
     scores: list[float] = []
+    rows = []
     for row in _rows(boxes):
         numbers = [b for b in row if is_number(b.text)]
         texts = [b for b in row if not is_number(b.text)]
-        y0 = min(b.y0 for b in row)
-        y1 = max(b.y1 for b in row)
+        y0, y1 = min(b.y0 for b in row), max(b.y1 for b in row)
         rules = _rules_across(mask, y0, y1) if numbers else []
+        cells = list(zip(rules, rules[1:], strict=False))
+        last_text = max((i for i, (a, b) in enumerate(cells) for tb in texts if a <= tb.xc < b), default=-1)
+        rows.append((row, numbers, texts, y0, y1, rules, cells, last_text))
+    tol = max(6.0, 0.004 * gray.shape[1])
+    # where a labelled ruled row's values begin (x), by its right border: a row whose label sits on the lines above
+    # and below its numbers (a wrapped label) begins its values where its labelled neighbours do
+    starts = [(cells[last_text + 1][0], rules[-1], (y0 + y1) / 2)
+              for _, _, _, y0, y1, rules, cells, last_text in rows if 0 <= last_text < len(cells) - 1]
+    for row, numbers, texts, y0, y1, rules, cells, last_text in rows:
         label = " ".join(b.text for b in texts)
         if len(rules) < 2:  # not a ruled row: the numbers in reading order, as a PDF's text layer gives them
             scores += [b.score for b in numbers]
             lines.append(OcrLine(" ".join(b.text for b in row)))
             continue
-        cells = list(zip(rules, rules[1:], strict=False))
         # value cells: right of the last cell holding label text, up to the right border
-        last_text = max((i for i, (a, b) in enumerate(cells) for tb in texts if a <= tb.xc < b), default=-1)
         value_cells = cells[last_text + 1:]
+        if last_text < 0:
+            near = [(abs(yc - (y0 + y1) / 2), x) for x, right, yc in starts if abs(right - rules[-1]) <= tol]
+            if near:
+                x = min(near)[1]
+                value_cells = [c for c in cells if c[0] >= x - tol]
         if not any(a <= nb.xc < b for a, b in value_cells for nb in numbers):
             scores += [b.score for b in numbers]
             lines.append(OcrLine(" ".join(b.text for b in row)))
             continue
-        out: list[OcrCell] = []
         stray = [nb for nb in numbers if not any(a <= nb.xc < b for a, b in value_cells)]
+        out: list[OcrCell] = []
         for a, b in value_cells:
             inside = [nb for nb in numbers if a <= nb.xc < b]
             bbox = (a, y0 - 4, b, y1 + 4)
@@ -409,7 +437,7 @@ def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[fl
         tokens = [c.text if c.text else "-" for c in out]  # a blank cell: null, never 0
         head = " ".join([label, *(nb.text for nb in stray)]).strip()
         lines.append(OcrLine(" ".join([head, *tokens]).strip(), out))
-    return lines, scores
+    return lines, scores, cv2.imencode(".png", clean)[1].tobytes()
 
 
 def read_pdf(data: bytes, dpi: int = DPI) -> OcrDocument:
@@ -420,13 +448,15 @@ def read_pdf(data: bytes, dpi: int = DPI) -> OcrDocument:
     start = time.perf_counter()
     lines: list[OcrLine] = []
     scores: list[float] = []
+    pngs: list[bytes] = []
     for i, img in enumerate(rasterise(data, dpi)):
-        page_lines, page_scores = read_page(img, i, timing)
+        page_lines, page_scores, png = read_page(img, i, timing)
         lines += page_lines
         scores += page_scores
+        pngs.append(png)
         timing.pages += 1
     timing.total = time.perf_counter() - start
-    return OcrDocument(lines, timing.pages, min(scores) if scores else None, timing)
+    return OcrDocument(lines, timing.pages, min(scores) if scores else None, timing, pngs)
 
 
 def read_images(images, timing: Timing | None = None) -> OcrDocument:
@@ -437,10 +467,12 @@ def read_images(images, timing: Timing | None = None) -> OcrDocument:
     start = time.perf_counter()
     lines: list[OcrLine] = []
     scores: list[float] = []
+    pngs: list[bytes] = []
     for i, img in enumerate(images):
-        page_lines, page_scores = read_page(img, i, timing)
+        page_lines, page_scores, png = read_page(img, i, timing)
         lines += page_lines
         scores += page_scores
+        pngs.append(png)
         timing.pages += 1
     timing.total = time.perf_counter() - start
-    return OcrDocument(lines, timing.pages, min(scores) if scores else None, timing)
+    return OcrDocument(lines, timing.pages, min(scores) if scores else None, timing, pngs)

@@ -114,38 +114,36 @@ def record_values(record: dict[str, Any]) -> dict[Cell, Any]:
     return values
 
 
-def _candidates(record: dict[str, Any], lines) -> dict[Cell, list[int]]:
-    """Other readings of each cell: the OCR lines whose value cells read exactly as a table's row (in order)."""
-    out: dict[Cell, list[int]] = {}
+def ocr_cells(record: dict[str, Any], lines) -> dict[Cell, Any]:
+    """The OCR cell behind each value: the ruled OCR lines whose value cells read exactly as a table's row, in
+    order (a row the parser read from elsewhere, or differently, has none)."""
+    out: dict[Cell, Any] = {}
     ruled = [line.cells for line in lines if line.cells]
 
     def reading(c) -> Any:
         return _as_int(c.text) if c.text not in ("", "-") else None
 
-    apps = record.get("applications") or {}
     at = 0
-    for key, row in apps.items():
+    for key, row in (record.get("applications") or {}).items():
         if not row or all(v is None for v in row):
             continue
         for i in range(at, len(ruled)):
             cells = ruled[i]
             if len(cells) == len(row) and [reading(c) for c in cells] == list(row):
-                for j, c in enumerate(cells):
-                    alts = [v for v in (_as_int(t) for t in c.candidates) if v is not None and v != row[j]]
-                    if alts:
-                        out[("applications", key, j)] = alts
+                out.update({("applications", key, j): c for j, c in enumerate(cells)})
                 at = i + 1
                 break
     rl = record.get("review_litigation")
     if rl:
         for cells in ruled:
             if len(cells) == len(rl) and [reading(c) for c in cells] == list(rl):
-                for j, c in enumerate(cells):
-                    alts = [v for v in (_as_int(t) for t in c.candidates) if v is not None and v != rl[j]]
-                    if alts:
-                        out[("review_litigation", "", j)] = alts
+                out.update({("review_litigation", "", j): c for j, c in enumerate(cells)})
                 break
     return out
+
+
+def _alternatives(cell, value: Any) -> list[int]:
+    return [v for v in (_as_int(t) for t in cell.candidates) if v is not None and v != value]
 
 
 def settle(values: dict[Cell, Any], rule_list: Sequence[Rule], candidates: dict[Cell, list[int]]
@@ -174,14 +172,23 @@ def settle(values: dict[Cell, Any], rule_list: Sequence[Rule], candidates: dict[
     return best[0]
 
 
-def confirm(out: Extracted, lines) -> None:
-    """Keep in `out.record` only the numbers the rules confirm; null the rest with `ocr_unconfirmed` findings."""
+def confirm(out: Extracted, doc) -> None:
+    """Keep in `out.record` only the numbers the rules confirm; null the rest with `ocr_unconfirmed` findings.
+    `doc`: the scan as read (`tasks.ocr.OcrDocument`); a disputed cell is read again from it."""
     rec = out.record
     version = "2021" if "other_misc" in (rec.get("applications") or {}) else (
         "2019" if rec.get("applications") else None)
     values = record_values(rec)
     rule_list = rules(version)
-    values, bad = settle(values, rule_list, _candidates(rec, lines))
+    cells = ocr_cells(rec, doc.lines)
+    candidates = {c: alts for c, cell in cells.items() if (alts := _alternatives(cell, values.get(c)))}
+    bad = suspects(values, rule_list)
+    if bad:  # the disputed cells read again alone (another scale, binarised), then every reading tried
+        for c in bad:
+            if c in cells and (alts := _alternatives(cell := cells[c], values.get(c)) or
+                               [v for v in (_as_int(t) for t in doc.read_again(cell)) if v is not None and v != values.get(c)]):
+                candidates[c] = alts
+        values, bad = settle(values, rule_list, candidates)
     unread = {c for c, v in values.items() if v is None}
     for c, v in values.items():
         table, row, j = c

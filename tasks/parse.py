@@ -96,7 +96,7 @@ def _finish_one(decoded: Decoded, p: Prepared | Extracted, fast: dict[str, Any] 
     if decoded.ocr is not None and out.supported:  # a scan: only the numbers the sum rules confirm are kept
         from tasks.ocr_confirm import confirm
 
-        confirm(out, decoded.ocr.lines)
+        confirm(out, decoded.ocr)
     if decoded.mixed_encoding:
         out.findings.append(finding("mixed_encoding", "lines in different encodings (UTF-8 and GB18030) were decoded one by one",
                                     severity="warning"))
