@@ -69,7 +69,10 @@ def engine():
 
         from rapidocr_onnxruntime import RapidOCR
 
-        eng = RapidOCR(text_score=TEXT_SCORE, intra_op_num_threads=1, inter_op_num_threads=1, print_verbose=False)
+        # no direction classifier: it turns a lone cell's 9 upside down into a 6 (seen on pages turned by 1.5°);
+        # a scanned form's text is upright
+        eng = RapidOCR(text_score=TEXT_SCORE, use_cls=False, intra_op_num_threads=1, inter_op_num_threads=1,
+                       print_verbose=False)
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
         _ENGINES.engine = eng
     return eng
@@ -91,6 +94,7 @@ class Box:
     y1: float
     text: str
     score: float
+    recheck: bool = False  # read as a look-alike (`Z` for 2): read again alone, whatever the score
 
     @property
     def yc(self) -> float:
@@ -345,12 +349,21 @@ def reread(gray, bbox: tuple[float, float, float, float], rule_pad: int = 4) -> 
 _DIGIT_LOOKALIKES = {"O": "0", "o": "0", "D": "0", "l": "1", "I": "1", "|": "1", "i": "1", "S": "5", "B": "8", "Z": "2"}
 
 
+_FOLIO_RE = re.compile(r"^[-—–_·\s]*(?:第\s*)?\d{1,3}(?:\s*页)?[-—–_·\s]*$")
+
+
+def _is_folio(row: list[Box], height: int) -> bool:
+    text = " ".join(b.text for b in row)
+    y = sum(b.yc for b in row) / len(row)
+    return bool(_FOLIO_RE.match(text)) and (y > 0.9 * height or y < 0.07 * height)
+
+
 def _lookalike(box: Box) -> Box:
     """A short box of digits and their look-alikes (`Z` for a 2): a number read with no confidence (read again)."""
     if len(box.text) <= 3 and not is_number(box.text):
         text = "".join(_DIGIT_LOOKALIKES.get(ch, ch) for ch in box.text)
         if is_number(text):
-            return Box(box.x0, box.y0, box.x1, box.y1, text, 0.0)
+            return Box(box.x0, box.y0, box.x1, box.y1, text, box.score, recheck=True)
     return box
 
 
@@ -391,6 +404,8 @@ def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[fl
               for _, _, _, y0, y1, rules, cells, last_text in rows if 0 <= last_text < len(cells) - 1]
     for row, numbers, texts, y0, y1, rules, cells, last_text in rows:
         label = " ".join(b.text for b in texts)
+        if len(rules) < 2 and _is_folio(row, gray.shape[0]):
+            continue  # a page number (`- 4 -`) at the foot or head of a page: not a value of the row above
         if len(rules) < 2:  # not a ruled row: the numbers in reading order, as a PDF's text layer gives them
             scores += [b.score for b in numbers]
             lines.append(OcrLine(" ".join(b.text for b in row)))
@@ -412,7 +427,7 @@ def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[fl
             inside = [nb for nb in numbers if a <= nb.xc < b]
             bbox = (a, y0 - 4, b, y1 + 4)
             ibox = tuple(int(v) for v in bbox)
-            if len(inside) == 1 and inside[0].score >= RECHECK_SCORE:
+            if len(inside) == 1 and inside[0].score >= RECHECK_SCORE and not inside[0].recheck:
                 nb = inside[0]
                 out.append(OcrCell(nb.text, nb.score, page_no, ibox))  # type: ignore[arg-type]
                 scores.append(nb.score)

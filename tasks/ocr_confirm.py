@@ -7,10 +7,11 @@ same verdicts), written here cell by cell so that a failure can be pinned on cel
 - table 3, every column: 一 + 二 = (七)总计 + 四, and (七)总计 = the sum of the detail rows of 三;
 - table 4, every group: 总计 = 维持 + 纠正 + 其他 + 尚未审结.
 
-A cell is *suspect* when it lies in no rule that holds over cells none of which is suspect, or in a failing rule
-none of whose other cells is suspect (the failure must be someone's); suspects spread until nothing changes. A
-misread digit fails every rule it is in, so it is suspect; the other cells of those rules are cleared by their
-other rules. Suspect cells with other readings (the cell read again alone: `tasks.ocr.OcrCell.candidates`) are
+Failing rules are explained by the fewest misread cells that account for all of them at once (a linear system
+over the corrections: a misread digit fails its row and its column by the same amount); every cell of every such
+smallest explanation is *suspect*, so of two equally good explanations neither is chosen (two 9s read as 6 in one
+row keep the row's sum: the columns fail, and every row that could hold the pair is suspect). A kept cell must also
+lie in a rule that holds over cells none of which is suspect; suspects spread until nothing changes. Suspect cells with other readings (the cell read again alone: `tasks.ocr.OcrCell.candidates`) are
 tried, and a set of readings is taken only when it is the one set that leaves no suspect in the rules it touches.
 What stays suspect is null with an `ocr_unconfirmed` finding naming the cell — never a guess. Table 2 has no sum
 rule, so OCR keeps none of its numbers.
@@ -27,7 +28,7 @@ from schemas import form
 from tasks.extract import Extracted, finding
 
 Cell = tuple[str, str, int]  # ("applications", row_key, column index) or ("review_litigation", "", index)
-MAX_TRIES = 4096  # combinations of other readings tried at most per document
+MAX_TRIES = 256  # combinations of other readings tried at most per document
 
 
 @dataclass(frozen=True)
@@ -71,21 +72,105 @@ def _holds(rule: Rule, values: dict[Cell, Any]) -> bool | None:
     return sum(values[c] for c in rule.lhs) == sum(values[c] for c in rule.rhs)
 
 
+MAX_ERRORS = 3  # misread cells explained at most per table (more: every cell of a failing rule is suspect)
+
+
+def _solvable(errors: Sequence[Cell], rule_list: Sequence[Rule], gap: dict[Rule, int]) -> bool:
+    """Can corrections of `errors` alone make every judged rule hold? (A linear system over the corrections: one
+    equation per rule touching them, solved exactly by elimination over fractions.)"""
+    from fractions import Fraction
+
+    index = {c: i for i, c in enumerate(errors)}
+    rows: list[list[Fraction]] = []
+    for r in rule_list:
+        if r not in gap:
+            continue
+        coeffs = [Fraction(0)] * len(errors)
+        touched = False
+        for c in r.lhs:
+            if c in index:
+                coeffs[index[c]] += 1
+                touched = True
+        for c in r.rhs:
+            if c in index:
+                coeffs[index[c]] -= 1
+                touched = True
+        if not touched:
+            if gap[r]:
+                return False
+            continue
+        rows.append([*coeffs, Fraction(-gap[r])])
+    n = len(errors)
+    rank = 0
+    for col in range(n):
+        pivot = next((i for i in range(rank, len(rows)) if rows[i][col] != 0), None)
+        if pivot is None:
+            continue
+        rows[rank], rows[pivot] = rows[pivot], rows[rank]
+        for i in range(len(rows)):
+            if i != rank and rows[i][col] != 0:
+                f = rows[i][col] / rows[rank][col]
+                rows[i] = [a - f * b for a, b in zip(rows[i], rows[rank], strict=True)]
+        rank += 1
+    return all(any(v != 0 for v in row[:n]) or row[n] == 0 for row in rows)
+
+
+def _error_sets(failing: list[Rule], rule_list: Sequence[Rule], gap: dict[Rule, int]) -> set[Cell] | None:
+    """Every cell of every smallest set of cells whose misreading explains all failing rules (None: more than
+    MAX_ERRORS would be needed). Sets are built as hitting sets of the failing rules, each checked for a
+    correction that leaves every other judged rule holding."""
+    for k in range(1, MAX_ERRORS + 1):
+        found = _hitting(failing, rule_list, gap, k)
+        if found:
+            return found
+    return None
+
+
+def _hitting(failing: list[Rule], rule_list: Sequence[Rule], gap: dict[Rule, int], k: int) -> set[Cell]:
+    """The cells of every set of at most k cells that hits every failing rule and can explain the failures."""
+    found: set[Cell] = set()
+    seen: set[frozenset[Cell]] = set()
+    stack: list[tuple[Cell, ...]] = [()]
+    while stack:
+        chosen = stack.pop()
+        open_rules = [r for r in failing if not any(c in chosen for c in r.cells)]
+        if not open_rules:
+            key = frozenset(chosen)
+            if key not in seen:
+                seen.add(key)
+                if _solvable(chosen, rule_list, gap):
+                    found.update(chosen)
+            continue
+        if len(chosen) < k:
+            stack.extend((*chosen, c) for c in min(open_rules, key=lambda r: len(r.cells)).cells)
+    return found
+
+
 def suspects(values: dict[Cell, Any], rule_list: Sequence[Rule]) -> set[Cell]:
-    """The cells the rules do not confirm (see the module's docstring); cells without a value are not listed."""
-    verdict = {r: _holds(r, values) for r in rule_list}
-    holding = [r for r, v in verdict.items() if v]
-    failing = [r for r, v in verdict.items() if v is False]
+    """The cells the rules do not confirm (see the module's docstring); cells without a value are not listed.
+
+    Failing rules are explained by the fewest misread cells that can account for all of them at once (a wrong
+    digit fails its row and its column by the same amount): every cell of every such smallest explanation is
+    suspect — two readings of equal standing are never chosen between. Then a kept cell must lie in a rule that
+    holds over cells none of which is suspect."""
+    gap: dict[Rule, int] = {}
+    for r in rule_list:
+        vals = [values.get(c) for c in r.cells]
+        if all(v is not None for v in vals):
+            gap[r] = sum(values[c] for c in r.lhs) - sum(values[c] for c in r.rhs)
+    failing = [r for r, g in gap.items() if g]
+    bad: set[Cell] = set()
+    if failing:
+        explained = _error_sets(failing, rule_list, gap)
+        bad = explained if explained is not None else {c for r in failing for c in r.cells}
+    holding = [r for r, g in gap.items() if not g]
     by_cell: dict[Cell, list[Rule]] = {}
     for r in holding:
         for c in r.cells:
             by_cell.setdefault(c, []).append(r)
-    bad = {c for c, v in values.items() if v is not None and c not in by_cell}
+    bad |= {c for c, v in values.items() if v is not None and c not in by_cell}
     while True:
         grown = set(bad)
-        for r in failing:
-            if not any(c in grown for c in r.cells):
-                grown.update(r.cells)
         for c, rs in by_cell.items():
             if c not in grown and not any(all(x not in grown for x in r.cells) for r in rs):
                 grown.add(c)
