@@ -264,6 +264,29 @@ def _rules_across(mask, y0: float, y1: float) -> list[float]:
     return rules
 
 
+def _rules_along(mask, x0: float, x1: float) -> list[float]:
+    """y of the horizontal rules crossing the span x0..x1 (covering ≥ 60% of it)."""
+    import numpy as np
+
+    a, b = max(0, int(x0)), min(mask.shape[1], int(math.ceil(x1)))
+    if b - a < 3:
+        return []
+    ys = np.flatnonzero((mask[:, a:b] > 0).sum(axis=1) >= 0.6 * (b - a))
+    out: list[float] = []
+    start = prev = None
+    for y in ys:
+        if start is None:
+            start = prev = y
+        elif y - prev <= 2:
+            prev = y
+        else:
+            out.append((start + prev) / 2)
+            start = prev = y
+    if start is not None:
+        out.append((start + prev) / 2)
+    return out
+
+
 def is_number(text: str) -> bool:
     return bool(_NUMBER_RE.match(text))
 
@@ -400,28 +423,69 @@ def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[fl
     tol = max(6.0, 0.004 * gray.shape[1])
     # where a labelled ruled row's values begin (x), by its right border: a row whose label sits on the lines above
     # and below its numbers (a wrapped label) begins its values where its labelled neighbours do
-    starts = [(cells[last_text + 1][0], rules[-1], (y0 + y1) / 2)
+    starts = [(cells[last_text + 1][0], rules, (y0 + y1) / 2)
               for _, _, _, y0, y1, rules, cells, last_text in rows if 0 <= last_text < len(cells) - 1]
-    for row, numbers, texts, y0, y1, rules, cells, last_text in rows:
-        label = " ".join(b.text for b in texts)
-        if len(rules) < 2 and _is_folio(row, gray.shape[0]):
-            continue  # a page number (`- 4 -`) at the foot or head of a page: not a value of the row above
-        if len(rules) < 2:  # not a ruled row: the numbers in reading order, as a PDF's text layer gives them
-            scores += [b.score for b in numbers]
-            lines.append(OcrLine(" ".join(b.text for b in row)))
+
+    def same_table(mine: list[float], theirs: list[float], x: float) -> bool:
+        """The same ruled table: every rule of mine left of x is one of theirs (a merged label cell drops some),
+        and the value columns' rules are the same."""
+        def near(a: float, bs: list[float]) -> bool:
+            return any(abs(a - b) <= tol for b in bs)
+        right_mine = [r for r in mine if r >= x - tol]
+        right_theirs = [r for r in theirs if r >= x - tol]
+        return (all(near(r, theirs) for r in mine if r < x - tol) and len(right_mine) == len(right_theirs)
+                and all(near(r, right_theirs) for r in right_mine))
+
+    plan: list[tuple[str, list[tuple[float, float]]]] = []  # per row: folio / plain / values, and its value cells
+    for row, numbers, _, y0, y1, rules, cells, last_text in rows:
+        if len(rules) < 2:
+            plan.append(("folio" if _is_folio(row, gray.shape[0]) else "plain", []))
             continue
         # value cells: right of the last cell holding label text, up to the right border
         value_cells = cells[last_text + 1:]
         if last_text < 0:
-            near = [(abs(yc - (y0 + y1) / 2), x) for x, right, yc in starts if abs(right - rules[-1]) <= tol]
+            near = [(abs(yc - (y0 + y1) / 2), x) for x, theirs, yc in starts if same_table(rules, theirs, x)]
             if near:
                 x = min(near)[1]
                 value_cells = [c for c in cells if c[0] >= x - tol]
         if not any(a <= nb.xc < b for a, b in value_cells for nb in numbers):
-            scores += [b.score for b in numbers]
-            lines.append(OcrLine(" ".join(b.text for b in row)))
+            plan.append(("plain", []))
             continue
-        stray = [nb for nb in numbers if not any(a <= nb.xc < b for a, b in value_cells)]
+        plan.append(("values", value_cells))
+    # a value row's label is the whole of its label cell (between the horizontal rules above and below it), so a
+    # label wrapped over lines stays whole when a merged group cell beside it (三、本年度办理结果, a character or two a
+    # line) has text on the same lines
+    labels: dict[int, list[Box]] = {}
+    taken: set[int] = set()
+    line_of = {id(b): k for k, r in enumerate(rows) for b in r[2]}
+    all_texts = [b for r in rows for b in r[2]]
+    for k, ((_, _, _, y0, y1, _, cells, _), (kind, value_cells)) in enumerate(zip(rows, plan, strict=True)):
+        if kind != "values":
+            continue
+        first = next((i for i, c in enumerate(cells) if c == value_cells[0]), 0)
+        if first == 0:
+            continue
+        la, lb = cells[first - 1]
+        ys = _rules_along(horizontal, la + tol, lb - tol)
+        yc = (y0 + y1) / 2
+        top = max((y for y in ys if y < yc - 2), default=None)
+        bottom = min((y for y in ys if y > yc + 2), default=None)
+        if top is None or bottom is None:
+            continue
+        inside = [b for b in all_texts if la <= b.xc < lb and top < b.yc < bottom and id(b) not in taken]
+        taken.update(id(b) for b in inside)
+        labels[k] = sorted(inside, key=lambda b: (line_of[id(b)], b.x0))
+    for k, ((row, numbers, texts, y0, y1, _, _, _), (kind, value_cells)) in enumerate(zip(rows, plan, strict=True)):
+        if kind == "folio":
+            continue  # a page number (`- 4 -`) at the foot or head of a page: not a value of the row above
+        if kind == "plain":  # not a ruled value row: the numbers in reading order, as a PDF's text layer gives them
+            scores += [b.score for b in numbers]
+            kept = [b for b in row if id(b) not in taken]
+            if kept:
+                lines.append(OcrLine(" ".join(b.text for b in kept)))
+            continue
+        # a number read in a label cell (a wrapped label's closing quote read as 79) is not one of the row's values
+        head = " ".join(b.text for b in [*(b for b in texts if id(b) not in taken), *labels.get(k, [])])
         out: list[OcrCell] = []
         for a, b in value_cells:
             inside = [nb for nb in numbers if a <= nb.xc < b]
@@ -450,7 +514,6 @@ def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[fl
             else:
                 out.append(OcrCell("?", 0.0, page_no, ibox, (), missing=True))  # type: ignore[arg-type]
         tokens = [c.text if c.text else "-" for c in out]  # a blank cell: null, never 0
-        head = " ".join([label, *(nb.text for nb in stray)]).strip()
         lines.append(OcrLine(" ".join([head, *tokens]).strip(), out))
     return lines, scores, cv2.imencode(".png", clean)[1].tobytes()
 
