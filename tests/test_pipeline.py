@@ -321,3 +321,24 @@ def test_a_batch_parsed_in_chunks_gives_the_frames_of_one_call():
         assert_frame_equal(chunked.frames[name].sort(by, nulls_last=True), want)
     dup = chunked.frames["reports"].filter(pl.col("source").is_in(["r/1.txt", "r/dup-of-1.txt"]))
     assert dup.get_column("source").to_list() == ["r/1.txt"] and dup.get_column("admin_level").to_list() == ["county"]
+
+
+def test_pdfs_go_in_batches_of_their_own_sized_by_pages():
+    """PDFs (scans among them: seconds a page) are batched by estimated pages after the text reports' batches."""
+    items = [{"key": f"r/{i}.txt", "size": 5_000} for i in range(3000)]
+    items[10:10] = [{"key": f"s/{i}.PDF", "size": 6 * pipeline.SCAN_PAGE_BYTES} for i in range(9)]  # 6 pages each
+    items.append({"key": "s/big.pdf", "size": 60 * pipeline.SCAN_PAGE_BYTES})
+    text, pdfs = pipeline.split_pdfs(items)
+    assert len(text) == 3000 and len(pdfs) == 10
+    settings = pipeline.PipelineSettings(workers=2, scan_batch_pages=24)
+    listing = pl.DataFrame({"key": [it["key"] for it in items], "size": [it["size"] for it in items],
+                            "etag": ["e"] * len(items)})
+    state = pl.DataFrame(schema={"key": pl.String, "etag": pl.String, "size": pl.Int64, "parser_version": pl.String,
+                                 "status": pl.String, "year": pl.Int32, "sidecar_etag": pl.String})
+    plan = pipeline.plan_work(listing, state, settings)
+    kinds = [{it["key"].lower().endswith(".pdf") for it in b} for b in plan.batches]
+    assert all(len(k) == 1 for k in kinds)  # never a PDF in a text batch
+    text_batches = [b for b, k in zip(plan.batches, kinds, strict=True) if k == {False}]
+    pdf_batches = [b for b, k in zip(plan.batches, kinds, strict=True) if k == {True}]
+    assert plan.batches[:len(text_batches)] == text_batches  # the text reports first
+    assert [len(b) for b in pdf_batches] == [4, 4, 1, 1]  # 24 pages a batch; the 60-page file alone
