@@ -23,11 +23,11 @@ from tests import scans  # noqa: E402
 
 
 def accuracy(names: list[str], variants) -> None:
+    import hashlib
+
     import tasks.parse as P
     from tasks.decode import decode_bytes
     from tasks.parse import Document, parse_documents
-
-    import hashlib
 
     seen: dict[bytes, object] = {}
 
