@@ -342,3 +342,37 @@ def test_pdfs_go_in_batches_of_their_own_sized_by_pages():
     pdf_batches = [b for b, k in zip(plan.batches, kinds, strict=True) if k == {True}]
     assert plan.batches[:len(text_batches)] == text_batches  # the text reports first
     assert [len(b) for b in pdf_batches] == [4, 4, 1, 1]  # 24 pages a batch; the 60-page file alone
+
+
+@pytest.mark.skipif(not __import__("tasks.ocr", fromlist=["available"]).available(), reason="the ocr extra is not installed")
+def test_scans_among_text_reports_land_in_the_lake_with_their_values_or_findings(harness, corpus, tmp_path):
+    """A nightly run over the corpus with two scans added (the real huaian PDF rasterised, a seed drawn as a form
+    and turned 1.5°): every scan is a reports row read by OCR, with its confirmed numbers in applications and a
+    finding for every number left null; the text reports read as before."""
+    from tests import scans
+
+    src = tmp_path / "src"
+    shutil.copytree(corpus, src)
+    (src / "scans").mkdir()
+    (src / "scans" / "huaian.pdf").write_bytes(scans.scanned_pdf("huaian_2024_pdf", scans.VARIANTS[0]))
+    (src / "scans" / "seed003.pdf").write_bytes(scans.scanned_pdf("003_79956ac3fa82cfa6", scans.VARIANTS[2]))
+    dest = tmp_path / "lake"
+    summary = run(src, dest, runner="local")
+    assert summary["status"] == "completed"
+    lake = lake_frames(dest)
+    rep = lake["reports"]
+    scanned = rep.filter(pl.col("source").str.starts_with("scans/"))
+    assert scanned.height == 2 and scanned.get_column("reader").str.starts_with("rapidocr-onnxruntime ").all()
+    assert rep.filter(~pl.col("source").str.starts_with("scans/")).get_column("reader").is_null().all()
+    findings = lake["findings"]
+    for row in scanned.iter_rows(named=True):
+        exp = scans.expected("huaian_2024_pdf" if "huaian" in row["source"] else "003_79956ac3fa82cfa6")
+        assert (row["year"], row["organ"], row["admin_level"]) == (exp["year"], exp["organ"], exp["admin_level"])
+        apps = lake["applications"].filter(pl.col("report_id") == row["report_id"])
+        named = set(findings.filter((pl.col("report_id") == row["report_id"]) & (pl.col("rule") == "ocr_unconfirmed"))
+                    .get_column("field").to_list())
+        for r in apps.iter_rows(named=True):
+            for j, col in enumerate(("natural_person", "commercial", "research", "nonprofit", "legal_service", "other", "total")):
+                want = exp["applications"][r["row_key"]][j]
+                assert r[col] == want or (r[col] is None and f"applications.{r['row_key']}[{j}]" in named)
+        assert apps.select(pl.col("total").is_not_null().sum()).item() >= 24
