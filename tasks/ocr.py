@@ -35,6 +35,7 @@ TEXT_SCORE = 0.3  # the engine drops boxes below this score (its default 0.5 los
 ENGINE_PACKAGE = "rapidocr-onnxruntime"
 OCR_NOT_INSTALLED = "OCR not installed"
 MAX_PAGES = 40  # a report has 4–15 pages; a scan with more is read as far as this (the rest is a finding's)
+MAX_SIDE_PX = 4000  # a page's longest side when rasterised (A4 at 200 dpi: 2339): ~45 MiB a page at most
 
 _NUMBER_RE = re.compile(r"^[+\-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
 _SPLIT_RE = re.compile(r"\s+")
@@ -135,6 +136,7 @@ class OcrDocument:
     # each page deskewed, grey, its rules erased, as PNG (~150 KB a page): a cell the rules dispute is read again
     page_png: list[bytes] = field(default_factory=list)
     reread: set[int] = field(default_factory=set)  # id() of the cells already read again alone
+    pages_total: int = 0  # pages in the file (only MAX_PAGES are read)
 
     def read_again(self, cell: OcrCell) -> tuple[str, ...]:
         """A cell the rules dispute, read again alone from its page (once): its candidates."""
@@ -168,7 +170,8 @@ def rasterise(data: bytes, dpi: int = DPI, max_pages: int = MAX_PAGES):
         for i in range(min(len(pdf), max_pages)):
             page = pdf[i]
             try:
-                bitmap = page.render(scale=dpi / 72)
+                w, h = page.get_size()  # points; a poster-sized page is rendered smaller (memory is bounded)
+                bitmap = page.render(scale=min(dpi / 72, MAX_SIDE_PX / max(w, h, 1.0)))
                 yield np.ascontiguousarray(bitmap.to_numpy()[:, :, :3])  # BGR(A) as pdfium renders: what cv2 wants
             finally:
                 page.close()
@@ -527,14 +530,15 @@ def read_pdf(data: bytes, dpi: int = DPI) -> OcrDocument:
     lines: list[OcrLine] = []
     scores: list[float] = []
     pngs: list[bytes] = []
-    for i, img in enumerate(rasterise(data, dpi)):
+    for i, img in enumerate(rasterise(data, dpi, MAX_PAGES)):
         page_lines, page_scores, png = read_page(img, i, timing)
         lines += page_lines
         scores += page_scores
         pngs.append(png)
         timing.pages += 1
     timing.total = time.perf_counter() - start
-    return OcrDocument(lines, timing.pages, min(scores) if scores else None, timing, pngs)
+    return OcrDocument(lines, timing.pages, min(scores) if scores else None, timing, pngs,
+                       pages_total=page_count(data))
 
 
 def read_images(images, timing: Timing | None = None) -> OcrDocument:

@@ -93,10 +93,13 @@ def _prepare_one(decoded: Decoded, text: str | None) -> Prepared | Extracted:
 
 def _finish_one(decoded: Decoded, p: Prepared | Extracted, fast: dict[str, Any] | None, spam: str | None) -> Extracted:
     out = p if isinstance(p, Extracted) else extract_tables(p, fast, spam)
-    if decoded.ocr is not None and out.supported:  # a scan: only the numbers the sum rules confirm are kept
+    if decoded.ocr is not None:  # a scan: only the numbers the sum rules confirm are kept
         from tasks.ocr_confirm import confirm
 
         confirm(out, decoded.ocr)
+    if decoded.ocr is not None and decoded.ocr.pages_total > decoded.ocr.pages:
+            out.findings.append(finding("ocr_pages_skipped", f"a scan of {decoded.ocr.pages_total} pages: only the "
+                                        f"first {decoded.ocr.pages} were read by OCR", severity="warning"))
     if decoded.mixed_encoding:
         out.findings.append(finding("mixed_encoding", "lines in different encodings (UTF-8 and GB18030) were decoded one by one",
                                     severity="warning"))

@@ -197,3 +197,12 @@ def test_real_pdf_in_every_scan_variant(variant):
 def test_seeds_drawn_as_forms_and_scanned(name, variant):
     s = _assert_read(name, variant)
     assert s["read"] >= 0.97 * s["printed"], s
+
+
+@needs_ocr
+def test_a_scan_longer_than_the_page_limit_says_what_was_not_read(monkeypatch):
+    monkeypatch.setattr(ocr, "MAX_PAGES", 1)
+    pages = scans.huaian_pages(72)[0][:3]
+    rec = parse_documents([Document("long.pdf", scans.to_pdf(pages, 72))]).records[0]
+    skipped = [f for f in rec["findings"] if f["rule"] == "ocr_pages_skipped"]
+    assert len(skipped) == 1 and "3 pages" in skipped[0]["message"] and "first 1" in skipped[0]["message"]
