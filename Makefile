@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90
 export AWS_REQUEST_CHECKSUM_CALCULATION=when_required
 export AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
 
-.PHONY: setup demo test test-fast lint score bench-parse bench bench-hostile clean docs browser fonts
+.PHONY: setup demo test test-fast lint score bench-parse bench bench-hostile bench-ocr clean docs browser fonts
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench: setup
 # Every hostile input of tests/hostile.py parsed alone under the default per-file budget: seconds, peak MiB, outcome
 bench-hostile: setup
 	$(BIN)/python -m tests.bench.bench_hostile
+# Scanned reports (the ocr extra): accuracy over every shared sample in every scan variant, seconds a page, the
+# engine's share; `--compare` (rapidocr against tesseract) and `--scaling N` (Dask, 1 against 2 workers) by hand.
+bench-ocr: setup
+	$(BIN)/python -m tests.bench.bench_ocr
 
 # The data dictionary (docs/data-dictionary.md) and the BI views (deploy/bi/views.sql), both generated from schemas/;
 # tests fail when either drifts.

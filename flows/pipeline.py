@@ -69,6 +69,9 @@ class PipelineSettings(BaseSettings):
     isolate_parse: bool = True
     batch_retries: int = 2            # a batch task that raises is retried, then recorded in failures
     batch_retry_delay_seconds: float = 2.0  # first retry after this, then 5× longer
+    # PDF attachments (scans among them, read by OCR at ~2-4 s a page on one core) go in batches of their own, at
+    # most this many pages each (pages estimated from bytes: SCAN_PAGE_BYTES), after the text reports' batches
+    scan_batch_pages: int = 24
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -148,8 +151,10 @@ def plan_work(listing: pl.DataFrame, state: pl.DataFrame, settings: PipelineSett
     # batches follow the year, so a backfill's years run side by side within the runner's worker limit
     work = joined.filter(todo).sort(pl.col("s_year").fill_null(0), "key")
     deleted = sorted(set(state.get_column("key").to_list()) - set(objects.get_column("key").to_list()))
-    batches = make_batches(work.to_dicts(), settings.batch_files, settings.batch_bytes,
+    text_items, pdf_items = split_pdfs(work.to_dicts())
+    batches = make_batches(text_items, settings.batch_files, settings.batch_bytes,
                            workers=settings.workers or os.cpu_count() or 2)
+    batches += page_batches(pdf_items, settings.scan_batch_pages)
     return Plan(batches=batches, deleted=deleted,
                 skipped=objects.height - work.height, seen=objects.height, sidecars=int(is_sidecar.sum()),
                 ignored=listing.height - objects.height - int(is_sidecar.sum()))
@@ -194,6 +199,38 @@ def make_batches(items: list[dict[str, Any]], max_files: int, max_bytes: int, *,
         if cur:
             batches.append(cur)
         start += want
+    return batches
+
+
+# A scanned page at 200-300 dpi as scanners store it (JPEG in a PDF): ~300 KiB (the huaian report rasterised at
+# 200 dpi: 1.7 MiB for 6 pages). A text-layer PDF counts as pages by the same measure: it costs milliseconds.
+SCAN_PAGE_BYTES = 300 * 1024
+
+
+def split_pdfs(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(other objects, PDF attachments): a PDF may be a scan, which OCR reads at seconds a page, so PDFs are
+    batched by pages and kept out of the text reports' batches (a run with a few scans reads its text reports at
+    the usual speed; a backfill of scans spreads over the workers batch by batch)."""
+    pdfs = [it for it in items if str(it["key"]).lower().endswith(".pdf")]
+    if not pdfs:
+        return items, []
+    return [it for it in items if not str(it["key"]).lower().endswith(".pdf")], pdfs
+
+
+def page_batches(items: list[dict[str, Any]], max_pages: int) -> list[list[dict[str, Any]]]:
+    """PDFs in batches of at most `max_pages` estimated pages (a larger file is a batch of its own)."""
+    batches: list[list[dict[str, Any]]] = []
+    cur: list[dict[str, Any]] = []
+    pages = 0
+    for it in items:
+        n = max(1, -(-int(it.get("size") or 0) // SCAN_PAGE_BYTES))
+        if cur and pages + n > max_pages:
+            batches.append(cur)
+            cur, pages = [], 0
+        cur.append({k: it.get(k) for k in ("key", "size", "etag", "sidecar_key", "sidecar_etag")})
+        pages += n
+    if cur:
+        batches.append(cur)
     return batches
 
 

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import repeat
+from typing import Any
 
 # Magic numbers of files that are not text reports (seen under .txt/.html names in crawls).
 BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -51,8 +52,10 @@ class Decoded:
     is_html: bool = False
     problem: str | None = None  # why no text could be had (binary, empty, undecodable)
     mixed_encoding: bool = False
-    reader: str | None = None  # what read the text: "pdfium 159.0.8149.0", "pypdf 7.1.1", "python-docx 1.2.0", "text"
+    reader: str | None = None  # what read the text: "pdfium 159.0.8149.0", "pypdf 7.1.1", "python-docx 1.2.0", "text",
+    # or the OCR engine and its version for a scan ("rapidocr-onnxruntime 1.4.4")
     notes: tuple[str, ...] = ()  # what was left unread and why (a PDF's page budget): warning findings
+    ocr: Any = None  # a scan read by OCR: its lines and value cells (tasks.ocr.OcrDocument), for the rule check
 
 
 def sniff_binary(data: bytes) -> str | None:
@@ -304,6 +307,8 @@ def pdf_text(data: bytes) -> Decoded:
     from tasks.pdf import read_pdf
 
     got = read_pdf(data)
+    if got.text is None and got.scanned:
+        return scanned_pdf(data, got.problem or "a PDF with no text layer")
     if got.text is None:
         return Decoded(None, "pdf", problem=got.problem, reader=got.reader)
     from dataclasses import replace
@@ -333,6 +338,24 @@ TEXT_LIMIT = 32 * 1024 * 1024
 
 class TooLarge(ValueError):
     """An input that would unpack or expand past a limit (the message says which): the file's finding."""
+
+
+def scanned_pdf(data: bytes, reason: str) -> Decoded:
+    """A PDF without a text layer whose pages hold images (`reason` says so): read by OCR (tasks/ocr.py, the `ocr`
+    extra), or unsupported with the reason when the extra is not installed."""
+    from dataclasses import replace
+
+    from tasks import ocr
+
+    if not ocr.available():
+        return Decoded(None, "pdf", problem=f"{reason}: {ocr.OCR_NOT_INSTALLED}")
+    try:
+        doc = ocr.read_pdf(data)
+    except Exception as exc:  # pdfium or the engine failing on one file costs that file only
+        return Decoded(None, "pdf", problem=f"{reason} that OCR could not read: {type(exc).__name__}: {exc}")
+    if not doc.text.strip():
+        return Decoded(None, "pdf", problem=f"{reason} in which OCR found no text")
+    return replace(_finish(doc.text, "pdf"), reader=ocr.reader_name(), ocr=doc)
 
 
 def _is_docx(data: bytes) -> bool:

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 # 1.3.0: PDFs read by pdfium (pypdf where a CJK font is not embedded), reports.reader, text-less PDFs told apart, the
 # PDF page budget, titles with the year first, the page's <title> and the signature as the organ's sources and no
 # organ from prose (organ_missing), damaged table-3 labels between matched neighbours (label_variant), (六) printed
-# as one row in a 2021 table 3).
+# as one row in a 2021 table 3, scanned PDFs read by OCR with numbers kept where the sum rules confirm them).
 PARSER_VERSION = "1.3.0"
 UNKNOWN_YEAR = 0  # partition for reports whose year cannot be told (non-reports, cut files): never dropped
 LEVELS = set(form.ADMIN_LEVELS)
@@ -114,6 +114,13 @@ def _finish_one(decoded: Decoded, p: Prepared | Extracted, fast: dict[str, Any] 
     out = p if isinstance(p, Extracted) else extract_tables(p, fast, spam)
     for note in decoded.notes:
         out.findings.append(finding("pdf_pages_unread", f"PDF read in part: {note}", severity="warning"))
+    if decoded.ocr is not None:  # a scan: only the numbers the sum rules confirm are kept
+        from tasks.ocr_confirm import confirm
+
+        confirm(out, decoded.ocr)
+    if decoded.ocr is not None and decoded.ocr.pages_total > decoded.ocr.pages:
+            out.findings.append(finding("ocr_pages_skipped", f"a scan of {decoded.ocr.pages_total} pages: only the "
+                                        f"first {decoded.ocr.pages} were read by OCR", severity="warning"))
     if decoded.mixed_encoding:
         out.findings.append(finding("mixed_encoding", "lines in different encodings (UTF-8 and GB18030) were decoded one by one",
                                     severity="warning"))
@@ -199,15 +206,15 @@ def parse_documents(docs: Sequence[Document], progress: Callable[[int, int], Non
         progress(STEP_FINISH, i)
         digest = content_hash(doc.data)
         report_id = digest[:32]
-        encoding = reader = None
+        encoding = reader = ocr_doc = None
         try:
             dec, p = decoded[i][0], prepared[i]
             if dec is None or p is None:
                 raise errors.get(i) or ValueError("could not decode")
-            encoding, reader = dec.encoding, dec.reader
+            encoding, reader, ocr_doc = dec.encoding, dec.reader, dec.ocr
             ext = _finish_one(dec, p, fast.get(i), spam[i])
         except Exception as exc:  # a parser bug must not sink the batch: the file is recorded with the error
-            ext, encoding, reader = Extracted(record=_empty_record(), supported=False), None, None
+            ext, encoding, reader, ocr_doc = Extracted(record=_empty_record(), supported=False), None, None, None
             ext.findings.append(finding("parse_error", f"parser error: {type(exc).__name__}: {exc}"))
         rec = ext.record
         if doc.meta_problem:
@@ -259,6 +266,7 @@ def parse_documents(docs: Sequence[Document], progress: Callable[[int, int], Non
             "prefecture": div.prefecture, "county": div.county, "division_code": div.division_code,
             "published_date": rec["published_date"], "index_number": rec["index_number"], "url": meta.get("url"),
             "supported": ext.supported, "reader": reader,
+            "ocr_confidence_min": None if ocr_doc is None else ocr_doc.confidence_min,
         })
         records.append({"source": doc.source, "report_id": report_id, **rec, "layout": ext.layout, "reader": reader})
 
@@ -288,8 +296,8 @@ def parse_documents(docs: Sequence[Document], progress: Callable[[int, int], Non
     rep = (
         pl.DataFrame(reports, infer_schema_length=None, schema_overrides={
             k: pl.String for k in ("published_date", "encoding", "format_version", "layout", "title", "organ", "organ_kind",
-                                   "province", "prefecture", "county", "division_code", "index_number", "url",
-                                   "reader")})
+                                   "province", "prefecture", "county", "division_code", "index_number", "url", "reader")}
+            | {"ocr_confidence_min": pl.Float64})
         .with_columns(pl.col("published_date").str.to_date(strict=False), pl.col("year").cast(pl.Int32))
         .join(counts, on="report_id", how="left")
         .with_columns(pl.col("error_count", "warning_count").fill_null(0), pl.col("incomplete").fill_null(False))

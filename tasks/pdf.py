@@ -33,6 +33,7 @@ OBJSTM_INFLATE_LIMIT = 16 << 20  # an object stream of fonts and dictionaries is
 
 READERS = ("auto", "pdfium", "pypdf")
 NO_TEXT_LAYER = "a PDF with no text layer"
+SCANNED = "scanned images"
 
 
 @dataclass
@@ -41,6 +42,7 @@ class PdfText:
     reader: str | None
     problem: str | None = None
     notes: list[str] = field(default_factory=list)  # budget cuts: pages not read, and why
+    scanned: bool = False  # no text, but images on its pages: what OCR reads (tasks/ocr.py)
 
 
 _VERSIONS: dict[str, str] = {}
@@ -238,7 +240,8 @@ def _pdfium(data: bytes, *, check_fonts: bool) -> PdfText:
                 notes.append(f"only its first {PDF_MAX_PAGES} of {n} pages were read (PDF page budget)")
         text = "\n".join(pages).replace("\r\n", "\n").replace("\r", "\n")
         if not text.strip():
-            return PdfText(None, reader_name("pdfium"), _no_text(doc, raw, len(pages), n))
+            why = _no_text(doc, raw, len(pages), n)
+            return PdfText(None, reader_name("pdfium"), why, scanned=why.endswith(SCANNED + ")"))
         return PdfText(text, reader_name("pdfium"), notes=notes)
     finally:
         doc.close()
@@ -294,7 +297,7 @@ def _no_text(doc, raw, read: int, n: int) -> str:
         page.close()
     pages = f"its {n} pages" if read == n else f"its first {read} of {n} pages"
     if images:
-        what = "scanned images"
+        what = SCANNED
     elif paths:
         what = "drawings only, no images"
     else:
@@ -335,7 +338,8 @@ def _pypdf(data: bytes) -> PdfText:
         return PdfText(None, name, f"binary content (pdf) that cannot be opened: {type(exc).__name__}: {exc}")
     text = "\n".join(pages)
     if not text.strip():
-        return PdfText(None, name, _no_text_by_pdfium(data, len(pages), n))
+        why = _no_text_by_pdfium(data, len(pages), n)
+        return PdfText(None, name, why, scanned=why.endswith(SCANNED + ")"))
     return PdfText(text, name, notes=notes)
 
 

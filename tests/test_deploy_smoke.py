@@ -472,3 +472,10 @@ def test_readme_covers_what_an_operator_needs():
                    "_runs/", "read_parquet", "hive_partitioning", "dask_address", "tcp://dask-scheduler:8786",
                    "PREFECT_API_URL", "govreports-s3", "--param years", "0 2 * * *", "Asia/Shanghai", "CANCEL_NEW"]:
         assert needle in readme, f"deploy/README.md does not mention {needle!r}"
+
+
+def test_the_image_installs_the_ocr_extra():
+    """Scanned reports are read in the image too: every uv sync installs the ocr extra, OpenCV has its libraries."""
+    syncs = [args for word, args in dockerfile_instructions() if word == "RUN" and "uv sync" in args]
+    assert syncs and all("--extra ocr" in args for args in syncs)
+    assert any("libgl1" in args for word, args in dockerfile_instructions() if word == "RUN")

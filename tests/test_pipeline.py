@@ -321,3 +321,58 @@ def test_a_batch_parsed_in_chunks_gives_the_frames_of_one_call():
         assert_frame_equal(chunked.frames[name].sort(by, nulls_last=True), want)
     dup = chunked.frames["reports"].filter(pl.col("source").is_in(["r/1.txt", "r/dup-of-1.txt"]))
     assert dup.get_column("source").to_list() == ["r/1.txt"] and dup.get_column("admin_level").to_list() == ["county"]
+
+
+def test_pdfs_go_in_batches_of_their_own_sized_by_pages():
+    """PDFs (scans among them: seconds a page) are batched by estimated pages after the text reports' batches."""
+    items = [{"key": f"r/{i}.txt", "size": 5_000} for i in range(3000)]
+    items[10:10] = [{"key": f"s/{i}.PDF", "size": 6 * pipeline.SCAN_PAGE_BYTES} for i in range(9)]  # 6 pages each
+    items.append({"key": "s/big.pdf", "size": 60 * pipeline.SCAN_PAGE_BYTES})
+    text, pdfs = pipeline.split_pdfs(items)
+    assert len(text) == 3000 and len(pdfs) == 10
+    settings = pipeline.PipelineSettings(workers=2, scan_batch_pages=24)
+    listing = pl.DataFrame({"key": [it["key"] for it in items], "size": [it["size"] for it in items],
+                            "etag": ["e"] * len(items)})
+    state = pl.DataFrame(schema={"key": pl.String, "etag": pl.String, "size": pl.Int64, "parser_version": pl.String,
+                                 "status": pl.String, "year": pl.Int32, "sidecar_etag": pl.String})
+    plan = pipeline.plan_work(listing, state, settings)
+    kinds = [{it["key"].lower().endswith(".pdf") for it in b} for b in plan.batches]
+    assert all(len(k) == 1 for k in kinds)  # never a PDF in a text batch
+    text_batches = [b for b, k in zip(plan.batches, kinds, strict=True) if k == {False}]
+    pdf_batches = [b for b, k in zip(plan.batches, kinds, strict=True) if k == {True}]
+    assert plan.batches[:len(text_batches)] == text_batches  # the text reports first
+    assert [len(b) for b in pdf_batches] == [4, 4, 1, 1]  # 24 pages a batch; the 60-page file alone
+
+
+@pytest.mark.skipif(not __import__("tasks.ocr", fromlist=["available"]).available(), reason="the ocr extra is not installed")
+def test_scans_among_text_reports_land_in_the_lake_with_their_values_or_findings(harness, corpus, tmp_path):
+    """A nightly run over the corpus with two scans added (the real huaian PDF rasterised, a seed drawn as a form
+    and turned 1.5°): every scan is a reports row read by OCR, with its confirmed numbers in applications and a
+    finding for every number left null; the text reports read as before."""
+    from tests import scans
+
+    src = tmp_path / "src"
+    shutil.copytree(corpus, src)
+    (src / "scans").mkdir()
+    (src / "scans" / "huaian.pdf").write_bytes(scans.scanned_pdf("huaian_2024_pdf", scans.VARIANTS[0]))
+    (src / "scans" / "seed003.pdf").write_bytes(scans.scanned_pdf("003_79956ac3fa82cfa6", scans.VARIANTS[2]))
+    dest = tmp_path / "lake"
+    summary = run(src, dest, runner="local")
+    assert summary["status"] == "completed"
+    lake = lake_frames(dest)
+    rep = lake["reports"]
+    scanned = rep.filter(pl.col("source").str.starts_with("scans/"))
+    assert scanned.height == 2 and scanned.get_column("reader").str.starts_with("rapidocr-onnxruntime ").all()
+    assert rep.filter(~pl.col("source").str.starts_with("scans/")).get_column("reader").is_null().all()
+    findings = lake["findings"]
+    for row in scanned.iter_rows(named=True):
+        exp = scans.expected("huaian_2024_pdf" if "huaian" in row["source"] else "003_79956ac3fa82cfa6")
+        assert (row["year"], row["organ"], row["admin_level"]) == (exp["year"], exp["organ"], exp["admin_level"])
+        apps = lake["applications"].filter(pl.col("report_id") == row["report_id"])
+        named = set(findings.filter((pl.col("report_id") == row["report_id"]) & (pl.col("rule") == "ocr_unconfirmed"))
+                    .get_column("field").to_list())
+        for r in apps.iter_rows(named=True):
+            for j, col in enumerate(("natural_person", "commercial", "research", "nonprofit", "legal_service", "other", "total")):
+                want = exp["applications"][r["row_key"]][j]
+                assert r[col] == want or (r[col] is None and f"applications.{r['row_key']}[{j}]" in named)
+        assert apps.select(pl.col("total").is_not_null().sum()).item() >= 24

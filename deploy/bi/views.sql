@@ -35,7 +35,8 @@ SELECT
     "warning_count",
     "duplicate_sources",
     "parser_version",
-    "reader"
+    "reader",
+    "ocr_confidence_min"
 FROM (
     SELECT
         CAST(NULL AS VARCHAR) AS "report_id",
@@ -62,7 +63,8 @@ FROM (
         CAST(NULL AS INTEGER) AS "warning_count",
         CAST(NULL AS VARCHAR[]) AS "duplicate_sources",
         CAST(NULL AS VARCHAR) AS "parser_version",
-        CAST(NULL AS VARCHAR) AS "reader"
+        CAST(NULL AS VARCHAR) AS "reader",
+        CAST(NULL AS DOUBLE) AS "ocr_confidence_min"
     WHERE false
     UNION ALL BY NAME
     SELECT * FROM read_parquet(getvariable('lake') || '/reports/*/*/*.parquet', allow_empty = true, hive_partitioning = true, hive_types = {'year': 'INTEGER', 'admin_level': 'VARCHAR'})

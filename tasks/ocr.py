@@ -1,0 +1,560 @@
+"""Scanned reports: image-only PDFs read by OCR, laid out from the boxes' geometry as the text the parser reads.
+
+A page is rasterised by pdfium (pypdfium2) at `DPI`, read by the OCR engine (boxes: a quadrilateral, a text, a
+score), deskewed by the median slant of its long text boxes, and cut into lines by baseline. In a ruled table the
+cells of a line come from the page's vertical rules (found with a morphological opening), not from the boxes: the
+engine returns no box at all for many printed zeros, so a row cannot be read as a sequence of tokens. A value cell
+with no box, or a box read with a low score, is read again alone (cropped, scaled up, binarised, recognition
+only); what that gives is the cell's candidate, and a cell with no ink is blank. The document comes out as PDF-text
+lines (`label 3001 53 0 0 61 4 3119`) with, beside the text, every value cell read (`OcrCell`: the text, the
+score, the alternatives): `tasks.ocr_confirm` keeps a number only where the form's sum rules confirm it.
+
+Engine (measured here on `shared/samples/real/huaian_2024.pdf` rasterised at 200 dpi by pdfium, one core,
+`python -m tests.bench.bench_ocr --compare`):
+
+- rapidocr-onnxruntime 1.4.4 (PP-OCRv4 det + rec, models inside the wheel, onnxruntime on the CPU): 1.2–3.0 s a
+  page (12.4 s for the 6 pages); of the 175 + 15 numbers of tables 3 and 4, every printed number that got a box
+  was read right except 4 (a `0` read `9`, a `1` read `7`, a `6` read `9` …), and about 60 zeros got no box.
+- Debian's tesseract-ocr 5.3.0 + tesseract-ocr-chi-sim (`--psm 6`): 0.8–1.0 s a page, but on the ruled table-3
+  page it read the rules as characters (`EC 了下天了本天本项本了E3`): 3 of the page's numbers came out.
+
+rapidocr is the engine: the sum rules can catch a misread digit, they cannot bring back a lost table.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import threading
+from dataclasses import dataclass, field
+
+DPI = 200  # pdfium's rendering for OCR: 150 dpi loses thin digits (a 1 becomes no box), 300 costs 2.2x the time
+RECHECK_SCORE = 0.95  # a value box read with a lower score is read again alone
+TEXT_SCORE = 0.3  # the engine drops boxes below this score (its default 0.5 loses many printed zeros)
+ENGINE_PACKAGE = "rapidocr-onnxruntime"
+OCR_NOT_INSTALLED = "OCR not installed"
+MAX_PAGES = 40  # a report has 4–15 pages; a scan with more is read as far as this (the rest is a finding's)
+MAX_SIDE_PX = 4000  # a page's longest side when rasterised (A4 at 200 dpi: 2339): ~45 MiB a page at most
+
+_NUMBER_RE = re.compile(r"^[+\-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
+_SPLIT_RE = re.compile(r"\s+")
+
+
+@functools.cache
+def available() -> bool:
+    try:
+        import rapidocr_onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@functools.cache
+def reader_name() -> str:
+    """`rapidocr-onnxruntime 1.4.4`: the engine and its version, as the lake records how a report was read."""
+    from importlib.metadata import version
+
+    return f"{ENGINE_PACKAGE} {version(ENGINE_PACKAGE)}"
+
+
+_ENGINES = threading.local()
+
+
+def engine():
+    """One engine per thread (an onnxruntime session is not shared across threads), one intra-op thread: the run
+    spreads work over processes and Dask workers, not over the cores inside one page."""
+    eng = getattr(_ENGINES, "engine", None)
+    if eng is None:
+        import logging
+
+        from rapidocr_onnxruntime import RapidOCR
+
+        # no direction classifier: it turns a lone cell's 9 upside down into a 6 (seen on pages turned by 1.5°);
+        # a scanned form's text is upright
+        eng = RapidOCR(text_score=TEXT_SCORE, use_cls=False, intra_op_num_threads=1, inter_op_num_threads=1,
+                       print_verbose=False)
+        logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+        _ENGINES.engine = eng
+    return eng
+
+
+@dataclass
+class Timing:
+    """Where a document's OCR time went (seconds): the engine itself, and everything around it."""
+    engine: float = 0.0
+    total: float = 0.0
+    pages: int = 0
+
+
+@dataclass
+class Box:
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    text: str
+    score: float
+    recheck: bool = False  # read as a look-alike (`Z` for 2): read again alone, whatever the score
+
+    @property
+    def yc(self) -> float:
+        return (self.y0 + self.y1) / 2
+
+    @property
+    def xc(self) -> float:
+        return (self.x0 + self.x1) / 2
+
+    @property
+    def h(self) -> float:
+        return self.y1 - self.y0
+
+
+@dataclass
+class OcrCell:
+    """One value cell of a ruled table as read: the text kept in the document, its score, and other readings."""
+    text: str
+    score: float
+    page: int
+    bbox: tuple[int, int, int, int]
+    candidates: tuple[str, ...] = ()  # other readings (the cell read again alone), best first
+    missing: bool = False  # no box from the page's reading: `text` comes from reading the cell alone
+
+
+@dataclass
+class OcrLine:
+    text: str
+    cells: list[OcrCell] = field(default_factory=list)  # the value cells, left to right, when the line is ruled
+
+
+@dataclass
+class OcrDocument:
+    lines: list[OcrLine]
+    pages: int
+    confidence_min: float | None  # lowest score of a value box kept
+    timing: Timing
+    # each page deskewed, grey, its rules erased, as PNG (~150 KB a page): a cell the rules dispute is read again
+    page_png: list[bytes] = field(default_factory=list)
+    reread: set[int] = field(default_factory=set)  # id() of the cells already read again alone
+    pages_total: int = 0  # pages in the file (only MAX_PAGES are read)
+
+    def read_again(self, cell: OcrCell) -> tuple[str, ...]:
+        """A cell the rules dispute, read again alone from its page (once): its candidates."""
+        if id(cell) in self.reread or cell.page >= len(self.page_png):
+            return cell.candidates
+        import cv2
+        import numpy as np
+
+        self.reread.add(id(cell))
+        gray = cv2.imdecode(np.frombuffer(self.page_png[cell.page], np.uint8), cv2.IMREAD_GRAYSCALE)
+        again, _ = reread(gray, cell.bbox)
+        cell.candidates = tuple(dict.fromkeys([*cell.candidates, *(t for t in again if t != cell.text)]))
+        return cell.candidates
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.text for line in self.lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pages
+
+
+def rasterise(data: bytes, dpi: int = DPI, max_pages: int = MAX_PAGES):
+    """The PDF's pages as RGB arrays (pdfium). Raises on a PDF pdfium cannot open."""
+    import numpy as np
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(data)
+    try:
+        for i in range(min(len(pdf), max_pages)):
+            page = pdf[i]
+            try:
+                w, h = page.get_size()  # points; a poster-sized page is rendered smaller (memory is bounded)
+                bitmap = page.render(scale=min(dpi / 72, MAX_SIDE_PX / max(w, h, 1.0)))
+                yield np.ascontiguousarray(bitmap.to_numpy()[:, :, :3])  # BGR(A) as pdfium renders: what cv2 wants
+            finally:
+                page.close()
+    finally:
+        pdf.close()
+
+
+def page_count(data: bytes) -> int:
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(data)
+    try:
+        return len(pdf)
+    finally:
+        pdf.close()
+
+
+def _boxes(result) -> list[tuple[list[list[float]], str, float]]:
+    return [(quad, str(text), float(score)) for quad, text, score in (result or [])]
+
+
+def skew_degrees(raw: list[tuple[list[list[float]], str, float]]) -> float:
+    """The page's slant: the median angle of the top edges of long text boxes (≥ 4 times as wide as tall)."""
+    angles = []
+    for quad, _, _ in raw:
+        (x0, y0), (x1, y1) = quad[0], quad[1]
+        w = math.hypot(x1 - x0, y1 - y0)
+        h = math.hypot(quad[3][0] - x0, quad[3][1] - y0)
+        if w >= 4 * h and w > 0:
+            angles.append(math.degrees(math.atan2(y1 - y0, x1 - x0)))
+    if not angles:
+        return 0.0
+    angles.sort()
+    return angles[len(angles) // 2]
+
+
+def _deskew(img, raw, angle: float):
+    """Rotate the page by -angle (about its centre) and the boxes with it: axis-aligned boxes in the new frame."""
+    import cv2
+    import numpy as np
+
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    if abs(angle) >= 0.1:
+        img = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255))
+    boxes = []
+    for quad, text, score in raw:
+        pts = np.hstack([np.asarray(quad, dtype=float), np.ones((4, 1))]) @ m.T if abs(angle) >= 0.1 else np.asarray(quad)
+        xs, ys = pts[:, 0], pts[:, 1]
+        boxes.append(Box(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()), text.strip(), score))
+    return img, boxes
+
+
+def _ink(gray):
+    import cv2
+
+    _, ink = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    return ink
+
+
+def rule_masks(gray, min_len: int):
+    """Masks of the page's vertical and horizontal rules: dark runs at least `min_len` pixels long (text strokes are
+    shorter)."""
+    import cv2
+
+    ink = _ink(gray)
+    vertical = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, min_len)))
+    horizontal = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (3 * min_len, 1)))
+    return vertical, horizontal
+
+
+def _rules_across(mask, y0: float, y1: float) -> list[float]:
+    """x of the vertical rules crossing the band y0..y1 (covering ≥ 80% of it)."""
+    import numpy as np
+
+    a, b = max(0, int(y0)), min(mask.shape[0], int(math.ceil(y1)))
+    if b - a < 3:
+        return []
+    cover = (mask[a:b] > 0).sum(axis=0)
+    xs = np.flatnonzero(cover >= 0.8 * (b - a))
+    rules: list[float] = []
+    start = prev = None
+    for x in xs:
+        if start is None:
+            start = prev = x
+        elif x - prev <= 2:
+            prev = x
+        else:
+            rules.append((start + prev) / 2)
+            start = prev = x
+    if start is not None:
+        rules.append((start + prev) / 2)
+    return rules
+
+
+def _rules_along(mask, x0: float, x1: float) -> list[float]:
+    """y of the horizontal rules crossing the span x0..x1 (covering ≥ 60% of it)."""
+    import numpy as np
+
+    a, b = max(0, int(x0)), min(mask.shape[1], int(math.ceil(x1)))
+    if b - a < 3:
+        return []
+    ys = np.flatnonzero((mask[:, a:b] > 0).sum(axis=1) >= 0.6 * (b - a))
+    out: list[float] = []
+    start = prev = None
+    for y in ys:
+        if start is None:
+            start = prev = y
+        elif y - prev <= 2:
+            prev = y
+        else:
+            out.append((start + prev) / 2)
+            start = prev = y
+    if start is not None:
+        out.append((start + prev) / 2)
+    return out
+
+
+def is_number(text: str) -> bool:
+    return bool(_NUMBER_RE.match(text))
+
+
+def _rows(boxes: list[Box]) -> list[list[Box]]:
+    """Boxes grouped into lines by their vertical centre (after deskew), each line left to right."""
+    if not boxes:
+        return []
+    heights = sorted(b.h for b in boxes)
+    tol = 0.6 * heights[len(heights) // 2]
+    rows: list[list[Box]] = []
+    centre = -1e9
+    for b in sorted(boxes, key=lambda b: b.yc):
+        if rows and b.yc - centre <= tol:
+            rows[-1].append(b)
+            centre = sum(x.yc for x in rows[-1]) / len(rows[-1])
+        else:
+            rows.append([b])
+            centre = b.yc
+    return [sorted(r, key=lambda b: b.x0) for r in rows]
+
+
+def _pieces(box: Box) -> list[Box]:
+    """A box holding several numbers (`0 0`: two cells close together) split in proportion to its characters."""
+    parts = [p for p in _SPLIT_RE.split(box.text) if p]
+    if len(parts) < 2 or not all(is_number(p) for p in parts):
+        return [box]
+    total = sum(len(p) for p in parts) + len(parts) - 1
+    out, at = [], 0
+    width = box.x1 - box.x0
+    for p in parts:
+        x0 = box.x0 + width * at / total
+        at += len(p)
+        out.append(Box(x0, box.y0, box.x0 + width * at / total, box.y1, p, box.score))
+        at += 1
+    return out
+
+
+def _cell_image(gray, x0: float, y0: float, x1: float, y1: float, rule_pad: int):
+    a, b = max(0, int(y0)), min(gray.shape[0], int(math.ceil(y1)))
+    c, d = max(0, int(x0) + rule_pad), min(gray.shape[1], int(math.ceil(x1)) - rule_pad)
+    if b <= a or d <= c:
+        return None
+    return gray[a:b, c:d]
+
+
+def reread(gray, bbox: tuple[float, float, float, float], rule_pad: int = 4) -> tuple[list[str], bool]:
+    """One cell read again alone: the crop cut to its ink, padded, scaled up 2x, as is and binarised (Otsu); the
+    engine's recognition only. Returns (the distinct number readings, best first; whether the cell holds ink)."""
+    import cv2
+    import numpy as np
+
+    crop = _cell_image(gray, *bbox, rule_pad)
+    if crop is None:
+        return [], False
+    ink = _ink(crop) if crop.min() < 160 else np.zeros_like(crop)
+    ys, xs = np.nonzero(ink)
+    if len(ys) < 6:  # fewer dark pixels than a printed dot: a blank cell
+        return [], False
+    crop = crop[max(0, ys.min() - 2):ys.max() + 3, max(0, xs.min() - 2):xs.max() + 3]
+    pad = max(8, crop.shape[0] // 2)
+    crop = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
+    big = cv2.resize(crop, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    _, binar = cv2.threshold(big, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    readings: list[tuple[float, str]] = []
+    eng = engine()
+    for variant in (big, binar):
+        res, _ = eng(cv2.cvtColor(variant, cv2.COLOR_GRAY2BGR), use_det=False, use_cls=False, use_rec=True)
+        for item in res or []:
+            text, score = str(item[0]).strip().replace(" ", ""), float(item[1])
+            text = _DIGIT_LOOKALIKES.get(text, text)
+            if is_number(text):
+                readings.append((score, text))
+    readings.sort(reverse=True)
+    out: list[str] = []
+    for _, t in readings:
+        if t not in out:
+            out.append(t)
+    return out, True
+
+
+# What the recogniser returns for a lone digit seen alone (no context): letters that are digits in a number cell.
+_DIGIT_LOOKALIKES = {"O": "0", "o": "0", "D": "0", "l": "1", "I": "1", "|": "1", "i": "1", "S": "5", "B": "8", "Z": "2"}
+
+
+_FOLIO_RE = re.compile(r"^[-—–_·\s]*(?:第\s*)?\d{1,3}(?:\s*页)?[-—–_·\s]*$")
+
+
+def _is_folio(row: list[Box], height: int) -> bool:
+    text = " ".join(b.text for b in row)
+    y = sum(b.yc for b in row) / len(row)
+    return bool(_FOLIO_RE.match(text)) and (y > 0.9 * height or y < 0.07 * height)
+
+
+def _lookalike(box: Box) -> Box:
+    """A short box of digits and their look-alikes (`Z` for a 2): a number read with no confidence (read again)."""
+    if len(box.text) <= 3 and not is_number(box.text):
+        text = "".join(_DIGIT_LOOKALIKES.get(ch, ch) for ch in box.text)
+        if is_number(text):
+            return Box(box.x0, box.y0, box.x1, box.y1, text, box.score, recheck=True)
+    return box
+
+
+def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[float], bytes]:
+    """One page: OCR, deskew, lines by baseline, ruled value cells from the vertical rules."""
+    import time
+
+    import cv2
+
+    t = time.perf_counter()
+    result, _ = engine()(img)
+    timing.engine += time.perf_counter() - t
+    raw = _boxes(result)
+    angle = skew_degrees(raw)
+    img, boxes = _deskew(img, raw, angle)
+    boxes = [_lookalike(p) for b in boxes if b.text for p in _pieces(b)]
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    heights = sorted(b.h for b in boxes) or [20.0]
+    mask, horizontal = rule_masks(gray, max(15, int(1.5 * heights[len(heights) // 2])))
+    # cells are read again from the page with its rules erased: a rule's remnant in a crop reads as a 1
+    clean = gray.copy()
+    clean[cv2.dilate(mask | horizontal, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))) > 0] = 255
+    lines: list[OcrLine] = []
+    scores: list[float] = []
+    rows = []
+    for row in _rows(boxes):
+        numbers = [b for b in row if is_number(b.text)]
+        texts = [b for b in row if not is_number(b.text)]
+        y0, y1 = min(b.y0 for b in row), max(b.y1 for b in row)
+        rules = _rules_across(mask, y0, y1) if numbers else []
+        cells = list(zip(rules, rules[1:], strict=False))
+        last_text = max((i for i, (a, b) in enumerate(cells) for tb in texts if a <= tb.xc < b), default=-1)
+        rows.append((row, numbers, texts, y0, y1, rules, cells, last_text))
+    tol = max(6.0, 0.004 * gray.shape[1])
+    # where a labelled ruled row's values begin (x), by its right border: a row whose label sits on the lines above
+    # and below its numbers (a wrapped label) begins its values where its labelled neighbours do
+    starts = [(cells[last_text + 1][0], rules, (y0 + y1) / 2)
+              for _, _, _, y0, y1, rules, cells, last_text in rows if 0 <= last_text < len(cells) - 1]
+
+    def same_table(mine: list[float], theirs: list[float], x: float) -> bool:
+        """The same ruled table: every rule of mine left of x is one of theirs (a merged label cell drops some),
+        and the value columns' rules are the same."""
+        def near(a: float, bs: list[float]) -> bool:
+            return any(abs(a - b) <= tol for b in bs)
+        right_mine = [r for r in mine if r >= x - tol]
+        right_theirs = [r for r in theirs if r >= x - tol]
+        return (all(near(r, theirs) for r in mine if r < x - tol) and len(right_mine) == len(right_theirs)
+                and all(near(r, right_theirs) for r in right_mine))
+
+    plan: list[tuple[str, list[tuple[float, float]]]] = []  # per row: folio / plain / values, and its value cells
+    for row, numbers, _, y0, y1, rules, cells, last_text in rows:
+        if len(rules) < 2:
+            plan.append(("folio" if _is_folio(row, gray.shape[0]) else "plain", []))
+            continue
+        # value cells: right of the last cell holding label text, up to the right border
+        value_cells = cells[last_text + 1:]
+        if last_text < 0:
+            near = [(abs(yc - (y0 + y1) / 2), x) for x, theirs, yc in starts if same_table(rules, theirs, x)]
+            if near:
+                x = min(near)[1]
+                value_cells = [c for c in cells if c[0] >= x - tol]
+        if not any(a <= nb.xc < b for a, b in value_cells for nb in numbers):
+            plan.append(("plain", []))
+            continue
+        plan.append(("values", value_cells))
+    # a value row's label is the whole of its label cell (between the horizontal rules above and below it), so a
+    # label wrapped over lines stays whole when a merged group cell beside it (三、本年度办理结果, a character or two a
+    # line) has text on the same lines
+    labels: dict[int, list[Box]] = {}
+    taken: set[int] = set()
+    line_of = {id(b): k for k, r in enumerate(rows) for b in r[2]}
+    all_texts = [b for r in rows for b in r[2]]
+    for k, ((_, _, _, y0, y1, _, cells, _), (kind, value_cells)) in enumerate(zip(rows, plan, strict=True)):
+        if kind != "values":
+            continue
+        first = next((i for i, c in enumerate(cells) if c == value_cells[0]), 0)
+        if first == 0:
+            continue
+        la, lb = cells[first - 1]
+        ys = _rules_along(horizontal, la + tol, lb - tol)
+        yc = (y0 + y1) / 2
+        top = max((y for y in ys if y < yc - 2), default=None)
+        bottom = min((y for y in ys if y > yc + 2), default=None)
+        if top is None or bottom is None:
+            continue
+        inside = [b for b in all_texts if la <= b.xc < lb and top < b.yc < bottom and id(b) not in taken]
+        taken.update(id(b) for b in inside)
+        labels[k] = sorted(inside, key=lambda b: (line_of[id(b)], b.x0))
+    for k, ((row, numbers, texts, y0, y1, _, _, _), (kind, value_cells)) in enumerate(zip(rows, plan, strict=True)):
+        if kind == "folio":
+            continue  # a page number (`- 4 -`) at the foot or head of a page: not a value of the row above
+        if kind == "plain":  # not a ruled value row: the numbers in reading order, as a PDF's text layer gives them
+            scores += [b.score for b in numbers]
+            kept = [b for b in row if id(b) not in taken]
+            if kept:
+                lines.append(OcrLine(" ".join(b.text for b in kept)))
+            continue
+        # a number read in a label cell (a wrapped label's closing quote read as 79) is not one of the row's values
+        head = " ".join(b.text for b in [*(b for b in texts if id(b) not in taken), *labels.get(k, [])])
+        out: list[OcrCell] = []
+        for a, b in value_cells:
+            inside = [nb for nb in numbers if a <= nb.xc < b]
+            bbox = (a, y0 - 4, b, y1 + 4)
+            ibox = tuple(int(v) for v in bbox)
+            if len(inside) == 1 and inside[0].score >= RECHECK_SCORE and not inside[0].recheck:
+                nb = inside[0]
+                out.append(OcrCell(nb.text, nb.score, page_no, ibox))  # type: ignore[arg-type]
+                scores.append(nb.score)
+                continue
+            t = time.perf_counter()
+            again, has_ink = reread(clean, bbox)
+            timing.engine += time.perf_counter() - t
+            if len(inside) == 1:
+                nb = inside[0]
+                out.append(OcrCell(nb.text, nb.score, page_no, ibox,  # type: ignore[arg-type]
+                                   tuple(x for x in again if x != nb.text)))
+                scores.append(nb.score)
+            elif len(inside) > 1:  # two readings in one cell: a number cut in two, or noise; undecided
+                joined = "".join(nb.text for nb in sorted(inside, key=lambda n: n.x0))
+                out.append(OcrCell("?", 0.0, page_no, ibox, tuple(dict.fromkeys([joined, *again]))))  # type: ignore[arg-type]
+            elif not has_ink:
+                out.append(OcrCell("", 1.0, page_no, ibox, (), missing=True))  # type: ignore[arg-type]
+            elif again:
+                out.append(OcrCell(again[0], 0.0, page_no, ibox, tuple(again[1:]), missing=True))  # type: ignore[arg-type]
+            else:
+                out.append(OcrCell("?", 0.0, page_no, ibox, (), missing=True))  # type: ignore[arg-type]
+        tokens = [c.text if c.text else "-" for c in out]  # a blank cell: null, never 0
+        lines.append(OcrLine(" ".join([head, *tokens]).strip(), out))
+    return lines, scores, cv2.imencode(".png", clean)[1].tobytes()
+
+
+def read_pdf(data: bytes, dpi: int = DPI) -> OcrDocument:
+    """An image-only PDF read page by page."""
+    import time
+
+    timing = Timing()
+    start = time.perf_counter()
+    lines: list[OcrLine] = []
+    scores: list[float] = []
+    pngs: list[bytes] = []
+    for i, img in enumerate(rasterise(data, dpi, MAX_PAGES)):
+        page_lines, page_scores, png = read_page(img, i, timing)
+        lines += page_lines
+        scores += page_scores
+        pngs.append(png)
+        timing.pages += 1
+    timing.total = time.perf_counter() - start
+    return OcrDocument(lines, timing.pages, min(scores) if scores else None, timing, pngs,
+                       pages_total=page_count(data))
+
+
+def read_images(images, timing: Timing | None = None) -> OcrDocument:
+    """Page images (BGR arrays) read as one document: a Word document's picture of a table, a test's pages."""
+    import time
+
+    timing = timing or Timing()
+    start = time.perf_counter()
+    lines: list[OcrLine] = []
+    scores: list[float] = []
+    pngs: list[bytes] = []
+    for i, img in enumerate(images):
+        page_lines, page_scores, png = read_page(img, i, timing)
+        lines += page_lines
+        scores += page_scores
+        pngs.append(png)
+        timing.pages += 1
+    timing.total = time.perf_counter() - start
+    return OcrDocument(lines, timing.pages, min(scores) if scores else None, timing, pngs)
