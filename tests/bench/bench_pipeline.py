@@ -160,7 +160,8 @@ def local_part(n: int, work: Path) -> None:
           f"{mem.peak_workers / 2**20:.0f} MiB)")
     mix = _mix(dest)
     print(f"  mix read: {mix}")
-    if os.environ.get("BENCH_PYPDF", "1") == "1" and any(k.startswith("pdfium") for k in mix):
+    if os.environ.get("BENCH_PYPDF", "1") == "1" and os.environ.get("BENCH_TEXT_ONLY") != "1" \
+            and any(k.startswith("pdfium") for k in mix):
         # the same run with every PDF read by pypdf (the reader before pdfium), into a lake of its own
         os.environ["GOVREPORTS_PDF_READER"] = "pypdf"
         try:
