@@ -89,13 +89,13 @@ def ensure_env(venv: Path = DEFAULT_VENV, *, log: Any = print) -> Path:
     return venv / "bin"
 
 
-def build_database(lake: str | os.PathLike[str], database: Path, *, log: Any = print) -> Path:
+def build_database(lake: Any, database: Path, *, log: Any = print) -> Path:
     """The DuckDB file Superset reads: every view of tasks/bi.py with the lake root written in. Rebuilt whole (the
     views hold no data: new partitions show up without a rebuild)."""
     from tasks import bi
     from tasks.storage import Store
 
-    store = Store(lake)
+    store = lake if isinstance(lake, Store) else Store(lake)
     if not store.exists(bi.EXPECTED_PUBLISHERS_KEY):
         log(f"bi: writing {bi.EXPECTED_PUBLISHERS_KEY} (the lake has none yet)")
         bi.write_expected_publishers(store)
@@ -236,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bi: ready in {time.monotonic() - started:.0f} s (not serving)")
         return 0
     url = f"http://127.0.0.1:{args.port}"
+
+    def terminate(signum: int, frame: Any) -> None:  # a service manager's SIGTERM stops the server like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     proc = serve(bin_dir, home, args.port, lake=lake.uri(), log_file=args.workdir / "superset.log")
     try:
         wait_healthy(url, proc)

@@ -306,3 +306,50 @@ def test_the_glyph_checks_find_boxes_without_chinese_fonts(tmp_path):
     assert len(dom) == 2 and len(canvas) == 2 * len("各省政府年报覆盖率")
     assert asyncio.run(check(None, "cjk")) == ([], [])
     assert subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout.strip()
+
+
+_S3_PROBE = """
+import json, sys
+import sqlalchemy as sa
+from sqlalchemy.engine.url import make_url
+import superset_config as cfg
+
+uri, params = cfg.DB_CONNECTION_MUTATOR(make_url(sys.argv[1]), {}, "admin", None, None)
+engine = sa.create_engine(uri, **params)
+with engine.connect() as con:
+    rows = con.execute(sa.text(sys.argv[2])).fetchall()
+print(json.dumps([list(r) for r in rows], default=str))
+"""
+
+
+@pytest.mark.slow
+def test_superset_reads_an_s3_lake_through_its_config(bi_env, analyst_lake, weed, tmp_path):
+    """A lake on S3 (SeaweedFS): the DuckDB file's views read s3:// paths, and superset_config.py's connection
+    mutator gives each connection Superset opens the s3fs filesystem from the pipeline's variables (httpfs cannot
+    be downloaded here) and read-only access. Run in the BI venv (SQLAlchemy 1.4, duckdb-engine), as Superset does."""
+    import json
+    import os
+
+    from tasks import bi
+    from tasks.storage import Store
+    from tests.servers import server_env, store_for
+
+    s3 = store_for(weed, "superset-lake")
+    local = Path(analyst_lake.dest)
+    for path in sorted(local.rglob("*.parquet")):
+        rel = path.relative_to(local).as_posix()
+        if not rel.startswith(("_", ".")):
+            s3.put_bytes(rel, path.read_bytes())
+    database = superset.build_database(s3, tmp_path / "s3.duckdb")
+    question = ("SELECT year, sum(published), sum(expected) FROM coverage_by_province GROUP BY year ORDER BY year")
+    env = {**os.environ, **server_env(weed), "GOVREPORTS_LAKE": s3.uri(), "SUPERSET_SECRET_KEY": "test-only",
+           "PYTHONPATH": str(superset.SUPERSET_DIR)}
+    done = subprocess.run([str(bi_env / "python"), "-c", _S3_PROBE, f"duckdb:///{database}", question],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = bi.connect(Store(str(local))).sql(question).fetchall()
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [list(r) for r in expected] and expected
+    # read-only: the same connection refuses to write into the file
+    done = subprocess.run([str(bi_env / "python"), "-c", _S3_PROBE, f"duckdb:///{database}",
+                           "CREATE TABLE x AS SELECT 1"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode != 0 and "read-only" in done.stderr.lower()
