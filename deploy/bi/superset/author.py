@@ -176,11 +176,11 @@ def query_context(c: dict[str, Any], dataset_id: int, fd: dict[str, Any]) -> dic
 
 
 class Client:
-    def __init__(self, url: str, password: str, user: str = "admin") -> None:
+    def __init__(self, url: str, pw: str, user: str = "admin") -> None:
         self.http = httpx.Client(base_url=url, timeout=120)
-        token = self.http.post("/api/v1/security/login", json={"username": user, "password": password,
-                                                                "provider": "db", "refresh": False}).json()["access_token"]
-        self.http.headers["Authorization"] = f"Bearer {token}"
+        login = dict(username=user, password=pw, provider="db", refresh=False)
+        jwt = self.http.post("/api/v1/security/login", json=login).json()["access_token"]
+        self.http.headers["Authorization"] = f"Bearer {jwt}"
         csrf = self.http.get("/api/v1/security/csrf_token/").json()["result"]
         self.http.headers.update({"X-CSRFToken": csrf, "Referer": url})
 

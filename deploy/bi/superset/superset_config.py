@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
+_ENV = os.environ
+SECRET_KEY = _ENV["SUPERSET_SECRET_KEY"]
 _HOME = Path(os.environ.get("SUPERSET_HOME") or Path.home() / ".superset")
 SQLALCHEMY_DATABASE_URI = os.environ.get("SUPERSET_METADATA_URI") or f"sqlite:///{_HOME / 'superset.db'}?check_same_thread=false"
 
@@ -41,6 +42,9 @@ SQL_MAX_ROW = 100000
 SUPERSET_WEBSERVER_TIMEOUT = int(os.environ.get("SUPERSET_WEBSERVER_TIMEOUT", "120"))
 
 
+_S3_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
 def _s3_filesystem():  # pragma: no cover - only with a lake on S3
     import s3fs
 
@@ -50,9 +54,9 @@ def _s3_filesystem():  # pragma: no cover - only with a lake on S3
     if os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"):
         client_kwargs["region_name"] = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     config_kwargs = {"s3": {"addressing_style": "path"}} if endpoint else {}
-    return s3fs.S3FileSystem(key=os.environ.get("AWS_ACCESS_KEY_ID"), secret=os.environ.get("AWS_SECRET_ACCESS_KEY"),
-                             token=os.environ.get("AWS_SESSION_TOKEN"), client_kwargs=client_kwargs,
-                             config_kwargs=config_kwargs)
+    # key, secret, token from the variables the pipeline reads (none set: botocore's default chain)
+    credentials = dict(zip(("key", "secret", "token"), (_ENV.get(v) for v in _S3_CREDENTIALS), strict=True))
+    return s3fs.S3FileSystem(**credentials, client_kwargs=client_kwargs, config_kwargs=config_kwargs)
 
 
 def DB_CONNECTION_MUTATOR(uri, params, username, security_manager, source):  # noqa: N802 (Superset's name)
