@@ -8,10 +8,10 @@ driven here through its command line. Steps, each a function (tests/test_superse
 1. ``ensure_env``: the venv (rebuilt when the lock changes; a stamp holds the lock's hash);
 2. ``build_database``: the DuckDB file with tasks/bi.py's views over the lake, the lake root written in (a folder or
    s3://bucket/prefix; the lake's expected_publishers table is written first when it is missing);
-3. ``init_home``: a fresh metadata database (``superset db upgrade``, ``fab create-admin``, ``init``: ~20 s here)
-   with a generated secret key and admin password;
-4. ``import_dashboards``: deploy/bi/superset/dashboards/ (YAML exported from Superset) zipped with the database URI
-   pointed at the DuckDB file, then ``superset import-dashboards``;
+3. ``init_home``: a fresh metadata database (``superset db upgrade``, ``fab create-admin``, ``init``, in one process:
+   deploy/bi/superset/bootstrap.py) with a generated secret key and admin password, and the dashboards imported:
+   deploy/bi/superset/dashboards/ (YAML exported from Superset) zipped with the database URI pointed at the DuckDB
+   file (``dashboards_zip``), then ``import-dashboards``; ``import_dashboards`` imports again into a running home;
 5. ``serve``: gunicorn, 2 workers, on 127.0.0.1.
 
 ``python -m tasks.superset --lake data/demo/lake`` runs them all and prints the address, user and password once.
@@ -130,18 +130,26 @@ def _run(bin_dir: Path, args: list[str], home: Home, what: str) -> None:
         raise RuntimeError(f"superset {what} failed ({done.returncode}): {(done.stdout + done.stderr)[-3000:]}")
 
 
-def init_home(bin_dir: Path, path: Path, *, log: Any = print) -> Home:
-    """A fresh Superset home: metadata database, admin user with a generated password, roles and permissions."""
+def init_home(bin_dir: Path, path: Path, database: Path | None = None, *, log: Any = print) -> Home:
+    """A fresh Superset home: metadata database, admin user with a generated password, roles and permissions, and
+    with `database` the dashboards imported, pointed at it. One process (deploy/bi/superset/bootstrap.py runs the
+    CLI's commands in it: Superset is imported once, not once a command)."""
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
     home = Home(path, secrets.token_urlsafe(42), secrets.token_urlsafe(12))
     started = time.monotonic()
-    _run(bin_dir, ["db", "upgrade"], home, "db upgrade")
-    _run(bin_dir, ["fab", "create-admin", "--username", ADMIN, "--firstname", "govreports", "--lastname", "admin",
-                   "--email", "admin@localhost", "--password", home.password], home, "fab create-admin")
-    _run(bin_dir, ["init"], home, "init")
-    log(f"bi: Superset metadata initialised in {time.monotonic() - started:.0f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [home.password]
+        if database is not None:
+            args.append(str(dashboards_zip(database, Path(tmp) / "dashboards.zip")))
+        done = subprocess.run([str(bin_dir / "python"), str(SUPERSET_DIR / "bootstrap.py"), *args], env=home.env(),
+                              capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"Superset set-up failed ({done.returncode}): {(done.stdout + done.stderr)[-3000:]}")
+    steps = ", ".join(line.removeprefix("bootstrap: superset ") for line in done.stderr.splitlines()
+                      if line.startswith("bootstrap: "))
+    log(f"bi: Superset set up in {time.monotonic() - started:.0f} s ({steps})")
     return home
 
 
@@ -230,8 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     database = build_database(args.lake, args.workdir / "govreports.duckdb")
     print(f"bi: DuckDB views over {Store.redact(lake.uri())} in {database}")
-    home = init_home(bin_dir, args.workdir / "superset-home")
-    import_dashboards(bin_dir, home, database)
+    home = init_home(bin_dir, args.workdir / "superset-home", database)
     if args.no_serve:
         print(f"bi: ready in {time.monotonic() - started:.0f} s (not serving)")
         return 0

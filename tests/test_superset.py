@@ -94,8 +94,7 @@ def bi(bi_env, analyst_lake, tmp_path_factory):
     """A fresh Superset home with the YAML imported, served on a free loopback port; stopped at the end."""
     work = tmp_path_factory.mktemp("bi")
     database = superset.build_database(analyst_lake.dest, work / "govreports.duckdb")
-    home = superset.init_home(bi_env, work / "home")
-    superset.import_dashboards(bi_env, home, database)
+    home = superset.init_home(bi_env, work / "home", database)  # set-up and import, as make bi does
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     proc = superset.serve(bi_env, home, port, log_file=work / "superset.log")

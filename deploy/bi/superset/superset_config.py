@@ -26,6 +26,28 @@ SECRET_KEY = _ENV["SUPERSET_SECRET_KEY"]
 _HOME = Path(os.environ.get("SUPERSET_HOME") or Path.home() / ".superset")
 SQLALCHEMY_DATABASE_URI = os.environ.get("SUPERSET_METADATA_URI") or f"sqlite:///{_HOME / 'superset.db'}?check_same_thread=false"
 
+
+
+def _sqlite_metadata_pragmas() -> None:
+    """SQLite metadata (the laptop default): WAL, so a worker reads while another writes, and synchronous=NORMAL,
+    so a commit is not an fsync (set-up runs ~400 migrations, each committed; durable but for a power cut)."""
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _pragmas(dbapi_connection, _record):  # every engine; only SQLite connections are touched
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+
+if SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
+    _sqlite_metadata_pragmas()
+
 # No telemetry, no outside calls: the machines are offline and the dashboards need none.
 SHOW_STACKTRACE = False
 ENABLE_PROXY_FIX = os.environ.get("SUPERSET_PROXY_FIX", "") == "1"
