@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90
 export AWS_REQUEST_CHECKSUM_CALCULATION=when_required
 export AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
 
-.PHONY: setup demo test test-fast lint score bench-parse bench bench-hostile bench-ocr clean docs browser fonts
+.PHONY: setup demo test test-fast lint score bench-parse bench bench-hostile bench-ocr clean docs browser fonts bi
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -63,6 +63,15 @@ docs: setup
 	$(BIN)/python -m schemas.dictionary
 	$(BIN)/python -m tasks.bi --write-views
 
+# Superset over the lake (deploy/bi/superset/): its own pinned venv (.venv-bi, from requirements.lock; never in
+# uv.lock), the DuckDB file of views over BI_LAKE (a folder or s3://bucket/prefix, S3 settings from the environment
+# as the pipeline reads them), the three dashboards imported from YAML, Superset on 127.0.0.1:BI_PORT with a
+# generated secret key and admin password, printed once. Ctrl-C stops it. Production: deploy/bi/superset/README.md.
+BI_LAKE ?= $(DEMO_DIR)/lake
+BI_PORT ?= 8088
+bi: setup
+	$(BIN)/python -m tasks.superset --lake $(BI_LAKE) --port $(BI_PORT)
+
 # Headless Chromium, which tests/test_quality.py uses to render the data-quality report: the Debian package,
 # installed only when $(CHROMIUM) is absent (as root, or through sudo).
 CHROMIUM ?= /usr/bin/chromium
@@ -94,4 +103,4 @@ fonts:
 	fi
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) .venv-bi data .pytest_cache

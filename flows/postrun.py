@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks import lake
+from tasks.bi import write_expected_publishers
 from tasks.crossyear import run_cross_year
 from tasks.quality import write_quality_report
 from tasks.storage import Store
@@ -33,6 +34,7 @@ def post_run_steps(dest_url: str, run_id: str, run_summary: dict[str, Any] | Non
     else:
         with lease:
             cross_year = run_cross_year(store)
+            write_expected_publishers(store)  # the coverage indicator's denominator, from the division table
         log.info("cross-year: %d findings over %d report pairs", cross_year["findings"], cross_year["report_pairs"])
     report = write_quality_report(store, run_id, run_summary, cross_year=cross_year)
     log.info("data-quality report: %s", report["html_uri"])

@@ -106,6 +106,22 @@ def _codes_section() -> list[str]:
     return out
 
 
+def _indicators_section() -> list[str]:
+    """The indicator views (schemas/indicators.py): computed by DuckDB over the tables (deploy/bi/views.sql)."""
+    from schemas import indicators
+
+    out = ["## Indicator views", "", "Views over the tables above, in `deploy/bi/views.sql` (DuckDB) and the BI database "
+           "`make bi` builds (the dashboards read them); they hold no data of their own.", ""]
+    out += [f"- {_cell(line)}" for line in indicators.SUMMARY] + [""]
+    for v in indicators.VIEWS:
+        out += [f"### `{v.name}`", "", _cell(v.description), "", f"- grain (one row per): `{v.grain}`", "",
+                "| column | type | nullable | meaning | from |", "|---|---|---|---|---|"]
+        out += [f"| `{c.name}` | {dtype_name(c.dtype)} | {'yes' if c.nullable else 'no'} | {_cell(c.description)} | "
+                f"{_cell(c.source)} |" for c in v.columns]
+        out.append("")
+    return out
+
+
 def render() -> str:
     """The whole dictionary as Markdown (deterministic: only the declarations go in)."""
     ts = all_tables()
@@ -133,6 +149,7 @@ def render() -> str:
     out.append("")
     for t in ts:
         out += _table_section(t)
+    out += _indicators_section()
     out += _codes_section()
     return "\n".join(out).rstrip() + "\n"
 

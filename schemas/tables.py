@@ -249,3 +249,31 @@ CROSS_YEAR_FINDINGS = Table(
     "report_id, rule, field",
     tuple(replace(c, **_CROSS_YEAR_DOCS[c.name]) if c.name in _CROSS_YEAR_DOCS else c for c in FINDINGS.columns),
 )
+
+
+# The governments that must publish (the coverage indicator's denominator), from the administrative-division table
+# (tasks/divisions.py `governments`); written whole to dest/expected_publishers/part-0.parquet after each run
+# (flows/postrun.py) and by `python -m tasks.bi --expected-publishers` (make bi). Not partitioned.
+EXPECTED_PUBLISHERS = Table(
+    "expected_publishers",
+    "One row per government that must publish an annual report (条例 第五十条): every province, prefecture and county "
+    "of the division table (Taiwan, Hong Kong, Macau aside; the table has no townships). `vintage` states the table's "
+    "date; valid years are null where the table gives none (one snapshot, no dates).",
+    "division_code, level",
+    (
+        Column("division_code", pl.String, False, "6-digit administrative division code.", "administrative-division table"),
+        Column("level", pl.String, False, "provincial, prefectural or county (as reports.admin_level; not named so: "
+               "admin_level is a partition key, kept out of files).",
+               "code digits: xx0000 province, xxxx00 prefecture, else county"),
+        Column("name", pl.String, False, "Division name (江苏省, 淮安市, 清江浦区).", "administrative-division table"),
+        Column("government", pl.String, False, "The government's name as it signs its report (淮安市人民政府, 南京市鼓楼区人民政府).",
+               "division name + 人民政府 (地区/盟: 行政公署); the city first where the county name repeats"),
+        Column("province", pl.String, False, "Province-level division name.", "administrative-division table"),
+        Column("prefecture", pl.String, True, "Prefecture-level division name (null for provinces, municipality districts, 省直辖 counties).",
+               "administrative-division table"),
+        Column("valid_from", pl.Int32, True, "First report year the division exists; null: not known from the table (before its vintage).",
+               "administrative-division table"),
+        Column("valid_to", pl.Int32, True, "Last report year the division exists; null: still listed.", "administrative-division table"),
+        Column("vintage", pl.String, False, "The division table and its date.", "tasks/divisions.py DIVISION_TABLE_VINTAGE"),
+    ),
+)

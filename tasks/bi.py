@@ -10,8 +10,8 @@ from typing import Any
 
 import polars as pl
 
-from schemas import form
-from schemas.tables import CROSS_YEAR_FINDINGS, FAILURES, PARTITION_KEYS, TABLES, Table
+from schemas import form, indicators
+from schemas.tables import CROSS_YEAR_FINDINGS, EXPECTED_PUBLISHERS, FAILURES, PARTITION_KEYS, TABLES, Table
 
 REPO = Path(__file__).resolve().parents[1]
 BI_DIR = REPO / "deploy" / "bi"
@@ -69,9 +69,9 @@ def _columns(table: Table) -> str:
 
 
 def table_glob(table: Table) -> str:
-    """The table's objects relative to the lake root."""
-    if table.name == FAILURES.name:
-        return "failures/*.parquet"
+    """The table's objects relative to the lake root (failures and expected_publishers are not partitioned)."""
+    if not all(k in {c.name for c in table.columns} for k in PARTITION_KEYS):
+        return f"{table.name}/*.parquet"
     return f"{table.name}/*/*/*.parquet"
 
 
@@ -130,7 +130,22 @@ def dimension_views() -> list[str]:
 
 
 def all_tables() -> tuple[Table, ...]:
-    return (*PARTITIONED_TABLES, FAILURES)
+    return (*PARTITIONED_TABLES, FAILURES, EXPECTED_PUBLISHERS)
+
+
+def indicator_views() -> list[str]:
+    """The indicator views of schemas/indicators.py, in dependency order, each with its description."""
+    out = []
+    for v in indicators.VIEWS:
+        comment = "\n".join("-- " + line for line in _wrap(f"{v.name}: {v.description}"))
+        out.append(f"{comment}\nCREATE OR REPLACE VIEW {_ident(v.name)} AS\n{v.sql};")
+    return out
+
+
+def _wrap(text: str, width: int = 116) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width) or [""]
 
 
 def views_sql() -> str:
@@ -149,8 +164,31 @@ def views_sql() -> str:
         "-- with a literal root instead of the variable (for a database file Superset opens).",
         "",
     ]
-    body = [table_view(t, root) for t in all_tables()] + dimension_views()
+    body = [table_view(t, root) for t in all_tables()] + dimension_views() + indicator_views()
     return "\n".join(head) + "\n" + "\n\n".join(body) + "\n"
+
+
+# -- the expected publishers --------------------------------------------------------------------------------------
+
+EXPECTED_PUBLISHERS_KEY = "expected_publishers/part-0.parquet"
+
+
+def expected_publishers_frame() -> pl.DataFrame:
+    """EXPECTED_PUBLISHERS from the division table (tasks/divisions.py `governments`), its vintage on every row."""
+    from tasks.divisions import DIVISION_TABLE_VINTAGE, governments
+
+    rows = [{"division_code": d.division_code, "level": d.admin_level, "name": name, "government": organ,
+             "province": d.province, "prefecture": d.prefecture, "valid_from": None, "valid_to": None,
+             "vintage": DIVISION_TABLE_VINTAGE} for d, name, organ in governments()]
+    return pl.DataFrame(rows, schema=EXPECTED_PUBLISHERS.polars_schema)
+
+
+def write_expected_publishers(store: Any) -> str:
+    """(Re)write dest/expected_publishers/part-0.parquet (one object, replaced whole; ~3,200 rows, ~40 KB)."""
+    from tasks.lake import _table_bytes
+
+    store.put_bytes(EXPECTED_PUBLISHERS_KEY, _table_bytes(expected_publishers_frame(), EXPECTED_PUBLISHERS))
+    return EXPECTED_PUBLISHERS_KEY
 
 
 # -- connecting ------------------------------------------------------------------------------------------------
@@ -160,7 +198,7 @@ def create_views(con: Any, store: Any) -> None:
     root = _literal(store.uri())
     for table in all_tables():
         con.execute(table_view(table, root))
-    for stmt in dimension_views():
+    for stmt in dimension_views() + indicator_views():
         con.execute(stmt)
 
 
@@ -198,12 +236,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-views", action="store_true", help="(re)write deploy/bi/views.sql from schemas/")
     parser.add_argument("--lake", help="lake root: a folder or s3://bucket/prefix")
     parser.add_argument("--database", default=":memory:", help="a DuckDB file to keep the views in (default: memory)")
+    parser.add_argument("--expected-publishers", action="store_true",
+                        help="(re)write the lake's expected_publishers table from the division table (needs --lake)")
     parser.add_argument("queries", nargs="*", help=f"query names ({', '.join(query_names())}) or .sql paths")
     args = parser.parse_args(argv)
     if args.write_views:
         VIEWS_PATH.parent.mkdir(parents=True, exist_ok=True)
         VIEWS_PATH.write_text(views_sql(), encoding="utf-8")
         print(f"wrote {VIEWS_PATH}")
+    if args.expected_publishers:
+        if not args.lake:
+            parser.error("--expected-publishers needs --lake")
+        from tasks.storage import Store
+
+        print(f"wrote {Store(args.lake).uri(write_expected_publishers(Store(args.lake)))}")
     if args.lake:
         con = connect(args.lake, args.database)
         with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=60):

@@ -842,3 +842,28 @@ def sample_divisions(rng: random.Random, n: int) -> list[tuple[str, str, Divisio
             div = _div_of(p, "county", kind)
         out.append((organ, div.admin_level, div))
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Expected publishers (the transparency indicators' denominator)
+
+# The division table's vintage, as its own rows show it: cpca 0.5.5 still lists 郫县 (郫都区 since November 2016)
+# and 海门市 (海门区 since 2020), and has no township rows.
+DIVISION_TABLE_VINTAGE = "cpca 0.5.5 adcodes.csv, codes of about 2015 (郫县 before 郫都区 2016-11, 海门市 before 海门区 2020); no townships"
+
+
+def governments() -> list[tuple[Division, str, str]]:
+    """Every government the table says must publish an annual report, as (Division, division name, the government's
+    name as it signs): provinces (municipalities and autonomous regions), prefectures, counties; Taiwan, Hong Kong
+    and Macau aside (the 条例 does not bind them), and no townships (the table has none). The same names the corpus
+    generator uses for governments, so resolve_organ(name) gives the Division back."""
+    t = _table()
+    out: list[tuple[Division, str, str]] = []
+    for p in t.provinces:
+        out.append((_div_of(p, "provincial", "government"), p.name, p.name + "人民政府"))
+    for p in t.prefectures:
+        gov = "行政公署" if p.name.endswith(("地区", "盟")) else "人民政府"
+        out.append((_div_of(p, "prefectural", "government"), p.name, p.name + gov))
+    for c in t.counties:
+        out.append((_div_of(c, "county", "government"), c.name, _county_prefix(t, c) + "人民政府"))
+    return sorted(out, key=lambda g: g[0].division_code or "")

@@ -248,6 +248,33 @@ FROM (
     SELECT * FROM read_parquet(getvariable('lake') || '/failures/*.parquet', allow_empty = true)
 );
 
+CREATE OR REPLACE VIEW "expected_publishers" AS
+SELECT
+    "division_code",
+    "level",
+    "name",
+    "government",
+    "province",
+    "prefecture",
+    "valid_from",
+    "valid_to",
+    "vintage"
+FROM (
+    SELECT
+        CAST(NULL AS VARCHAR) AS "division_code",
+        CAST(NULL AS VARCHAR) AS "level",
+        CAST(NULL AS VARCHAR) AS "name",
+        CAST(NULL AS VARCHAR) AS "government",
+        CAST(NULL AS VARCHAR) AS "province",
+        CAST(NULL AS VARCHAR) AS "prefecture",
+        CAST(NULL AS INTEGER) AS "valid_from",
+        CAST(NULL AS INTEGER) AS "valid_to",
+        CAST(NULL AS VARCHAR) AS "vintage"
+    WHERE false
+    UNION ALL BY NAME
+    SELECT * FROM read_parquet(getvariable('lake') || '/expected_publishers/*.parquet', allow_empty = true)
+);
+
 -- Table 3 rows: join on (format_version, row_key). category: granted, partially_granted, denied, unavailable, not_processed, other (outcomes) or the row itself; reason: the numbered sub-row.
 CREATE OR REPLACE VIEW "application_rows" AS
 SELECT * FROM (VALUES
@@ -356,3 +383,119 @@ SELECT * FROM (VALUES
     ('township', 5),
     ('unknown', 6)
 ) AS t("admin_level", "level_order");
+
+-- report_timeliness: One row per report with a year (unsupported files aside): its published date against its deadline
+-- in the next year: 31 March for a county-or-higher government, 31 January for every other organ (条例, 国务院令第711号).
+-- on_time: published on or before it; late: after; undated: no date was read.
+CREATE OR REPLACE VIEW "report_timeliness" AS
+SELECT
+    r.report_id, r.year, r.admin_level, CASE r.admin_level WHEN 'central' THEN '中央' WHEN 'provincial' THEN '省级' WHEN 'prefectural' THEN '地市级' WHEN 'county' THEN '县级' WHEN 'township' THEN '乡镇级' WHEN 'unknown' THEN '未识别' END AS level_label,
+    r.organ, r.organ_kind, r.province, r.prefecture, r.division_code, r.source, r.published_date,
+    CASE WHEN r.organ_kind = 'government' AND r.admin_level IN ('provincial', 'prefectural', 'county') THEN make_date(r.year + 1, 3, 31) ELSE make_date(r.year + 1, 1, 31) END AS deadline,
+    CAST(CASE WHEN r.published_date > CASE WHEN r.organ_kind = 'government' AND r.admin_level IN ('provincial', 'prefectural', 'county') THEN make_date(r.year + 1, 3, 31) ELSE make_date(r.year + 1, 1, 31) END THEN r.published_date - CASE WHEN r.organ_kind = 'government' AND r.admin_level IN ('provincial', 'prefectural', 'county') THEN make_date(r.year + 1, 3, 31) ELSE make_date(r.year + 1, 1, 31) END WHEN r.published_date IS NOT NULL THEN 0 END AS INTEGER) AS days_late,
+    CASE WHEN r.published_date IS NULL THEN 'undated' WHEN r.published_date <= CASE WHEN r.organ_kind = 'government' AND r.admin_level IN ('provincial', 'prefectural', 'county') THEN make_date(r.year + 1, 3, 31) ELSE make_date(r.year + 1, 1, 31) END THEN 'on_time' ELSE 'late' END AS timeliness,
+    CASE WHEN r.published_date IS NULL THEN '未注明日期' WHEN r.published_date <= CASE WHEN r.organ_kind = 'government' AND r.admin_level IN ('provincial', 'prefectural', 'county') THEN make_date(r.year + 1, 3, 31) ELSE make_date(r.year + 1, 1, 31) END THEN '按时' ELSE '逾期' END AS timeliness_label
+FROM reports AS r
+WHERE r.year > 0 AND r.parse_status <> 'unsupported';
+
+-- publisher_coverage: One row per expected publisher (a government of the division table) and report year the lake
+-- holds: whether it published (a report whose organ resolved to that government: organ_kind government, same code and
+-- level).
+CREATE OR REPLACE VIEW "publisher_coverage" AS
+WITH years AS (
+    SELECT DISTINCT year FROM reports WHERE year > 0 AND parse_status <> 'unsupported'
+), published AS (
+    SELECT division_code, admin_level, year, count(*) AS reports, min(published_date) AS first_published_date
+    FROM reports
+    WHERE organ_kind = 'government' AND year > 0 AND parse_status <> 'unsupported' AND division_code IS NOT NULL
+    GROUP BY division_code, admin_level, year
+)
+SELECT
+    e.division_code, e.level AS admin_level, CASE e.level WHEN 'central' THEN '中央' WHEN 'provincial' THEN '省级' WHEN 'prefectural' THEN '地市级' WHEN 'county' THEN '县级' WHEN 'township' THEN '乡镇级' WHEN 'unknown' THEN '未识别' END AS level_label, e.name, e.government,
+    e.province, e.prefecture, r.year,
+    p.reports IS NOT NULL AS published, coalesce(p.reports, 0) AS reports, p.first_published_date,
+    p.first_published_date <= make_date(r.year + 1, 3, 31) AS on_time
+FROM expected_publishers AS e
+CROSS JOIN years AS r
+LEFT JOIN published AS p ON p.division_code = e.division_code AND p.admin_level = e.level AND p.year = r.year
+WHERE (e.valid_from IS NULL OR r.year >= e.valid_from) AND (e.valid_to IS NULL OR r.year <= e.valid_to);
+
+-- coverage_by_province: Coverage per report year, province and level: governments expected, those that published, the
+-- share.
+CREATE OR REPLACE VIEW "coverage_by_province" AS
+SELECT
+    year, province, admin_level, any_value(level_label) AS level_label, count(*) AS expected,
+    count(*) FILTER (WHERE published) AS published, count(*) FILTER (WHERE on_time) AS on_time,
+    CAST(count(*) FILTER (WHERE published) AS DOUBLE) / NULLIF(count(*), 0) AS coverage
+FROM publisher_coverage
+GROUP BY year, province, admin_level;
+
+-- report_quality: One row per report with a year (unsupported files aside): complete (all three tables read) and
+-- consistent (complete, and none of its own sum rules fails: applications_row_total_mismatch,
+-- applications_column_identity_mismatch, applications_detail_sum_mismatch, review_litigation_total_mismatch).
+CREATE OR REPLACE VIEW "report_quality" AS
+WITH failures AS (
+    SELECT report_id, count(*) AS n FROM findings WHERE rule IN ('applications_row_total_mismatch', 'applications_column_identity_mismatch', 'applications_detail_sum_mismatch', 'review_litigation_total_mismatch') GROUP BY report_id
+)
+SELECT
+    r.report_id, r.year, r.admin_level, CASE r.admin_level WHEN 'central' THEN '中央' WHEN 'provincial' THEN '省级' WHEN 'prefectural' THEN '地市级' WHEN 'county' THEN '县级' WHEN 'township' THEN '乡镇级' WHEN 'unknown' THEN '未识别' END AS level_label, r.organ, r.province,
+    r.division_code, r.source, r.parse_status,
+    r.parse_status IN ('ok', 'flagged') AS complete,
+    coalesce(f.n, 0) AS sum_rule_failures,
+    r.parse_status IN ('ok', 'flagged') AND f.n IS NULL AS consistent
+FROM reports AS r
+LEFT JOIN failures AS f ON f.report_id = r.report_id
+WHERE r.year > 0 AND r.parse_status <> 'unsupported';
+
+-- indicators_by_province: Per report year, province and level: reports, and the shares that are complete, consistent,
+-- on time, late.
+CREATE OR REPLACE VIEW "indicators_by_province" AS
+SELECT
+    q.year, q.province, q.admin_level, any_value(q.level_label) AS level_label, count(*) AS reports,
+    count(*) FILTER (WHERE q.complete) AS complete, count(*) FILTER (WHERE q.consistent) AS consistent,
+    count(*) FILTER (WHERE t.timeliness = 'on_time') AS on_time, count(*) FILTER (WHERE t.timeliness = 'late') AS late,
+    count(*) FILTER (WHERE t.timeliness = 'undated') AS undated,
+    CAST(count(*) FILTER (WHERE q.complete) AS DOUBLE) / NULLIF(count(*), 0) AS complete_share,
+    CAST(count(*) FILTER (WHERE q.consistent) AS DOUBLE) / NULLIF(count(*), 0) AS consistent_share,
+    CAST(count(*) FILTER (WHERE t.timeliness = 'late') AS DOUBLE) / NULLIF(count(*) FILTER (WHERE t.timeliness <> 'undated'), 0) AS late_share
+FROM report_quality AS q
+JOIN report_timeliness AS t ON t.report_id = q.report_id
+GROUP BY q.year, q.province, q.admin_level;
+
+-- request_outcomes: Table 3 for charts: one row per report and table row, with the report's province and the row's
+-- outcome category, reason and printed label (Chinese).
+CREATE OR REPLACE VIEW "request_outcomes" AS
+SELECT
+    a.report_id, a.year, a.admin_level, CASE a.admin_level WHEN 'central' THEN '中央' WHEN 'provincial' THEN '省级' WHEN 'prefectural' THEN '地市级' WHEN 'county' THEN '县级' WHEN 'township' THEN '乡镇级' WHEN 'unknown' THEN '未识别' END AS level_label, r.province, r.organ,
+    a.row_key, a.row_group, d.category, CASE d.category WHEN 'new_received' THEN '本年新收' WHEN 'carried_over' THEN '上年结转' WHEN 'granted' THEN '予以公开' WHEN 'partially_granted' THEN '部分公开' WHEN 'denied' THEN '不予公开' WHEN 'unavailable' THEN '无法提供' WHEN 'not_processed' THEN '不予处理' WHEN 'other' THEN '其他处理' WHEN 'total' THEN '总计' WHEN 'carried_forward' THEN '结转下年度' END AS category_label, d.reason, d.label,
+    a.total AS requests
+FROM applications AS a
+JOIN reports AS r ON r.report_id = a.report_id
+LEFT JOIN application_rows AS d ON d.format_version = a.format_version AND d.row_key = a.row_key;
+
+-- review_outcomes: Table 4 for charts: one row per report and group, labelled, with the corrected share (纠错率 =
+-- corrected / (upheld + corrected + other), null when nothing concluded).
+CREATE OR REPLACE VIEW "review_outcomes" AS
+SELECT
+    l.report_id, l.year, l.admin_level, CASE l.admin_level WHEN 'central' THEN '中央' WHEN 'provincial' THEN '省级' WHEN 'prefectural' THEN '地市级' WHEN 'county' THEN '县级' WHEN 'township' THEN '乡镇级' WHEN 'unknown' THEN '未识别' END AS level_label, r.province,
+    l."group", g.label AS group_label, l."upheld", l."corrected", l."other", l."pending", l."total",
+    CAST(l.corrected AS DOUBLE) / NULLIF(l.upheld + l.corrected + l."other", 0) AS corrected_share
+FROM review_litigation AS l
+JOIN reports AS r ON r.report_id = l.report_id
+LEFT JOIN review_groups AS g ON g."group" = l."group"
+;
+
+-- finding_details: Every finding, a report's own and the cross-year ones, with the report's organ, province and source
+-- key (the object to open).
+CREATE OR REPLACE VIEW "finding_details" AS
+WITH f AS (
+    SELECT *, 'report' AS scope FROM findings
+    UNION ALL BY NAME
+    SELECT *, 'cross_year' AS scope FROM cross_year_findings
+)
+SELECT
+    f.report_id, f.year, f.admin_level, CASE f.admin_level WHEN 'central' THEN '中央' WHEN 'provincial' THEN '省级' WHEN 'prefectural' THEN '地市级' WHEN 'county' THEN '县级' WHEN 'township' THEN '乡镇级' WHEN 'unknown' THEN '未识别' END AS level_label, f.scope,
+    CASE f.scope WHEN 'report' THEN '本报告' WHEN 'cross_year' THEN '跨年度' END AS scope_label, f.rule, f.severity, r.organ, r.province, r.division_code,
+    f.source, r.url, f.field, f.expected, f.actual, f.message
+FROM f
+LEFT JOIN reports AS r ON r.report_id = f.report_id;
