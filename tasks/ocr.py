@@ -393,12 +393,29 @@ def _lookalike(box: Box) -> Box:
     return box
 
 
+def without_colour(img):
+    """The page with coloured marks lifted out: a strongly coloured pixel becomes white, any other as bright as its
+    brightest channel. A red (or blue) seal over a table goes, black print stays (the seal's ring and characters
+    read as text in the value cells otherwise). Black print under the seal's ink stays dark: it is not coloured."""
+    import cv2
+
+    if img.ndim != 3:
+        return img
+    bright = img.max(axis=2)
+    coloured = (bright - img.min(axis=2)) > 60
+    if not coloured.any():
+        return img
+    bright[coloured] = 255
+    return cv2.merge([bright, bright, bright])
+
+
 def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[float], bytes]:
     """One page: OCR, deskew, lines by baseline, ruled value cells from the vertical rules."""
     import time
 
     import cv2
 
+    img = without_colour(img)
     t = time.perf_counter()
     result, _ = engine()(img)
     timing.engine += time.perf_counter() - t
@@ -440,16 +457,18 @@ def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[fl
                 and all(near(r, right_theirs) for r in right_mine))
 
     plan: list[tuple[str, list[tuple[float, float]]]] = []  # per row: folio / plain / values, and its value cells
-    for row, numbers, _, y0, y1, rules, cells, last_text in rows:
+    for row, numbers, _, _, _, rules, cells, last_text in rows:
         if len(rules) < 2:
             plan.append(("folio" if _is_folio(row, gray.shape[0]) else "plain", []))
             continue
         # value cells: right of the last cell holding label text, up to the right border
         value_cells = cells[last_text + 1:]
-        if last_text < 0:
-            near = [(abs(yc - (y0 + y1) / 2), x) for x, theirs, yc in starts if same_table(rules, theirs, x)]
-            if near:
-                x = min(near)[1]
+        # where the rows of the same table begin their values, most of them: a mark in a value cell (a seal's ring
+        # read as `C`) does not move this row's values, nor does a label on the lines above and below them
+        near = [x for x, theirs, _ in starts if same_table(rules, theirs, x)]
+        if near:
+            x = max(near, key=lambda v: (sum(abs(v - w) <= tol for w in near), -v))
+            if last_text < 0 or not value_cells or value_cells[0][0] > x + tol:
                 value_cells = [c for c in cells if c[0] >= x - tol]
         if not any(a <= nb.xc < b for a, b in value_cells for nb in numbers):
             plan.append(("plain", []))
