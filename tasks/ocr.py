@@ -384,6 +384,11 @@ def _is_folio(row: list[Box], height: int) -> bool:
     return bool(_FOLIO_RE.match(text)) and (y > 0.9 * height or y < 0.07 * height)
 
 
+def _reading_order(boxes: list[Box]) -> list[Box]:
+    """Boxes of one cell in reading order: lines by their own centres, each left to right."""
+    return [b for line in _rows(boxes) for b in line]
+
+
 def _lookalike(box: Box) -> Box:
     """A short box of digits and their look-alikes (`Z` for a 2): a number read with no confidence (read again)."""
     if len(box.text) <= 3 and not is_number(box.text):
@@ -468,8 +473,7 @@ def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[fl
         near = [x for x, theirs, _ in starts if same_table(rules, theirs, x)]
         if near:
             x = max(near, key=lambda v: (sum(abs(v - w) <= tol for w in near), -v))
-            if last_text < 0 or not value_cells or value_cells[0][0] > x + tol:
-                value_cells = [c for c in cells if c[0] >= x - tol]
+            value_cells = [c for c in cells if c[0] >= x - tol]
         if not any(a <= nb.xc < b for a, b in value_cells for nb in numbers):
             plan.append(("plain", []))
             continue
@@ -479,7 +483,6 @@ def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[fl
     # line) has text on the same lines
     labels: dict[int, list[Box]] = {}
     taken: set[int] = set()
-    line_of = {id(b): k for k, r in enumerate(rows) for b in r[2]}
     all_texts = [b for r in rows for b in r[2]]
     for k, ((_, _, _, y0, y1, _, cells, _), (kind, value_cells)) in enumerate(zip(rows, plan, strict=True)):
         if kind != "values":
@@ -496,7 +499,7 @@ def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[fl
             continue
         inside = [b for b in all_texts if la <= b.xc < lb and top < b.yc < bottom and id(b) not in taken]
         taken.update(id(b) for b in inside)
-        labels[k] = sorted(inside, key=lambda b: (line_of[id(b)], b.x0))
+        labels[k] = _reading_order(inside)
     for k, ((row, numbers, texts, y0, y1, _, _, _), (kind, value_cells)) in enumerate(zip(rows, plan, strict=True)):
         if kind == "folio":
             continue  # a page number (`- 4 -`) at the foot or head of a page: not a value of the row above
