@@ -9,14 +9,15 @@ only); what that gives is the cell's candidate, and a cell with no ink is blank.
 lines (`label 3001 53 0 0 61 4 3119`) with, beside the text, every value cell read (`OcrCell`: the text, the
 score, the alternatives): `tasks.ocr_confirm` keeps a number only where the form's sum rules confirm it.
 
-Engine (measured here on `shared/samples/real/huaian_2024.pdf` rasterised at 200 dpi by pdfium, one core,
-`python -m tests.bench.bench_ocr --compare`):
+Engine (measured here on `shared/samples/real/huaian_2024.pdf` rasterised at 200 dpi by pdfium, one thread,
+`python -m tests.bench.bench_ocr --compare`: the numbers of tables 3 and 4, 190 of them, on the two pages that
+hold them, counted where the engine gives them as tokens of their own):
 
-- rapidocr-onnxruntime 1.4.4 (PP-OCRv4 det + rec, models inside the wheel, onnxruntime on the CPU): 1.2–3.0 s a
-  page (12.4 s for the 6 pages); of the 175 + 15 numbers of tables 3 and 4, every printed number that got a box
-  was read right except 4 (a `0` read `9`, a `1` read `7`, a `6` read `9` …), and about 60 zeros got no box.
-- Debian's tesseract-ocr 5.3.0 + tesseract-ocr-chi-sim (`--psm 6`): 0.8–1.0 s a page, but on the ruled table-3
-  page it read the rules as characters (`EC 了下天了本天本项本了E3`): 3 of the page's numbers came out.
+- rapidocr-onnxruntime 1.4.4 (PP-OCRv4 det + rec, 16 MB of models inside the wheel, onnxruntime on the CPU):
+  172 of 190 as the page's boxes (the rest are zeros with no box, which the cell re-reading recovers); 1.2–3.0 s a
+  page on a quiet core (12.4 s for the 6 pages), 7.7 s a page with the machine's two cores shared 6 ways.
+- Debian's tesseract-ocr 5.3.0 + tesseract-ocr-chi-sim (`--psm 6`): 8 of 190; 0.8–1.0 s a page quiet, 7.1 s
+  shared. On the ruled table it reads the rules as characters (`EC 了下天了本天本项本了E3`).
 
 rapidocr is the engine: the sum rules can catch a misread digit, they cannot bring back a lost table.
 """
