@@ -9,14 +9,15 @@ only); what that gives is the cell's candidate, and a cell with no ink is blank.
 lines (`label 3001 53 0 0 61 4 3119`) with, beside the text, every value cell read (`OcrCell`: the text, the
 score, the alternatives): `tasks.ocr_confirm` keeps a number only where the form's sum rules confirm it.
 
-Engine (measured here on `shared/samples/real/huaian_2024.pdf` rasterised at 200 dpi by pdfium, one core,
-`python -m tests.bench.bench_ocr --compare`):
+Engine (measured here on `shared/samples/real/huaian_2024.pdf` rasterised at 200 dpi by pdfium, one thread,
+`python -m tests.bench.bench_ocr --compare`: the numbers of tables 3 and 4, 190 of them, on the two pages that
+hold them, counted where the engine gives them as tokens of their own):
 
-- rapidocr-onnxruntime 1.4.4 (PP-OCRv4 det + rec, models inside the wheel, onnxruntime on the CPU): 1.2–3.0 s a
-  page (12.4 s for the 6 pages); of the 175 + 15 numbers of tables 3 and 4, every printed number that got a box
-  was read right except 4 (a `0` read `9`, a `1` read `7`, a `6` read `9` …), and about 60 zeros got no box.
-- Debian's tesseract-ocr 5.3.0 + tesseract-ocr-chi-sim (`--psm 6`): 0.8–1.0 s a page, but on the ruled table-3
-  page it read the rules as characters (`EC 了下天了本天本项本了E3`): 3 of the page's numbers came out.
+- rapidocr-onnxruntime 1.4.4 (PP-OCRv4 det + rec, 16 MB of models inside the wheel, onnxruntime on the CPU):
+  172 of 190 as the page's boxes (the rest are zeros with no box, which the cell re-reading recovers); 1.2–3.0 s a
+  page on a quiet core (12.4 s for the 6 pages), 7.7 s a page with the machine's two cores shared 6 ways.
+- Debian's tesseract-ocr 5.3.0 + tesseract-ocr-chi-sim (`--psm 6`): 8 of 190; 0.8–1.0 s a page quiet, 7.1 s
+  shared. On the ruled table it reads the rules as characters (`EC 了下天了本天本项本了E3`).
 
 rapidocr is the engine: the sum rules can catch a misread digit, they cannot bring back a lost table.
 """
@@ -384,6 +385,11 @@ def _is_folio(row: list[Box], height: int) -> bool:
     return bool(_FOLIO_RE.match(text)) and (y > 0.9 * height or y < 0.07 * height)
 
 
+def _reading_order(boxes: list[Box]) -> list[Box]:
+    """Boxes of one cell in reading order: lines by their own centres, each left to right."""
+    return [b for line in _rows(boxes) for b in line]
+
+
 def _lookalike(box: Box) -> Box:
     """A short box of digits and their look-alikes (`Z` for a 2): a number read with no confidence (read again)."""
     if len(box.text) <= 3 and not is_number(box.text):
@@ -393,12 +399,29 @@ def _lookalike(box: Box) -> Box:
     return box
 
 
+def without_colour(img):
+    """The page with coloured marks lifted out: a strongly coloured pixel becomes white, any other as bright as its
+    brightest channel. A red (or blue) seal over a table goes, black print stays (the seal's ring and characters
+    read as text in the value cells otherwise). Black print under the seal's ink stays dark: it is not coloured."""
+    import cv2
+
+    if img.ndim != 3:
+        return img
+    bright = img.max(axis=2)
+    coloured = (bright - img.min(axis=2)) > 60
+    if not coloured.any():
+        return img
+    bright[coloured] = 255
+    return cv2.merge([bright, bright, bright])
+
+
 def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[float], bytes]:
     """One page: OCR, deskew, lines by baseline, ruled value cells from the vertical rules."""
     import time
 
     import cv2
 
+    img = without_colour(img)
     t = time.perf_counter()
     result, _ = engine()(img)
     timing.engine += time.perf_counter() - t
@@ -440,17 +463,18 @@ def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[fl
                 and all(near(r, right_theirs) for r in right_mine))
 
     plan: list[tuple[str, list[tuple[float, float]]]] = []  # per row: folio / plain / values, and its value cells
-    for row, numbers, _, y0, y1, rules, cells, last_text in rows:
+    for row, numbers, _, _, _, rules, cells, last_text in rows:
         if len(rules) < 2:
             plan.append(("folio" if _is_folio(row, gray.shape[0]) else "plain", []))
             continue
         # value cells: right of the last cell holding label text, up to the right border
         value_cells = cells[last_text + 1:]
-        if last_text < 0:
-            near = [(abs(yc - (y0 + y1) / 2), x) for x, theirs, yc in starts if same_table(rules, theirs, x)]
-            if near:
-                x = min(near)[1]
-                value_cells = [c for c in cells if c[0] >= x - tol]
+        # where the rows of the same table begin their values, most of them: a mark in a value cell (a seal's ring
+        # read as `C`) does not move this row's values, nor does a label on the lines above and below them
+        near = [x for x, theirs, _ in starts if same_table(rules, theirs, x)]
+        if near:
+            x = max(near, key=lambda v: (sum(abs(v - w) <= tol for w in near), -v))
+            value_cells = [c for c in cells if c[0] >= x - tol]
         if not any(a <= nb.xc < b for a, b in value_cells for nb in numbers):
             plan.append(("plain", []))
             continue
@@ -460,7 +484,6 @@ def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[fl
     # line) has text on the same lines
     labels: dict[int, list[Box]] = {}
     taken: set[int] = set()
-    line_of = {id(b): k for k, r in enumerate(rows) for b in r[2]}
     all_texts = [b for r in rows for b in r[2]]
     for k, ((_, _, _, y0, y1, _, cells, _), (kind, value_cells)) in enumerate(zip(rows, plan, strict=True)):
         if kind != "values":
@@ -477,7 +500,7 @@ def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[fl
             continue
         inside = [b for b in all_texts if la <= b.xc < lb and top < b.yc < bottom and id(b) not in taken]
         taken.update(id(b) for b in inside)
-        labels[k] = sorted(inside, key=lambda b: (line_of[id(b)], b.x0))
+        labels[k] = _reading_order(inside)
     for k, ((row, numbers, texts, y0, y1, _, _, _), (kind, value_cells)) in enumerate(zip(rows, plan, strict=True)):
         if kind == "folio":
             continue  # a page number (`- 4 -`) at the foot or head of a page: not a value of the row above

@@ -59,13 +59,13 @@ def scaling(n: int, rounds: int = 2) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = _make_folder(n, Path(tmp))
         items = [{"key": p, "size": os.path.getsize(p)} for p in paths]
-        batches = [[it["key"] for it in b] for b in page_batches(items, 12)]
+        batches = [[it["key"] for it in b] for b in page_batches(items, 1)]  # a scan a batch: the two workers share them evenly
         pages = sum(scans_pages(p) for p in paths)
-        print(f"{n} scans, {pages} pages, {len(batches)} batches of at most 12 estimated pages; "
+        print(f"{n} scans, {pages} pages, {len(batches)} batches (a scan each); "
               f"{rounds} interleaved rounds", flush=True)
         clusters = {}
         for workers in (1, 2):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                                    env={"OMP_NUM_THREADS": "1", "POLARS_MAX_THREADS": "1"})
             client = Client(cluster)
             client.run(_warm)
