@@ -344,6 +344,15 @@ def test_pdfs_go_in_batches_of_their_own_sized_by_pages():
     assert [len(b) for b in pdf_batches] == [4, 4, 1, 1]  # 24 pages a batch; the 60-page file alone
 
 
+def test_small_text_pdfs_count_by_their_bytes_in_page_batches():
+    """A 50 KiB text-layer PDF is a sixth of a scanned page's bytes: some 140 of them share a 24-page batch (one a
+    page made a realistic crawl's PDFs hundreds of tiny batches), and the batch's file cap still holds."""
+    items = [{"key": f"p/{i}.pdf", "size": 50 * 1024} for i in range(1000)]
+    sizes = [len(b) for b in pipeline.page_batches(items, 24, 6000)]
+    assert sizes[0] == int(24 * pipeline.SCAN_PAGE_BYTES // (50 * 1024)) and sum(sizes) == 1000
+    assert max(len(b) for b in pipeline.page_batches(items, 24, 100)) == 100
+
+
 @pytest.mark.skipif(not __import__("tasks.ocr", fromlist=["available"]).available(), reason="the ocr extra is not installed")
 def test_scans_among_text_reports_land_in_the_lake_with_their_values_or_findings(harness, corpus, tmp_path):
     """A nightly run over the corpus with two scans added (the real huaian PDF rasterised, a seed drawn as a form

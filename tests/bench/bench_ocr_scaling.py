@@ -59,7 +59,7 @@ def scaling(n: int, rounds: int = 2) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = _make_folder(n, Path(tmp))
         items = [{"key": p, "size": os.path.getsize(p)} for p in paths]
-        batches = [[it["key"] for it in b] for b in page_batches(items, 1)]  # a scan a batch: the two workers share them evenly
+        batches = [[it["key"] for it in b] for b in page_batches(items, 1, 1)]  # a scan a batch: the two workers share them evenly
         pages = sum(scans_pages(p) for p in paths)
         print(f"{n} scans, {pages} pages, {len(batches)} batches (a scan each); "
               f"{rounds} interleaved rounds", flush=True)
