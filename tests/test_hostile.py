@@ -327,6 +327,7 @@ def test_signal_stops_the_run_within_30_s_and_the_rerun_gives_the_clean_lake(pre
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    print(f"{sig.name}: the run exited {took:.1f} s after the signal, code {code}")
     assert took < 30, took
     assert code == 128 + sig, (code, log.read_text(errors="replace")[-3000:])
     time.sleep(1)
