@@ -638,8 +638,8 @@ def run_pipeline(flow_name: str, source: str, dest: str, *, full: bool = False, 
         lake.clear_staging(dst)
         dst.clean_tmp()
         t0 = time.perf_counter()
-        problems: list[tuple[str, str]] = []
-        listing = with_problems(src.list_objects(problems=problems), problems)
+        listing = src.list_objects()
+        listing = with_problems(listing, src.listing_problems)
         fault_point("listing")
         state = lake.read_state(dst)
         plan = plan_work(listing, state, settings, full=full, years=years)

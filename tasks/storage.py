@@ -136,6 +136,7 @@ class StorageError(OSError):
     """An operation on a store failed (message scrubbed of credentials)."""
 
 
+_BACKSLASH_TO_DOUBLE = re.compile(r"\\(?=\\|x[0-9a-f]{2}|[\udc80-\udcff])")  # in a local name (encode_name)
 _ESCAPE_RE = re.compile(r"\\\\|\\x([0-9a-f]{2})")  # in a listed key: a doubled backslash, or a byte that is not UTF-8
 
 
@@ -152,6 +153,7 @@ class Store:
         self._settings = settings
         self._fs: Any = None
         self._fs_lock = threading.Lock()
+        self.listing_problems: list[tuple[str, str]] = []  # what the last local listing could not list (list_objects)
         if parts.scheme in ("s3", "s3a"):
             if not parts.netloc:
                 raise ValueError("an s3 URL needs a bucket: s3://bucket/prefix")
@@ -314,25 +316,28 @@ class Store:
 
     # -- listing -------------------------------------------------------------------------------------------------
 
-    def list_objects(self, prefix: str = "", *, problems: list[tuple[str, str]] | None = None) -> pl.DataFrame:
+    def list_objects(self, prefix: str = "") -> pl.DataFrame:
         """Every object under the root whose key starts with `prefix` (a string prefix, recursive), directories
         skipped: key (relative, '/'-separated), size (Int64), etag (String; locally f"{mtime_ns}-{size}").
 
-        A local folder's entries that are not objects one may read are left out, each with its reason appended to
-        `problems` as (key, reason): a symbolic link leaving the root (never followed: a source folder does not
+        A local folder's entries that are not objects one may read are left out, each with its reason in
+        `self.listing_problems` as (key, reason) after the call: a symbolic link leaving the root (never followed: a source folder does not
         reach outside itself), a symbolic link loop or one whose target is gone, a folder that cannot be listed, an
         entry that cannot be looked at. A symbolic link to a file inside the root is that file under another name;
         one to a folder is not walked (its files are listed where they are)."""
+        problems: list[tuple[str, str]] = []
         rows = self._list_local(prefix, problems) if self.is_local else self._list_s3(prefix)
+        self.listing_problems = problems
         return pl.DataFrame(rows, schema=LISTING_SCHEMA, orient="row").sort("key")
 
     @staticmethod
     def encode_name(name: str) -> str:
-        """A local name (as os.listdir gives it: bytes that are not UTF-8 as surrogates) as a key: every backslash
-        doubled, every byte that is not UTF-8 written `\\xNN`. Unambiguous (a file literally named `bad\\xffname`
-        gets another key than one whose name holds the byte 0xff), and an ordinary name is its own key."""
+        """A local name (as os.listdir gives it: bytes that are not UTF-8 as surrogates) as a key: every byte that is
+        not UTF-8 written `\\xNN`, and a backslash doubled where it would otherwise read as part of an escape (before
+        `xNN`, another backslash or such a byte). Unambiguous (a file literally named `bad\\xffname` gets another key
+        than one whose name holds the byte 0xff), and every other name is its own key, as before."""
         if "\\" in name:
-            name = name.replace("\\", "\\\\")
+            name = _BACKSLASH_TO_DOUBLE.sub(r"\\\\", name)
         try:
             name.encode("utf-8")
         except UnicodeEncodeError:
