@@ -679,7 +679,7 @@ def extract_review_litigation(region: str | None, flattened: bool, out: Extracte
         chosen = max(candidates, key=len) if candidates else []
     fit = fit_cells(chosen, 15, sums=(3, 4))
     if fit.cells is None and not fit.candidates and not flattened:
-        fit = _review_by_group(runs) or fit
+        fit = _review_by_group(runs, out) or fit
     if fit.cells is None and not fit.candidates:
         if fit.problem in ("ambiguous", "unsplittable"):
             out.findings.append(_ambiguous("review_litigation", None, None, "review_litigation",
@@ -705,22 +705,56 @@ def extract_review_litigation(region: str | None, flattened: bool, out: Extracte
 _RL_GROUP_END_RE = re.compile(r"(行政复议|未经复议直接起诉|复议后起诉)[)\]】:]*$")
 
 
-def _review_by_group(runs: list[Run]) -> Fit | None:
+def _review_by_group(runs: list[Run], out: Extracted | None = None) -> Fit | None:
     """Table 4 laid out a group a row (`行政复议 | 72 | 64 | 178 | 37 | 351 |`, then the two kinds of suit), as some
     reports print it instead of the form's one row: each group's label, in form order, followed by exactly its
-    five cells."""
+    five cells. A group label damaged in print (行政复仪, 未经复议直接起拆: within a quarter of its length in edits,
+    LABEL_EDITS_MAX at most) is accepted only where the other groups' labels are matched and its five cells are
+    numbers keeping the group's total rule (结果维持+结果纠正+其他结果+尚未审结 = 总计); each such label is a
+    label_variant warning. Anything else stays missing."""
+    names = form.REVIEW_GROUP_LABELS
     groups: list[list[Cell]] = []
+    damaged: list[tuple[int, str]] = []
     for run in runs:
-        m = _RL_GROUP_END_RE.search(run.text)
-        if m is None or not run.values:
+        if not run.values:
             continue
+        m = _RL_GROUP_END_RE.search(run.text)
+        if m is None:
+            seen = _group_label_seen(run.text, names[len(groups)])
+            if seen is None:
+                continue
+            damaged.append((len(groups), seen))
+        elif names[len(groups)] != m.group(1):
+            return None
         fit = fit_cells(run.values, 5)
-        if ("行政复议", "未经复议直接起诉", "复议后起诉")[len(groups)] != m.group(1) or fit.cells is None or fit.problem:
+        if fit.cells is None or fit.problem:
             return None
         groups.append(fit.cells)
         if len(groups) == len(form.REVIEW_GROUPS):
-            return Fit([c for g in groups for c in g])
-    return None
+            break
+    else:
+        return None
+    for g, _ in damaged:
+        cells = groups[g]
+        if len(damaged) > 1 or any(c.kind != "number" for c in cells) or sum(c.value for c in cells[:4]) != cells[4].value:
+            return None
+    for g, seen in damaged:
+        if out is not None:
+            out.findings.append(finding(
+                "label_variant", f"table 4 group {form.REVIEW_GROUPS[g]} read under the label {seen!r} (the form prints "
+                f"{names[g]!r}): the other groups matched and its cells keep the group's total", severity="warning",
+                table="review_litigation", row=form.REVIEW_GROUPS[g], expected=names[g], actual=seen))
+    return Fit([c for g in groups for c in g])
+
+
+def _group_label_seen(text: str, label: str) -> str | None:
+    """The end of a label run that is `label` damaged (a character or so changed, dropped or added), or None."""
+    tail = text.rstrip(")]】:：|")
+    limit = min(LABEL_EDITS_MAX, len(label) // 4)
+    seen = [(_edits(tail[-n:], label, limit), -n, tail[-n:]) for n in range(len(label) - limit, len(label) + limit + 1)
+            if 0 < n <= len(tail)]
+    best = min(seen, default=None)
+    return best[2] if best is not None and 0 < best[0] <= limit else None
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -188,3 +188,57 @@ def test_labels_detached_across_groups_are_settled_by_the_narrative_figures():
     rec = _parse(said)
     _tables(rec, LABEL_HUAIAN)
     assert [f["rule"] for f in rec["findings"]] == ["label_detached"]
+
+
+# -- table 4: damaged group labels (a group a row) ------------------------------------------------------------------
+
+SEED_004 = (SAMPLES / "seeds" / "004_d01d2cbab1ffe994.txt").read_text(encoding="utf-8")
+LABEL_004 = json.loads((SAMPLES / "expected" / "004_d01d2cbab1ffe994.json").read_text(encoding="utf-8"))
+
+
+def _table4_by_group(text: str, values: list[int]) -> str:
+    """`text` (seed 004) with its table 4 printed a group a row, as some reports do: header, then each group's
+    label and its five cells."""
+    rows = ("行政复议 | 结果维持 | 结果纠正 | 其他结果 | 尚未审结 | 总计 |\n"
+            + "".join(f"{g} | {' | '.join(map(str, values[5 * k:5 * k + 5]))} |\n"
+                      for k, g in enumerate(("行政复议", "未经复议直接起诉", "复议后起诉"))))
+    start, end = text.index("四、政府信息公开行政复议"), text.index("五、存在的主要问题")
+    return text[:start] + "四、政府信息公开行政复议、行政诉讼情况\n" + rows + text[end:]
+
+
+@pytest.mark.parametrize(("printed", "damaged", "group", "seen"), [
+    ("\n行政复议 | 2", "\n行政复仪 | 2", "review", "行政复仪"),
+    ("\n未经复议直接起诉 |", "\n未经复议直接起拆 |", "suit_direct", "未经复议直接起拆"),
+    ("\n复议后起诉 |", "\n复议后起讼 |", "suit_after_review", "复议后起讼"),
+])
+def test_a_damaged_table4_group_label_keeps_its_group(printed, damaged, group, seen):
+    """Seed 004's table 4 a group a row, one group label damaged in print: its neighbours matched and its cells
+    keep the group's total, the group is read, with a label_variant warning naming it and the text seen."""
+    text = _table4_by_group(SEED_004, LABEL_004["review_litigation"])
+    assert printed in text
+    rec = _parse(text.replace(printed, damaged, 1))
+    _tables(rec, LABEL_004)
+    variants = [f for f in rec["findings"] if f["rule"] == "label_variant"]
+    assert [(f["row"], f["actual"], f["severity"]) for f in variants] == [(group, seen, "warning")]
+
+
+@pytest.mark.parametrize(("values", "printed", "damaged"), [
+    ([2, 0, 0, 0, 3] + [0] * 10, "\n行政复议 | 2", "\n行政复仪 | 2"),  # the group's total rule fails
+    (None, "\n行政复议 | 2", "\n行政诉讼 | 2"),  # another word, two edits away
+    (None, "\n未经复议直接起诉 |", "\n未经复议直接起拆 |"),  # two damaged labels: neighbours not matched
+])
+def test_a_damaged_table4_group_label_is_never_a_guess(values, printed, damaged):
+    text = _table4_by_group(SEED_004, values or LABEL_004["review_litigation"])
+    if "起拆" in damaged:
+        text = text.replace("\n行政复议 | 2", "\n行政复仪 | 2", 1)
+    assert printed in text
+    rec = _parse(text.replace(printed, damaged, 1))
+    assert rec["review_litigation"] is None
+    assert "review_litigation_incomplete" in {f["rule"] for f in rec["findings"]}
+    assert "label_variant" not in {f["rule"] for f in rec["findings"]}
+
+
+def test_table4_by_group_undamaged_reads_as_before():
+    rec = _parse(_table4_by_group(SEED_004, LABEL_004["review_litigation"]))
+    _tables(rec, LABEL_004)
+    assert "label_variant" not in {f["rule"] for f in rec["findings"]}
