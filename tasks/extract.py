@@ -989,16 +989,71 @@ def _cut_in_tables(text: str, spans: dict[str, tuple[int, int] | None], tables_t
         any(s is not None and s[1] == len(text) for s in spans.values())
 
 
+# Where a page lists other reports before or beside the article (a sidebar of 相关年报, a crawl keeping the site's
+# chrome: `2023年度南京市江宁区人民政府政府信息公开工作年度报告` above 淮安市人民政府's report, seen on provincial
+# portals), the first title is not the report's. A line that is one report title naming an organ is such a listing
+# entry when the head holds titles of different organs or years and the rest of the text never names its organ
+# (its place, 南京市江宁区, or its full name).
+_ORGAN_PLACE_RE = re.compile(r"^.*?(?:自治区|自治州|自治县|省|市|州|盟|县|区|旗|镇|乡|街道)")
+
+
+def _title_line(line: str) -> tuple[str, int] | None:
+    """(organ, year) of a line that is one report title with its organ (either order), else None."""
+    bare = TITLE_BREADCRUMB_RE.sub("", line.strip(" \t|-·•>»"))
+    m = TITLE_RE.search(bare)
+    if m is not None and m.start() > 0 and len(bare) - m.end() <= 2:
+        organ = "".join(bare[:m.start()].split())
+    else:
+        m = _year_first_title(bare)
+        if m is None or m.start() > 0 or len(bare) - m.end() > 2:
+            return None
+        organ = m.group(2)
+    if not re.fullmatch(r"[\u4e00-\u9fff()]{2,40}", organ) or organ.startswith(_NOT_AN_ORGAN):
+        return None
+    return organ, int(m.group(1))
+
+
+def without_chrome_titles(text: str) -> str:
+    """`text` with the report-title lines of a listing blanked (see above): what metadata is read from."""
+    head = text[:3000]
+    lines = head.split("\n")
+    titles = {i: t for i, line in enumerate(lines) if (t := _title_line(line)) is not None}
+    if len(set(titles.values())) < 2:
+        return text
+    rest = "\n".join(line for i, line in enumerate(lines) if i not in titles) + text[3000:20000]
+    rest = "".join(rest.split())
+
+    def named(organ: str) -> bool:
+        place = _ORGAN_PLACE_RE.match(organ)
+        return organ in rest or (place is not None and place.group(0) != organ and place.group(0) in rest)
+
+    chrome = {i for i, (organ, _) in titles.items() if not named(organ)}
+    kept = {t for i, t in titles.items() if i not in chrome}
+    if len({y for _, y in kept}) > 1:  # titles of one organ's several years: which is this report's is not told
+        chrome = set(titles)
+    if not chrome:
+        return text
+    return "\n".join("" if i in chrome else line for i, line in enumerate(lines)) + text[3000:]
+
+
 def prepare(text: str, *, is_html: bool = False, page_title: str | None = None) -> Prepared:
     """Metadata, sections, layout and form version of one normalised text."""
     if "二〇" in text or "二零" in text or "二○" in text:
         text = CN_YEAR_RE.sub(lambda m: m.group(0).translate(_CN_DIGITS), text)  # 二〇二三年 → 2023年
     out = Extracted(record={})
     rec = out.record
-    year, _how = detect_year(text)
-    title, title_prefix = detect_title(text)
-    if title is None and page_title:  # an article fragment without its title line: the page's <title> says it
-        title, title_prefix = detect_title(page_title.replace("_", "\n").replace("|", "\n").replace("-", "\n"))
+    meta_text = without_chrome_titles(text)
+    year, _how = detect_year(meta_text)
+    title, title_prefix = detect_title(meta_text)
+    if page_title:
+        # an article fragment without its title line: the page's <title> says it. A full page whose body's first
+        # title is not the page's own is a page with site chrome before the article (a sidebar listing other
+        # organs' or years' reports, `2023年度南京市江宁区人民政府政府信息公开工作年度报告`): the <title> names the
+        # report the page is, where it states an organ
+        page, page_prefix = detect_title(page_title.replace("_", "\n").replace("|", "\n").replace("-", "\n"))
+        if title is None or (page is not None and page_prefix and page != title
+                             and not (title_prefix and page_prefix in title_prefix)):
+            title, title_prefix = page, page_prefix
     out.title = title
     spans = find_sections(text)
     regions = {k: (text[s[0]:s[1]] if s else None) for k, s in spans.items()}
@@ -1015,7 +1070,7 @@ def prepare(text: str, *, is_html: bool = False, page_title: str | None = None) 
         "active_disclosure": None, "applications": None, "review_litigation": None,
     })
     out.organ_context = text[:1500]
-    rec["organ"] = detect_organ(text, title_prefix)
+    rec["organ"] = detect_organ(meta_text, title_prefix)
     if rec["organ"] is None:
         out.organ_missing = True
     prepared = Prepared(out, text, spans, regions)

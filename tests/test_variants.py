@@ -242,3 +242,38 @@ def test_table4_by_group_undamaged_reads_as_before():
     rec = _parse(_table4_by_group(SEED_004, LABEL_004["review_litigation"]))
     _tables(rec, LABEL_004)
     assert "label_variant" not in {f["rule"] for f in rec["findings"]}
+
+
+# -- site chrome: other reports' titles listed before the article ---------------------------------------------------
+
+SEED_001 = (SAMPLES / "seeds" / "001_617dfa8ade4c1a0e.txt").read_text(encoding="utf-8")
+LABEL_001 = json.loads((SAMPLES / "expected" / "001_617dfa8ade4c1a0e.json").read_text(encoding="utf-8"))
+# a sidebar of 相关年报 as provincial portals print it, kept by a crawl before the article
+SIDEBAR = ("首页 > 政府信息公开 > 政府信息公开年报\n相关年报\n2023年度南京市江宁区人民政府政府信息公开工作年度报告\n"
+           "苏州市人民政府2022年政府信息公开工作年度报告\n")
+
+
+@pytest.mark.parametrize(("text", "label"), [
+    (HUAIAN, LABEL_HUAIAN), (SEED_003, LABEL_003), (SEED_001, LABEL_001)], ids=["pdf_text", "pipe", "no_title"])
+def test_other_reports_titles_before_the_article_are_not_its_title(text, label):
+    """Crawler text keeping a sidebar that lists other organs' reports: their titles gave the organ
+    南京市江宁区人民政府 (county) and, for seed 001 that has no title, the year 2023. The report's own metadata is
+    read; the listing's titles are not."""
+    rec = _parse(SIDEBAR + text)
+    assert (rec["organ"], rec["admin_level"], rec["year"]) == (label["organ"], label["admin_level"], label["year"])
+    _tables(rec, label)
+
+
+@pytest.mark.parametrize("footer", ["江苏省人民政府办公厅", "南京市江宁区人民政府"])
+def test_a_full_page_reads_its_title_not_the_sidebars(footer):
+    """The huaian report as a full HTML page: nav, breadcrumbs, a sidebar of other reports before the article, a
+    footer naming the portal's organ (even the sidebar's first organ); its <title> names the report."""
+    body = "".join(f"<p>{line}</p>" for line in HUAIAN.split("\n"))
+    side = "".join(f"<li><a href='/x'>{t}</a></li>" for t in SIDEBAR.split("\n")[2:4])
+    html = ("<html><head><title>淮安市人民政府2024年政府信息公开工作年度报告_淮安市人民政府</title></head><body>"
+            "<div><a href='/'>首页</a> &gt; <a href='/zfxxgk'>政府信息公开</a></div>"
+            f"<ul>{side}</ul><div class='article'>{body}</div>"
+            f"<div>主办单位：{footer} 版权所有：江苏省人民政府</div></body></html>")
+    rec = _parse(html, "report.html")
+    assert (rec["organ"], rec["admin_level"], rec["year"]) == ("淮安市人民政府", "prefectural", 2024)
+    _tables(rec, LABEL_HUAIAN)
