@@ -22,6 +22,7 @@ from tasks.cells import (
     label_spans,
     line_cells,
     match_rows,
+    sums_rule,
     to_runs,
 )
 
@@ -384,14 +385,29 @@ def extract_applications(region: str | None, version: str, flattened: bool, out:
                                     expected=len(rows), actual=0))
         return None
     fits: dict[str, Fit] = {}
+    columns = applicant_columns(region)
     for i, row in enumerate(rows):
-        fits[row.key] = fit_cells(found[i], 7, sums=(1, 6)) if i in found else Fit(None, problem="incomplete")
+        if i not in found:
+            fits[row.key] = Fit(None, problem="incomplete")
+        else:
+            fits[row.key] = fit_cells(found[i], 7, sums=(1, 6))
+    if columns == "total_first":
+        _total_back_in_place(fits, {row.key: found[i] for i, row in enumerate(rows) if i in found})
+    years = _two_years(found, rows, columns)
     if flattened:
         _settle_by_columns(fits, rows)
     table: dict[str, list[Any]] = {}
     missing = []
-    for row in rows:
+    for i, row in enumerate(rows):
         fit = fits[row.key]
+        if i in years:
+            if years[i] is None:
+                table[row.key] = [None] * 7
+                out.findings.append(_ambiguous("applications", row.key, None, f"applications.{row.key}",
+                                               "two years' figures side by side (14 cells keeping both years' sums) "
+                                               "under a header that does not say which block is this year's"))
+                continue
+            fit = Fit(years[i])
         if fit.cells is not None:
             table[row.key] = [
                 _checked(c, "applications", row.key, form.APPLICANTS[j], f"applications.{row.key}[{j}]", out, integer=True)
@@ -418,6 +434,65 @@ def extract_applications(region: str | None, version: str, flattened: bool, out:
             "applications_incomplete", f"table 3 rows missing or short: {', '.join(missing)}", table="applications",
             row=",".join(missing), expected=len(rows), actual=len(rows) - len(missing)))
     return table
+
+
+# Table 3's applicant columns as the header prints them (the text before its first row, white space removed).
+# The form: 自然人 | 法人或其他组织 (five) | 总计. Seen otherwise: 总计 first (总计 | 自然人 | 法人或其他组织…), and a
+# report printing last year's table beside this year's (本年 … | 上年 …: 14 cells a row). Words naming this year's
+# and last year's block:
+CURRENT_YEAR_WORDS = ("本年", "今年", "本期")
+PREVIOUS_YEAR_WORDS = ("上年", "去年", "上期", "同期")
+_TABLE3_FIRST_ROW_RE = re.compile(r"本年新收|[一1][、.]?本年")
+
+
+def applicant_columns(region: str) -> str:
+    """"form", "total_first", "current_first" or "previous_first" (two years side by side, this year's block first
+    or last), or "years_unsaid" (both or neither year word: the order is not told)."""
+    head = "".join(region[:1500].split())
+    m = _TABLE3_FIRST_ROW_RE.search(head)
+    head = head[:m.start()] if m else head[:300]
+    if "总计" in head and "自然人" in head and head.index("总计") < head.index("自然人"):
+        return "total_first"
+    cur = [head.find(w) for w in CURRENT_YEAR_WORDS if w in head]
+    prev = [head.find(w) for w in PREVIOUS_YEAR_WORDS if w in head]
+    if cur and prev:
+        return "current_first" if min(cur) < min(prev) else "previous_first"
+    return "years_unsaid" if cur or prev else "form"
+
+
+def _total_back_in_place(fits: dict[str, Fit], found: dict[str, list[Cell]]) -> None:
+    """A header printing 总计 first (总计 | 自然人 | 法人或其他组织…): each row's first cell moved back to the form's
+    last place, unless a row keeps its sum only as printed (a PDF's text putting a tall header cell first while the
+    values stay in form order). Rows that keep it both ways (5 0 0 0 0 0 5) read the same either way."""
+    moved: dict[str, Fit] = {}
+    for key, cells in found.items():
+        fit = fit_cells(cells, 7)
+        if fit.cells is None or fit.problem:  # fused or extra cells: their reading assumed the form's order
+            moved[key] = Fit(None, problem="incomplete")
+            continue
+        if all(c.kind == "number" for c in fit.cells):
+            v = [c.value for c in fit.cells]
+            if sum(v[:6]) == v[6] and sum(v[1:]) != v[0]:
+                return
+        moved[key] = Fit(fit.cells[1:] + fit.cells[:1])
+    fits.update(moved)
+
+
+def _two_years(found: dict[int, list[Cell]], rows: tuple[form.Row, ...], columns: str) -> dict[int, list[Cell] | None]:
+    """Rows printing two years' figures side by side (14 number cells, each block of 7 keeping its sum): {row index:
+    this year's 7 cells, or None where the header does not say which block is this year's}. Empty where no row is
+    laid out so: then any extra cells are what fit_cells makes of them."""
+    rule = sums_rule(2, 6)
+    both = {}
+    for i, cells in found.items():
+        vals = [c for c in cells if not c.pad and c.kind != "blank"]
+        if len(vals) == 14 and all(c.kind == "number" for c in vals) and rule(tuple(c.value for c in vals)):
+            both[i] = vals
+    if not both:
+        return {}
+    half = {"current_first": 0, "previous_first": 1}.get(columns)
+    return {i: vals[:7] if half is None and [c.value for c in vals[:7]] == [c.value for c in vals[7:]] else None if half is None
+            else vals[7 * half:7 * half + 7] for i, vals in both.items()}
 
 
 _OTHER_SUB_ROWS = ("other_no_correction", "other_unpaid_fee", "other_misc")

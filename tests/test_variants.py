@@ -277,3 +277,61 @@ def test_a_full_page_reads_its_title_not_the_sidebars(footer):
     rec = _parse(html, "report.html")
     assert (rec["organ"], rec["admin_level"], rec["year"]) == ("淮安市人民政府", "prefectural", 2024)
     _tables(rec, LABEL_HUAIAN)
+
+
+# -- table 3: 总计 printed first; two years side by side ------------------------------------------------------------
+
+HEADER_004 = "自然人 | 法人或其他组织 | 总计 |"
+FIRST_ROW_004 = "一、本年新收政府信息公开申请数量"
+
+
+def _rows_004(text: str, edit) -> str:
+    """Seed 004 with each table-3 row's seven cells replaced by edit(values)."""
+    start, end = text.index(FIRST_ROW_004), text.index("四、政府信息公开行政复议")
+    lines = []
+    for line in text[start:end].split("\n"):
+        cells = line.split("|")
+        at = [j for j, c in enumerate(cells) if c.strip().isdigit()]
+        if len(at) == 7:
+            label = "|".join(cells[:at[0]])
+            line = f"{label}| " + " | ".join(map(str, edit([int(cells[j]) for j in at]))) + " |"
+        lines.append(line)
+    return text[:start] + "\n".join(lines) + text[end:]
+
+
+def test_total_column_printed_first():
+    """总计 | 自然人 | 法人或其他组织…: every row's total first. The form's reading put each total under 自然人 and
+    every column one place off (38 wrong values): the header's order is read."""
+    text = _rows_004(SEED_004, lambda v: [v[6], *v[:6]]).replace(HEADER_004, "总计 | 自然人 | 法人或其他组织 |")
+    rec = _parse(text)
+    _tables(rec, LABEL_004)
+    assert not [f for f in rec["findings"] if f["severity"] == "error"]
+
+
+def test_total_first_header_over_values_in_form_order_is_not_followed():
+    """A header with 总计 first above rows whose values keep the form's order (a PDF's text putting a tall header cell
+    first): rows keeping their sum only as printed say so; nothing is moved."""
+    rec = _parse(SEED_004.replace(HEADER_004, "总计 | 自然人 | 法人或其他组织 |"))
+    _tables(rec, LABEL_004)
+
+
+def _two_years(text: str, current_first: bool, header: tuple[str, str]) -> str:
+    def edit(v: list[int]) -> list[int]:
+        last = [v[0] + 1, *v[1:6], v[6] + 1]  # last year's figures, keeping their own sum
+        return v + last if current_first else last + v
+    a, b = header if current_first else header[::-1]
+    return _rows_004(text, edit).replace(HEADER_004, f"{a} | {HEADER_004} {b} | {HEADER_004}")
+
+
+@pytest.mark.parametrize("current_first", [True, False])
+def test_two_years_side_by_side_reads_this_years_block(current_first):
+    """本年 | … | 上年 | …: each row 14 cells, two blocks keeping their sums. With last year's block first, the
+    first seven cells gave last year's figures (40 wrong values): the header's words say which block is whose."""
+    rec = _parse(_two_years(SEED_004, current_first, ("本年", "上年")))
+    _tables(rec, LABEL_004)
+
+
+def test_two_years_side_by_side_under_an_unsaid_header_is_null():
+    rec = _parse(_two_years(SEED_004, False, ("2024年", "2023年")))
+    assert rec["applications"]["new_received"] == [None] * 7
+    assert "ambiguous_value" in {f["rule"] for f in rec["findings"]}
