@@ -196,12 +196,14 @@ def read_review_tables(regions: Sequence[tuple[int, str]]) -> dict[int, list[int
     result: dict[int, list[int | float | None]] = {}
     for g, region in regions:
         header = False
-        for text, values in _runs(line_cells(region)):
+        runs = _runs(line_cells(region))
+        for k, (text, values) in enumerate(runs):
             header = header or "维持" in text or bool(_RL_HEADER_END_RE.search(text))
             if header and any(c[0] in _VALUE_KINDS for c in values):
                 fitted = _fit(values, 15)
                 clean = None if fitted is None else _clean_values(fitted, integer=True)
-                if clean is not None:
+                # values in a later row too (last year's figures below this year's): the slow path tells whose
+                if clean is not None and not any(c[0] in _VALUE_KINDS for _, later in runs[k + 1:] for c in later):
                     result[g] = clean
                 break
     return result

@@ -451,13 +451,20 @@ def applicant_columns(region: str) -> str:
     head = "".join(region[:1500].split())
     m = _TABLE3_FIRST_ROW_RE.search(head)
     head = head[:m.start()] if m else head[:300]
+    head = head[head.rfind("。") + 1:]  # the header, not the prose above it (较上年增加…。)
     if "总计" in head and "自然人" in head and head.index("总计") < head.index("自然人"):
         return "total_first"
+    return _year_order(head) or "form"
+
+
+def _year_order(head: str) -> str | None:
+    """"current_first" / "previous_first" by the year words a header prints, "years_unsaid" where it prints only
+    one kind, None where none."""
     cur = [head.find(w) for w in CURRENT_YEAR_WORDS if w in head]
     prev = [head.find(w) for w in PREVIOUS_YEAR_WORDS if w in head]
     if cur and prev:
         return "current_first" if min(cur) < min(prev) else "previous_first"
-    return "years_unsaid" if cur or prev else "form"
+    return "years_unsaid" if cur or prev else None
 
 
 def _total_back_in_place(fits: dict[str, Fit], found: dict[str, list[Cell]]) -> None:
@@ -752,6 +759,15 @@ def extract_review_litigation(region: str | None, flattened: bool, out: Extracte
     if chosen is None:
         candidates = [r.values for r in runs if r.values]
         chosen = max(candidates, key=len) if candidates else []
+    years = _review_two_years(runs, chosen)
+    if years is not None:
+        if years[0] is None:
+            out.findings.append(_ambiguous("review_litigation", None, None, "review_litigation",
+                                           "two years' figures (two blocks of 15 keeping their totals) and no header "
+                                           "or row label saying which is this year's"))
+            return [None] * 15
+        return [_checked(c, "review_litigation", form.REVIEW_GROUPS[j // 5], form.REVIEW_OUTCOMES[j % 5],
+                         f"review_litigation[{j}]", out, integer=True) for j, c in enumerate(years)]
     fit = fit_cells(chosen, 15, sums=(3, 4))
     if fit.cells is None and not fit.candidates and not flattened:
         fit = _review_by_group(runs, out) or fit
@@ -774,6 +790,37 @@ def extract_review_litigation(region: str | None, flattened: bool, out: Extracte
     assert fit.candidates is not None
     return [_agreed(fit.candidates, j, "review_litigation", labels[j].split(".")[0], labels[j].split(".")[1],
                     f"review_litigation[{j}]", out) for j in range(15)]
+
+
+def _review_two_years(runs: list[Run], chosen: list[Cell]) -> list[Cell] | list[None] | None:
+    """Table 4 printing last year's figures beside or below this year's: one run of 30 number cells, or two rows of
+    15 (labelled 本年/上年), each block keeping the groups' totals. This year's 15 cells where the header's or the
+    rows' year words say which block is whose (or both blocks are the same); [None] where they do not; None where
+    table 4 is not laid out so."""
+    rule = sums_rule(3, 4)
+
+    def block(values: list[Cell]) -> list[Cell] | None:
+        v = [c for c in values if not c.pad and c.kind != "blank"]
+        return v if len(v) == 15 and all(c.kind == "number" for c in v) and rule(tuple(c.value for c in v)) else None
+
+    at = next((i for i, r in enumerate(runs) if r.values is chosen), None)
+    if at is None:
+        return None
+    v = [c for c in chosen if not c.pad and c.kind != "blank"]
+    header = runs[at].text[runs[at].text.rfind("。") + 1:]
+    if len(v) == 30 and block(v[:15]) and block(v[15:]):
+        blocks, order = [v[:15], v[15:]], _year_order(header)
+    else:
+        first = block(chosen)
+        second = next((r for r in runs[at + 1:] if block(r.values)), None) if first else None
+        if first is None or second is None:
+            return None
+        blocks = [first, block(second.values)]  # type: ignore[list-item]
+        order = _year_order(header[-6:] + "|" + second.text[-6:])  # the rows' own labels
+    if [c.value for c in blocks[0]] == [c.value for c in blocks[1]]:
+        return blocks[0]
+    half = {"current_first": 0, "previous_first": 1}.get(order or "")
+    return [None] if half is None else blocks[half]
 
 
 # A group's label ending a label run (what follows it: closing brackets, a colon)

@@ -335,3 +335,23 @@ def test_two_years_side_by_side_under_an_unsaid_header_is_null():
     rec = _parse(_two_years(SEED_004, False, ("2024年", "2023年")))
     assert rec["applications"]["new_received"] == [None] * 7
     assert "ambiguous_value" in {f["rule"] for f in rec["findings"]}
+
+
+ROW_004 = "2 | 0 | 0 | 0 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |"
+LAST_YEAR = "1 | 0 | 0 | 0 | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |"
+
+
+@pytest.mark.parametrize("rows", [f"上年 | {LAST_YEAR}\n本年 | {ROW_004}", f"本年 | {ROW_004}\n上年 | {LAST_YEAR}"],
+                         ids=["last_year_first", "this_year_first"])
+def test_table4_two_years_in_rows_reads_this_years(rows):
+    """Table 4 with last year's row beside this year's, each labelled: the first row after the header gave last
+    year's figures (2 wrong values); the rows' labels say which is this year's."""
+    assert ROW_004 in SEED_004
+    rec = _parse(SEED_004.replace(ROW_004, rows))
+    _tables(rec, LABEL_004)
+
+
+def test_table4_two_years_unlabelled_is_null():
+    rec = _parse(SEED_004.replace(ROW_004, f"{LAST_YEAR} {ROW_004}"))
+    assert rec["review_litigation"] == [None] * 15
+    assert "ambiguous_value" in {f["rule"] for f in rec["findings"]}
