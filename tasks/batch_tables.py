@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 
 from schemas import form
-from tasks.cells import classify, combine, match_rows
+from tasks.cells import classify, combine, match_rows, review_total_first
 
 TEXT, NUMBER, BLANK, NULL, NON_NUMERIC = range(5)
 _KIND = {"text": TEXT, "number": NUMBER, "blank": BLANK, "null": NULL, "non_numeric": NON_NUMERIC}
@@ -195,6 +195,8 @@ def read_review_tables(regions: Sequence[tuple[int, str]]) -> dict[int, list[int
     the header (…尚未审结 总计, or 维持)."""
     result: dict[int, list[int | float | None]] = {}
     for g, region in regions:
+        if review_total_first(region):  # 总计 before each group's outcomes: the slow path reorders
+            continue
         header = False
         runs = _runs(line_cells(region))
         for k, (text, values) in enumerate(runs):

@@ -22,6 +22,7 @@ from tasks.cells import (
     label_spans,
     line_cells,
     match_rows,
+    review_total_first,
     sums_rule,
     to_runs,
 )
@@ -470,7 +471,7 @@ def _year_order(head: str) -> str | None:
 def _total_back_in_place(fits: dict[str, Fit], found: dict[str, list[Cell]]) -> None:
     """A header printing 总计 first (总计 | 自然人 | 法人或其他组织…): each row's first cell moved back to the form's
     last place, unless a row keeps its sum only as printed (a PDF's text putting a tall header cell first while the
-    values stay in form order). Rows that keep it both ways (5 0 0 0 0 0 5) read the same either way."""
+    values stay in form order). Rows keeping it both ways (5 0 0 0 0 0 5) follow the header."""
     moved: dict[str, Fit] = {}
     for key, cells in found.items():
         fit = fit_cells(cells, 7)
@@ -759,6 +760,8 @@ def extract_review_litigation(region: str | None, flattened: bool, out: Extracte
     if chosen is None:
         candidates = [r.values for r in runs if r.values]
         chosen = max(candidates, key=len) if candidates else []
+    if review_total_first(region):
+        return _review_total_back(runs, chosen, flattened, out)
     years = _review_two_years(runs, chosen)
     if years is not None:
         if years[0] is None:
@@ -790,6 +793,27 @@ def extract_review_litigation(region: str | None, flattened: bool, out: Extracte
     assert fit.candidates is not None
     return [_agreed(fit.candidates, j, "review_litigation", labels[j].split(".")[0], labels[j].split(".")[1],
                     f"review_litigation[{j}]", out) for j in range(15)]
+
+
+def _review_total_back(runs: list[Run], chosen: list[Cell], flattened: bool, out: Extracted) -> list | None:
+    """Table 4 with each group's 总计 printed first: its five cells moved back to the form's order, where every cell is
+    a number and no group keeps its total only as printed (values left in form order under a reordered header).
+    Otherwise null with a finding: no reading of the form's order is trusted under this header."""
+    fit = fit_cells(chosen, 15)
+    if fit.cells is None or fit.problem:
+        fit = (_review_by_group(runs, out) if not flattened else None) or fit
+    cells = fit.cells
+    if cells is not None and not fit.problem and all(c.kind == "number" for c in cells):
+        groups = [cells[5 * g:5 * g + 5] for g in range(3)]
+        values = [[c.value for c in g] for g in groups]
+        if not any(sum(v[:4]) == v[4] and sum(v[1:]) != v[0] for v in values):
+            moved = [c for g in groups for c in (*g[1:], g[0])]
+            return [_checked(c, "review_litigation", form.REVIEW_GROUPS[j // 5], form.REVIEW_OUTCOMES[j % 5],
+                             f"review_litigation[{j}]", out, integer=True) for j, c in enumerate(moved)]
+    out.findings.append(_ambiguous("review_litigation", None, None, "review_litigation",
+                                   "a header printing 总计 before each group's outcomes, over cells that do not read "
+                                   "in that order"))
+    return [None] * 15
 
 
 def _review_two_years(runs: list[Run], chosen: list[Cell]) -> list[Cell] | list[None] | None:

@@ -355,3 +355,28 @@ def test_table4_two_years_unlabelled_is_null():
     rec = _parse(SEED_004.replace(ROW_004, f"{LAST_YEAR} {ROW_004}"))
     assert rec["review_litigation"] == [None] * 15
     assert "ambiguous_value" in {f["rule"] for f in rec["findings"]}
+
+
+@pytest.mark.parametrize(("values", "row"), [
+    ([2, 0, 0, 0, 2] + [0] * 10, "2 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |"),
+    ([2, 0, 0, 0, 2, 1, 2, 0, 0, 3] + [0] * 5, "2 | 2 | 0 | 0 | 0 | 3 | 1 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |"),
+])
+def test_table4_total_printed_first(values, row):
+    """Seed 004's table 4 with each group's 总计 printed before its outcomes: read in the form's order it put the
+    total under 结果维持 (2 and 6 wrong values); the header's order is read."""
+    header = "结果 维持 | 结果 纠正 | 其他 结果 | 尚未 审结 | 总计 |"
+    assert header in SEED_004 and ROW_004 in SEED_004
+    text = SEED_004.replace(header, "总计 | 结果 维持 | 结果 纠正 | 其他 结果 | 尚未 审结 |").replace(ROW_004, row)
+    rec = _parse(text)
+    assert rec["review_litigation"] == values
+    assert not [f for f in rec["findings"] if f["severity"] == "error"]
+
+
+def test_table4_total_first_header_over_values_in_form_order_is_null():
+    """A 总计-first header over a group keeping its total only as printed (2 1 0 0 3): which order holds is not
+    settled; nothing is guessed."""
+    header = "结果 维持 | 结果 纠正 | 其他 结果 | 尚未 审结 | 总计 |"
+    rec = _parse(SEED_004.replace(header, "总计 | 结果 维持 | 结果 纠正 | 其他 结果 | 尚未 审结 |")
+                 .replace(ROW_004, "2 | 1 | 0 | 0 | 3 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |"))
+    assert rec["review_litigation"] == [None] * 15
+    assert "ambiguous_value" in {f["rule"] for f in rec["findings"]}
