@@ -1162,8 +1162,11 @@ def _title_line(line: str) -> tuple[str, int] | None:
 def without_chrome_titles(text: str) -> str:
     """`text` with the report-title lines of a listing blanked (see above): what metadata is read from."""
     head = text[:3000]
+    if head.count("报") < 2:  # two titles at least (a quick test: most reports have one, the rest is not read)
+        return text
     lines = head.split("\n")
-    titles = {i: t for i, line in enumerate(lines) if (t := _title_line(line)) is not None}
+    titles = {i: t for i, line in enumerate(lines)
+              if "报" in line and len(line) <= 100 and (t := _title_line(line)) is not None}
     if len(set(titles.values())) < 2:
         return text
     rest = "\n".join(line for i, line in enumerate(lines) if i not in titles) + text[3000:20000]
