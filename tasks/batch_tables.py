@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 
 from schemas import form
-from tasks.cells import classify, combine, match_rows
+from tasks.cells import classify, combine, match_rows, review_total_first
 
 TEXT, NUMBER, BLANK, NULL, NON_NUMERIC = range(5)
 _KIND = {"text": TEXT, "number": NUMBER, "blank": BLANK, "null": NULL, "non_numeric": NON_NUMERIC}
@@ -195,13 +195,17 @@ def read_review_tables(regions: Sequence[tuple[int, str]]) -> dict[int, list[int
     the header (…尚未审结 总计, or 维持)."""
     result: dict[int, list[int | float | None]] = {}
     for g, region in regions:
+        if review_total_first(region):  # 总计 before each group's outcomes: the slow path reorders
+            continue
         header = False
-        for text, values in _runs(line_cells(region)):
+        runs = _runs(line_cells(region))
+        for k, (text, values) in enumerate(runs):
             header = header or "维持" in text or bool(_RL_HEADER_END_RE.search(text))
             if header and any(c[0] in _VALUE_KINDS for c in values):
                 fitted = _fit(values, 15)
                 clean = None if fitted is None else _clean_values(fitted, integer=True)
-                if clean is not None:
+                # values in a later row too (last year's figures below this year's): the slow path tells whose
+                if clean is not None and not any(c[0] in _VALUE_KINDS for _, later in runs[k + 1:] for c in later):
                     result[g] = clean
                 break
     return result

@@ -480,3 +480,13 @@ def _addends_to(s: str, k: int, target: int, budget: list[int]) -> Iterator[tupl
             continue
         for rest in _addends_to(s[ln:], k - 1, target - v, budget):
             yield (v, *rest)
+
+
+def review_total_first(region: str) -> bool:
+    """Table 4's header printing each group's 总计 before its outcomes (总计 | 结果维持 | 结果纠正 | 其他结果 | 尚未审结),
+    not after them as the form does: 总计 between the prose's last sentence and the header's first 维持."""
+    text = "".join(region.split())
+    at = text.find("维持")
+    if at < 0:
+        return False
+    return "总计" in text[text.rfind("。", 0, at) + 1:at]

@@ -22,6 +22,8 @@ from tasks.cells import (
     label_spans,
     line_cells,
     match_rows,
+    review_total_first,
+    sums_rule,
     to_runs,
 )
 
@@ -384,14 +386,29 @@ def extract_applications(region: str | None, version: str, flattened: bool, out:
                                     expected=len(rows), actual=0))
         return None
     fits: dict[str, Fit] = {}
+    columns = applicant_columns(region)
     for i, row in enumerate(rows):
-        fits[row.key] = fit_cells(found[i], 7, sums=(1, 6)) if i in found else Fit(None, problem="incomplete")
+        if i not in found:
+            fits[row.key] = Fit(None, problem="incomplete")
+        else:
+            fits[row.key] = fit_cells(found[i], 7, sums=(1, 6))
+    if columns == "total_first":
+        _total_back_in_place(fits, {row.key: found[i] for i, row in enumerate(rows) if i in found})
+    years = _two_years(found, rows, columns)
     if flattened:
         _settle_by_columns(fits, rows)
     table: dict[str, list[Any]] = {}
     missing = []
-    for row in rows:
+    for i, row in enumerate(rows):
         fit = fits[row.key]
+        if i in years:
+            if years[i] is None:
+                table[row.key] = [None] * 7
+                out.findings.append(_ambiguous("applications", row.key, None, f"applications.{row.key}",
+                                               "two years' figures side by side (14 cells keeping both years' sums) "
+                                               "under a header that does not say which block is this year's"))
+                continue
+            fit = Fit(years[i])
         if fit.cells is not None:
             table[row.key] = [
                 _checked(c, "applications", row.key, form.APPLICANTS[j], f"applications.{row.key}[{j}]", out, integer=True)
@@ -418,6 +435,72 @@ def extract_applications(region: str | None, version: str, flattened: bool, out:
             "applications_incomplete", f"table 3 rows missing or short: {', '.join(missing)}", table="applications",
             row=",".join(missing), expected=len(rows), actual=len(rows) - len(missing)))
     return table
+
+
+# Table 3's applicant columns as the header prints them (the text before its first row, white space removed).
+# The form: 自然人 | 法人或其他组织 (five) | 总计. Seen otherwise: 总计 first (总计 | 自然人 | 法人或其他组织…), and a
+# report printing last year's table beside this year's (本年 … | 上年 …: 14 cells a row). Words naming this year's
+# and last year's block:
+CURRENT_YEAR_WORDS = ("本年", "今年", "本期")
+PREVIOUS_YEAR_WORDS = ("上年", "去年", "上期", "同期")
+_TABLE3_FIRST_ROW_RE = re.compile(r"本年新收|[一1][、.]?本年")
+
+
+def applicant_columns(region: str) -> str:
+    """"form", "total_first", "current_first" or "previous_first" (two years side by side, this year's block first
+    or last), or "years_unsaid" (both or neither year word: the order is not told)."""
+    head = "".join(region[:1500].split())
+    m = _TABLE3_FIRST_ROW_RE.search(head)
+    head = head[:m.start()] if m else head[:300]
+    head = head[head.rfind("。") + 1:]  # the header, not the prose above it (较上年增加…。)
+    if "总计" in head and "自然人" in head and head.index("总计") < head.index("自然人"):
+        return "total_first"
+    return _year_order(head) or "form"
+
+
+def _year_order(head: str) -> str | None:
+    """"current_first" / "previous_first" by the year words a header prints, "years_unsaid" where it prints only
+    one kind, None where none."""
+    cur = [head.find(w) for w in CURRENT_YEAR_WORDS if w in head]
+    prev = [head.find(w) for w in PREVIOUS_YEAR_WORDS if w in head]
+    if cur and prev:
+        return "current_first" if min(cur) < min(prev) else "previous_first"
+    return "years_unsaid" if cur or prev else None
+
+
+def _total_back_in_place(fits: dict[str, Fit], found: dict[str, list[Cell]]) -> None:
+    """A header printing 总计 first (总计 | 自然人 | 法人或其他组织…): each row's first cell moved back to the form's
+    last place, unless a row keeps its sum only as printed (a PDF's text putting a tall header cell first while the
+    values stay in form order). Rows keeping it both ways (5 0 0 0 0 0 5) follow the header."""
+    moved: dict[str, Fit] = {}
+    for key, cells in found.items():
+        fit = fit_cells(cells, 7)
+        if fit.cells is None or fit.problem:  # fused or extra cells: their reading assumed the form's order
+            moved[key] = Fit(None, problem="incomplete")
+            continue
+        if all(c.kind == "number" for c in fit.cells):
+            v = [c.value for c in fit.cells]
+            if sum(v[:6]) == v[6] and sum(v[1:]) != v[0]:
+                return
+        moved[key] = Fit(fit.cells[1:] + fit.cells[:1])
+    fits.update(moved)
+
+
+def _two_years(found: dict[int, list[Cell]], rows: tuple[form.Row, ...], columns: str) -> dict[int, list[Cell] | None]:
+    """Rows printing two years' figures side by side (14 number cells, each block of 7 keeping its sum): {row index:
+    this year's 7 cells, or None where the header does not say which block is this year's}. Empty where no row is
+    laid out so: then any extra cells are what fit_cells makes of them."""
+    rule = sums_rule(2, 6)
+    both = {}
+    for i, cells in found.items():
+        vals = [c for c in cells if not c.pad and c.kind != "blank"]
+        if len(vals) == 14 and all(c.kind == "number" for c in vals) and rule(tuple(c.value for c in vals)):
+            both[i] = vals
+    if not both:
+        return {}
+    half = {"current_first": 0, "previous_first": 1}.get(columns)
+    return {i: vals[:7] if half is None and [c.value for c in vals[:7]] == [c.value for c in vals[7:]] else None if half is None
+            else vals[7 * half:7 * half + 7] for i, vals in both.items()}
 
 
 _OTHER_SUB_ROWS = ("other_no_correction", "other_unpaid_fee", "other_misc")
@@ -677,9 +760,20 @@ def extract_review_litigation(region: str | None, flattened: bool, out: Extracte
     if chosen is None:
         candidates = [r.values for r in runs if r.values]
         chosen = max(candidates, key=len) if candidates else []
+    if review_total_first(region):
+        return _review_total_back(runs, chosen, flattened, out)
+    years = _review_two_years(runs, chosen)
+    if years is not None:
+        if years[0] is None:
+            out.findings.append(_ambiguous("review_litigation", None, None, "review_litigation",
+                                           "two years' figures (two blocks of 15 keeping their totals) and no header "
+                                           "or row label saying which is this year's"))
+            return [None] * 15
+        return [_checked(c, "review_litigation", form.REVIEW_GROUPS[j // 5], form.REVIEW_OUTCOMES[j % 5],
+                         f"review_litigation[{j}]", out, integer=True) for j, c in enumerate(years)]
     fit = fit_cells(chosen, 15, sums=(3, 4))
     if fit.cells is None and not fit.candidates and not flattened:
-        fit = _review_by_group(runs) or fit
+        fit = _review_by_group(runs, out) or fit
     if fit.cells is None and not fit.candidates:
         if fit.problem in ("ambiguous", "unsplittable"):
             out.findings.append(_ambiguous("review_litigation", None, None, "review_litigation",
@@ -701,26 +795,112 @@ def extract_review_litigation(region: str | None, flattened: bool, out: Extracte
                     f"review_litigation[{j}]", out) for j in range(15)]
 
 
+def _review_total_back(runs: list[Run], chosen: list[Cell], flattened: bool, out: Extracted) -> list | None:
+    """Table 4 with each group's 总计 printed first: its five cells moved back to the form's order, where every cell is
+    a number and no group keeps its total only as printed (values left in form order under a reordered header).
+    Otherwise null with a finding: no reading of the form's order is trusted under this header."""
+    fit = fit_cells(chosen, 15)
+    if fit.cells is None or fit.problem:
+        fit = (_review_by_group(runs, out) if not flattened else None) or fit
+    cells = fit.cells
+    if cells is not None and not fit.problem and all(c.kind == "number" for c in cells):
+        groups = [cells[5 * g:5 * g + 5] for g in range(3)]
+        values = [[c.value for c in g] for g in groups]
+        if not any(sum(v[:4]) == v[4] and sum(v[1:]) != v[0] for v in values):
+            moved = [c for g in groups for c in (*g[1:], g[0])]
+            return [_checked(c, "review_litigation", form.REVIEW_GROUPS[j // 5], form.REVIEW_OUTCOMES[j % 5],
+                             f"review_litigation[{j}]", out, integer=True) for j, c in enumerate(moved)]
+    out.findings.append(_ambiguous("review_litigation", None, None, "review_litigation",
+                                   "a header printing 总计 before each group's outcomes, over cells that do not read "
+                                   "in that order"))
+    return [None] * 15
+
+
+def _review_two_years(runs: list[Run], chosen: list[Cell]) -> list[Cell] | list[None] | None:
+    """Table 4 printing last year's figures beside or below this year's: one run of 30 number cells, or two rows of
+    15 (labelled 本年/上年), each block keeping the groups' totals. This year's 15 cells where the header's or the
+    rows' year words say which block is whose (or both blocks are the same); [None] where they do not; None where
+    table 4 is not laid out so."""
+    rule = sums_rule(3, 4)
+
+    def block(values: list[Cell]) -> list[Cell] | None:
+        v = [c for c in values if not c.pad and c.kind != "blank"]
+        return v if len(v) == 15 and all(c.kind == "number" for c in v) and rule(tuple(c.value for c in v)) else None
+
+    at = next((i for i, r in enumerate(runs) if r.values is chosen), None)
+    if at is None:
+        return None
+    v = [c for c in chosen if not c.pad and c.kind != "blank"]
+    header = runs[at].text[runs[at].text.rfind("。") + 1:]
+    if len(v) == 30 and block(v[:15]) and block(v[15:]):
+        blocks, order = [v[:15], v[15:]], _year_order(header)
+    else:
+        first = block(chosen)
+        second = next((r for r in runs[at + 1:] if block(r.values)), None) if first else None
+        if first is None or second is None:
+            return None
+        blocks = [first, block(second.values)]  # type: ignore[list-item]
+        order = _year_order(header[-6:] + "|" + second.text[-6:])  # the rows' own labels
+    if [c.value for c in blocks[0]] == [c.value for c in blocks[1]]:
+        return blocks[0]
+    half = {"current_first": 0, "previous_first": 1}.get(order or "")
+    return [None] if half is None else blocks[half]
+
+
 # A group's label ending a label run (what follows it: closing brackets, a colon)
 _RL_GROUP_END_RE = re.compile(r"(行政复议|未经复议直接起诉|复议后起诉)[)\]】:]*$")
 
 
-def _review_by_group(runs: list[Run]) -> Fit | None:
+def _review_by_group(runs: list[Run], out: Extracted | None = None) -> Fit | None:
     """Table 4 laid out a group a row (`行政复议 | 72 | 64 | 178 | 37 | 351 |`, then the two kinds of suit), as some
     reports print it instead of the form's one row: each group's label, in form order, followed by exactly its
-    five cells."""
+    five cells. A group label damaged in print (行政复仪, 未经复议直接起拆: within a quarter of its length in edits,
+    LABEL_EDITS_MAX at most) is accepted only where the other groups' labels are matched and its five cells are
+    numbers keeping the group's total rule (结果维持+结果纠正+其他结果+尚未审结 = 总计); each such label is a
+    label_variant warning. Anything else stays missing."""
+    names = form.REVIEW_GROUP_LABELS
     groups: list[list[Cell]] = []
+    damaged: list[tuple[int, str]] = []
     for run in runs:
-        m = _RL_GROUP_END_RE.search(run.text)
-        if m is None or not run.values:
+        if not run.values:
             continue
+        m = _RL_GROUP_END_RE.search(run.text)
+        if m is None:
+            seen = _group_label_seen(run.text, names[len(groups)])
+            if seen is None:
+                continue
+            damaged.append((len(groups), seen))
+        elif names[len(groups)] != m.group(1):
+            return None
         fit = fit_cells(run.values, 5)
-        if ("行政复议", "未经复议直接起诉", "复议后起诉")[len(groups)] != m.group(1) or fit.cells is None or fit.problem:
+        if fit.cells is None or fit.problem:
             return None
         groups.append(fit.cells)
         if len(groups) == len(form.REVIEW_GROUPS):
-            return Fit([c for g in groups for c in g])
-    return None
+            break
+    else:
+        return None
+    for g, _ in damaged:
+        cells = groups[g]
+        if len(damaged) > 1 or any(c.kind != "number" for c in cells) or sum(c.value for c in cells[:4]) != cells[4].value:
+            return None
+    for g, seen in damaged:
+        if out is not None:
+            out.findings.append(finding(
+                "label_variant", f"table 4 group {form.REVIEW_GROUPS[g]} read under the label {seen!r} (the form prints "
+                f"{names[g]!r}): the other groups matched and its cells keep the group's total", severity="warning",
+                table="review_litigation", row=form.REVIEW_GROUPS[g], expected=names[g], actual=seen))
+    return Fit([c for g in groups for c in g])
+
+
+def _group_label_seen(text: str, label: str) -> str | None:
+    """The end of a label run that is `label` damaged (a character or so changed, dropped or added), or None."""
+    tail = text.rstrip(")]】:：|")
+    limit = min(LABEL_EDITS_MAX, len(label) // 4)
+    seen = [(_edits(tail[-n:], label, limit), -n, tail[-n:]) for n in range(len(label) - limit, len(label) + limit + 1)
+            if 0 < n <= len(tail)]
+    best = min(seen, default=None)
+    return best[2] if best is not None and 0 < best[0] <= limit else None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -955,16 +1135,74 @@ def _cut_in_tables(text: str, spans: dict[str, tuple[int, int] | None], tables_t
         any(s is not None and s[1] == len(text) for s in spans.values())
 
 
+# Where a page lists other reports before or beside the article (a sidebar of 相关年报, a crawl keeping the site's
+# chrome: `2023年度南京市江宁区人民政府政府信息公开工作年度报告` above 淮安市人民政府's report, seen on provincial
+# portals), the first title is not the report's. A line that is one report title naming an organ is such a listing
+# entry when the head holds titles of different organs or years and the rest of the text never names its organ
+# (its place, 南京市江宁区, or its full name).
+_ORGAN_PLACE_RE = re.compile(r"^.*?(?:自治区|自治州|自治县|省|市|州|盟|县|区|旗|镇|乡|街道)")
+
+
+def _title_line(line: str) -> tuple[str, int] | None:
+    """(organ, year) of a line that is one report title with its organ (either order), else None."""
+    bare = TITLE_BREADCRUMB_RE.sub("", line.strip(" \t|-·•>»"))
+    m = TITLE_RE.search(bare)
+    if m is not None and m.start() > 0 and len(bare) - m.end() <= 2:
+        organ = "".join(bare[:m.start()].split())
+    else:
+        m = _year_first_title(bare)
+        if m is None or m.start() > 0 or len(bare) - m.end() > 2:
+            return None
+        organ = m.group(2)
+    if not re.fullmatch(r"[\u4e00-\u9fff()]{2,40}", organ) or organ.startswith(_NOT_AN_ORGAN):
+        return None
+    return organ, int(m.group(1))
+
+
+def without_chrome_titles(text: str) -> str:
+    """`text` with the report-title lines of a listing blanked (see above): what metadata is read from."""
+    head = text[:3000]
+    if head.count("报") < 2:  # two titles at least (a quick test: most reports have one, the rest is not read)
+        return text
+    lines = head.split("\n")
+    titles = {i: t for i, line in enumerate(lines)
+              if "报" in line and len(line) <= 100 and (t := _title_line(line)) is not None}
+    if len(set(titles.values())) < 2:
+        return text
+    rest = "\n".join(line for i, line in enumerate(lines) if i not in titles) + text[3000:20000]
+    rest = "".join(rest.split())
+
+    def named(organ: str) -> bool:
+        place = _ORGAN_PLACE_RE.match(organ)
+        return organ in rest or (place is not None and place.group(0) != organ and place.group(0) in rest)
+
+    chrome = {i for i, (organ, _) in titles.items() if not named(organ)}
+    kept = {t for i, t in titles.items() if i not in chrome}
+    if len({y for _, y in kept}) > 1:  # titles of one organ's several years: which is this report's is not told
+        chrome = set(titles)
+    if not chrome:
+        return text
+    return "\n".join("" if i in chrome else line for i, line in enumerate(lines)) + text[3000:]
+
+
 def prepare(text: str, *, is_html: bool = False, page_title: str | None = None) -> Prepared:
     """Metadata, sections, layout and form version of one normalised text."""
     if "二〇" in text or "二零" in text or "二○" in text:
         text = CN_YEAR_RE.sub(lambda m: m.group(0).translate(_CN_DIGITS), text)  # 二〇二三年 → 2023年
     out = Extracted(record={})
     rec = out.record
-    year, _how = detect_year(text)
-    title, title_prefix = detect_title(text)
-    if title is None and page_title:  # an article fragment without its title line: the page's <title> says it
-        title, title_prefix = detect_title(page_title.replace("_", "\n").replace("|", "\n").replace("-", "\n"))
+    meta_text = without_chrome_titles(text)
+    year, _how = detect_year(meta_text)
+    title, title_prefix = detect_title(meta_text)
+    if page_title:
+        # an article fragment without its title line: the page's <title> says it. A full page whose body's first
+        # title is not the page's own is a page with site chrome before the article (a sidebar listing other
+        # organs' or years' reports, `2023年度南京市江宁区人民政府政府信息公开工作年度报告`): the <title> names the
+        # report the page is, where it states an organ
+        page, page_prefix = detect_title(page_title.replace("_", "\n").replace("|", "\n").replace("-", "\n"))
+        if title is None or (page is not None and page_prefix and page != title
+                             and not (title_prefix and page_prefix in title_prefix)):
+            title, title_prefix = page, page_prefix
     out.title = title
     spans = find_sections(text)
     regions = {k: (text[s[0]:s[1]] if s else None) for k, s in spans.items()}
@@ -981,7 +1219,7 @@ def prepare(text: str, *, is_html: bool = False, page_title: str | None = None) 
         "active_disclosure": None, "applications": None, "review_litigation": None,
     })
     out.organ_context = text[:1500]
-    rec["organ"] = detect_organ(text, title_prefix)
+    rec["organ"] = detect_organ(meta_text, title_prefix)
     if rec["organ"] is None:
         out.organ_missing = True
     prepared = Prepared(out, text, spans, regions)

@@ -29,6 +29,7 @@ from tasks.extract import (
     SPAM_RE,
     Extracted,
     Prepared,
+    applicant_columns,
     extract_tables,
     finding,
     normalise_batch,
@@ -49,7 +50,10 @@ log = logging.getLogger(__name__)
 # 1.3.0: PDFs read by pdfium (pypdf where a CJK font is not embedded), reports.reader, text-less PDFs told apart, the
 # PDF page budget, titles with the year first, the page's <title> and the signature as the organ's sources and no
 # organ from prose (organ_missing), damaged table-3 labels between matched neighbours (label_variant), (六) printed
-# as one row in a 2021 table 3, scanned PDFs read by OCR with numbers kept where the sum rules confirm them).
+# as one row in a 2021 table 3, scanned PDFs read by OCR with numbers kept where the sum rules confirm them, damaged
+# table-4 group labels (label_variant), other reports' titles listed before the article (site chrome) and a full
+# page's <title> over them, table 3 with 总计 printed first or two years side by side (本年/上年), table 4 with last
+# year's figures beside or below this year's or with each group's 总计 printed first).
 PARSER_VERSION = "1.3.0"
 UNKNOWN_YEAR = 0  # partition for reports whose year cannot be told (non-reports, cut files): never dropped
 LEVELS = set(form.ADMIN_LEVELS)
@@ -143,7 +147,8 @@ def fast_tables(prepared: Sequence[Prepared | Extracted | None]) -> dict[int, di
         patterns, cells = bt.applications_spec(version)
         keys = [r.key for r in form.APPLICATION_ROWS[version]]
         regions = [(i, p.regions["applications"]) for i, p in todo
-                   if p.app_version == version and p.regions["applications"] is not None]
+                   if p.app_version == version and p.regions["applications"] is not None
+                   and applicant_columns(p.regions["applications"]) == "form"]  # 总计 first, two years: the slow path
         for i, rows in bt.read_row_tables(regions, patterns, cells, integer=True).items():
             fast.setdefault(i, {})["applications"] = dict(zip(keys, rows, strict=True))
     regions = [(i, p.regions["review_litigation"]) for i, p in todo if p.regions["review_litigation"] is not None]

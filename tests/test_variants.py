@@ -188,3 +188,195 @@ def test_labels_detached_across_groups_are_settled_by_the_narrative_figures():
     rec = _parse(said)
     _tables(rec, LABEL_HUAIAN)
     assert [f["rule"] for f in rec["findings"]] == ["label_detached"]
+
+
+# -- table 4: damaged group labels (a group a row) ------------------------------------------------------------------
+
+SEED_004 = (SAMPLES / "seeds" / "004_d01d2cbab1ffe994.txt").read_text(encoding="utf-8")
+LABEL_004 = json.loads((SAMPLES / "expected" / "004_d01d2cbab1ffe994.json").read_text(encoding="utf-8"))
+
+
+def _table4_by_group(text: str, values: list[int]) -> str:
+    """`text` (seed 004) with its table 4 printed a group a row, as some reports do: header, then each group's
+    label and its five cells."""
+    rows = ("行政复议 | 结果维持 | 结果纠正 | 其他结果 | 尚未审结 | 总计 |\n"
+            + "".join(f"{g} | {' | '.join(map(str, values[5 * k:5 * k + 5]))} |\n"
+                      for k, g in enumerate(("行政复议", "未经复议直接起诉", "复议后起诉"))))
+    start, end = text.index("四、政府信息公开行政复议"), text.index("五、存在的主要问题")
+    return text[:start] + "四、政府信息公开行政复议、行政诉讼情况\n" + rows + text[end:]
+
+
+@pytest.mark.parametrize(("printed", "damaged", "group", "seen"), [
+    ("\n行政复议 | 2", "\n行政复仪 | 2", "review", "行政复仪"),
+    ("\n未经复议直接起诉 |", "\n未经复议直接起拆 |", "suit_direct", "未经复议直接起拆"),
+    ("\n复议后起诉 |", "\n复议后起讼 |", "suit_after_review", "复议后起讼"),
+])
+def test_a_damaged_table4_group_label_keeps_its_group(printed, damaged, group, seen):
+    """Seed 004's table 4 a group a row, one group label damaged in print: its neighbours matched and its cells
+    keep the group's total, the group is read, with a label_variant warning naming it and the text seen."""
+    text = _table4_by_group(SEED_004, LABEL_004["review_litigation"])
+    assert printed in text
+    rec = _parse(text.replace(printed, damaged, 1))
+    _tables(rec, LABEL_004)
+    variants = [f for f in rec["findings"] if f["rule"] == "label_variant"]
+    assert [(f["row"], f["actual"], f["severity"]) for f in variants] == [(group, seen, "warning")]
+
+
+@pytest.mark.parametrize(("values", "printed", "damaged"), [
+    ([2, 0, 0, 0, 3] + [0] * 10, "\n行政复议 | 2", "\n行政复仪 | 2"),  # the group's total rule fails
+    (None, "\n行政复议 | 2", "\n行政诉讼 | 2"),  # another word, two edits away
+    (None, "\n未经复议直接起诉 |", "\n未经复议直接起拆 |"),  # two damaged labels: neighbours not matched
+])
+def test_a_damaged_table4_group_label_is_never_a_guess(values, printed, damaged):
+    text = _table4_by_group(SEED_004, values or LABEL_004["review_litigation"])
+    if "起拆" in damaged:
+        text = text.replace("\n行政复议 | 2", "\n行政复仪 | 2", 1)
+    assert printed in text
+    rec = _parse(text.replace(printed, damaged, 1))
+    assert rec["review_litigation"] is None
+    assert "review_litigation_incomplete" in {f["rule"] for f in rec["findings"]}
+    assert "label_variant" not in {f["rule"] for f in rec["findings"]}
+
+
+def test_table4_by_group_undamaged_reads_as_before():
+    rec = _parse(_table4_by_group(SEED_004, LABEL_004["review_litigation"]))
+    _tables(rec, LABEL_004)
+    assert "label_variant" not in {f["rule"] for f in rec["findings"]}
+
+
+# -- site chrome: other reports' titles listed before the article ---------------------------------------------------
+
+SEED_001 = (SAMPLES / "seeds" / "001_617dfa8ade4c1a0e.txt").read_text(encoding="utf-8")
+LABEL_001 = json.loads((SAMPLES / "expected" / "001_617dfa8ade4c1a0e.json").read_text(encoding="utf-8"))
+# a sidebar of 相关年报 as provincial portals print it, kept by a crawl before the article
+SIDEBAR = ("首页 > 政府信息公开 > 政府信息公开年报\n相关年报\n2023年度南京市江宁区人民政府政府信息公开工作年度报告\n"
+           "苏州市人民政府2022年政府信息公开工作年度报告\n")
+
+
+@pytest.mark.parametrize(("text", "label"), [
+    (HUAIAN, LABEL_HUAIAN), (SEED_003, LABEL_003), (SEED_001, LABEL_001)], ids=["pdf_text", "pipe", "no_title"])
+def test_other_reports_titles_before_the_article_are_not_its_title(text, label):
+    """Crawler text keeping a sidebar that lists other organs' reports: their titles gave the organ
+    南京市江宁区人民政府 (county) and, for seed 001 that has no title, the year 2023. The report's own metadata is
+    read; the listing's titles are not."""
+    rec = _parse(SIDEBAR + text)
+    assert (rec["organ"], rec["admin_level"], rec["year"]) == (label["organ"], label["admin_level"], label["year"])
+    _tables(rec, label)
+
+
+@pytest.mark.parametrize("footer", ["江苏省人民政府办公厅", "南京市江宁区人民政府"])
+def test_a_full_page_reads_its_title_not_the_sidebars(footer):
+    """The huaian report as a full HTML page: nav, breadcrumbs, a sidebar of other reports before the article, a
+    footer naming the portal's organ (even the sidebar's first organ); its <title> names the report."""
+    body = "".join(f"<p>{line}</p>" for line in HUAIAN.split("\n"))
+    side = "".join(f"<li><a href='/x'>{t}</a></li>" for t in SIDEBAR.split("\n")[2:4])
+    html = ("<html><head><title>淮安市人民政府2024年政府信息公开工作年度报告_淮安市人民政府</title></head><body>"
+            "<div><a href='/'>首页</a> &gt; <a href='/zfxxgk'>政府信息公开</a></div>"
+            f"<ul>{side}</ul><div class='article'>{body}</div>"
+            f"<div>主办单位：{footer} 版权所有：江苏省人民政府</div></body></html>")
+    rec = _parse(html, "report.html")
+    assert (rec["organ"], rec["admin_level"], rec["year"]) == ("淮安市人民政府", "prefectural", 2024)
+    _tables(rec, LABEL_HUAIAN)
+
+
+# -- table 3: 总计 printed first; two years side by side ------------------------------------------------------------
+
+HEADER_004 = "自然人 | 法人或其他组织 | 总计 |"
+FIRST_ROW_004 = "一、本年新收政府信息公开申请数量"
+
+
+def _rows_004(text: str, edit) -> str:
+    """Seed 004 with each table-3 row's seven cells replaced by edit(values)."""
+    start, end = text.index(FIRST_ROW_004), text.index("四、政府信息公开行政复议")
+    lines = []
+    for line in text[start:end].split("\n"):
+        cells = line.split("|")
+        at = [j for j, c in enumerate(cells) if c.strip().isdigit()]
+        if len(at) == 7:
+            label = "|".join(cells[:at[0]])
+            line = f"{label}| " + " | ".join(map(str, edit([int(cells[j]) for j in at]))) + " |"
+        lines.append(line)
+    return text[:start] + "\n".join(lines) + text[end:]
+
+
+def test_total_column_printed_first():
+    """总计 | 自然人 | 法人或其他组织…: every row's total first. The form's reading put each total under 自然人 and
+    every column one place off (38 wrong values): the header's order is read."""
+    text = _rows_004(SEED_004, lambda v: [v[6], *v[:6]]).replace(HEADER_004, "总计 | 自然人 | 法人或其他组织 |")
+    rec = _parse(text)
+    _tables(rec, LABEL_004)
+    assert not [f for f in rec["findings"] if f["severity"] == "error"]
+
+
+def test_total_first_header_over_values_in_form_order_is_not_followed():
+    """A header with 总计 first above rows whose values keep the form's order (a PDF's text putting a tall header cell
+    first): rows keeping their sum only as printed say so; nothing is moved."""
+    rec = _parse(SEED_004.replace(HEADER_004, "总计 | 自然人 | 法人或其他组织 |"))
+    _tables(rec, LABEL_004)
+
+
+def _two_years(text: str, current_first: bool, header: tuple[str, str]) -> str:
+    def edit(v: list[int]) -> list[int]:
+        last = [v[0] + 1, *v[1:6], v[6] + 1]  # last year's figures, keeping their own sum
+        return v + last if current_first else last + v
+    a, b = header if current_first else header[::-1]
+    return _rows_004(text, edit).replace(HEADER_004, f"{a} | {HEADER_004} {b} | {HEADER_004}")
+
+
+@pytest.mark.parametrize("current_first", [True, False])
+def test_two_years_side_by_side_reads_this_years_block(current_first):
+    """本年 | … | 上年 | …: each row 14 cells, two blocks keeping their sums. With last year's block first, the
+    first seven cells gave last year's figures (40 wrong values): the header's words say which block is whose."""
+    rec = _parse(_two_years(SEED_004, current_first, ("本年", "上年")))
+    _tables(rec, LABEL_004)
+
+
+def test_two_years_side_by_side_under_an_unsaid_header_is_null():
+    rec = _parse(_two_years(SEED_004, False, ("2024年", "2023年")))
+    assert rec["applications"]["new_received"] == [None] * 7
+    assert "ambiguous_value" in {f["rule"] for f in rec["findings"]}
+
+
+ROW_004 = "2 | 0 | 0 | 0 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |"
+LAST_YEAR = "1 | 0 | 0 | 0 | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |"
+
+
+@pytest.mark.parametrize("rows", [f"上年 | {LAST_YEAR}\n本年 | {ROW_004}", f"本年 | {ROW_004}\n上年 | {LAST_YEAR}"],
+                         ids=["last_year_first", "this_year_first"])
+def test_table4_two_years_in_rows_reads_this_years(rows):
+    """Table 4 with last year's row beside this year's, each labelled: the first row after the header gave last
+    year's figures (2 wrong values); the rows' labels say which is this year's."""
+    assert ROW_004 in SEED_004
+    rec = _parse(SEED_004.replace(ROW_004, rows))
+    _tables(rec, LABEL_004)
+
+
+def test_table4_two_years_unlabelled_is_null():
+    rec = _parse(SEED_004.replace(ROW_004, f"{LAST_YEAR} {ROW_004}"))
+    assert rec["review_litigation"] == [None] * 15
+    assert "ambiguous_value" in {f["rule"] for f in rec["findings"]}
+
+
+@pytest.mark.parametrize(("values", "row"), [
+    ([2, 0, 0, 0, 2] + [0] * 10, "2 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |"),
+    ([2, 0, 0, 0, 2, 1, 2, 0, 0, 3] + [0] * 5, "2 | 2 | 0 | 0 | 0 | 3 | 1 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |"),
+])
+def test_table4_total_printed_first(values, row):
+    """Seed 004's table 4 with each group's 总计 printed before its outcomes: read in the form's order it put the
+    total under 结果维持 (2 and 6 wrong values); the header's order is read."""
+    header = "结果 维持 | 结果 纠正 | 其他 结果 | 尚未 审结 | 总计 |"
+    assert header in SEED_004 and ROW_004 in SEED_004
+    text = SEED_004.replace(header, "总计 | 结果 维持 | 结果 纠正 | 其他 结果 | 尚未 审结 |").replace(ROW_004, row)
+    rec = _parse(text)
+    assert rec["review_litigation"] == values
+    assert not [f for f in rec["findings"] if f["severity"] == "error"]
+
+
+def test_table4_total_first_header_over_values_in_form_order_is_null():
+    """A 总计-first header over a group keeping its total only as printed (2 1 0 0 3): which order holds is not
+    settled; nothing is guessed."""
+    header = "结果 维持 | 结果 纠正 | 其他 结果 | 尚未 审结 | 总计 |"
+    rec = _parse(SEED_004.replace(header, "总计 | 结果 维持 | 结果 纠正 | 其他 结果 | 尚未 审结 |")
+                 .replace(ROW_004, "2 | 1 | 0 | 0 | 3 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |"))
+    assert rec["review_litigation"] == [None] * 15
+    assert "ambiguous_value" in {f["rule"] for f in rec["findings"]}
