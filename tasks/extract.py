@@ -79,6 +79,9 @@ TITLE_YEAR_FIRST_RE = re.compile(r"(?m)^[ \t|]*(?:(?:首页|当前位置|政府�
                                  r"(?:年度?\s*报\s*告|报\s*告(?=[ \t|]*(?:\n|$)))")
 # The year after the title: 政府信息公开工作年度报告（2024年）
 TITLE_YEAR_AFTER_RE = re.compile(r"(?:政府信息公开|政务公开)[^\n。(]{0,12}?报\s*告\s*\(\s*(\d{4})\s*年?度?\s*\)")
+# 关于 and the verb of a notice or a request about the report (关于, 关于报送, 关于印发, 关于做好 …), ending a title's
+# prefix: seen in the corpus's notice 关于报送2023年政府信息公开工作年度报告的通知
+ABOUT_RE = re.compile(r"关于[\u4e00-\u9fff]{0,4}$")
 TITLE_PREFIX_CUT_RE = re.compile(r".*[\n。，,:：|>»]")
 # Site navigation before a title on its line (a page whose line breaks were lost): 首页 > 政府信息公开 > …
 TITLE_BREADCRUMB_RE = re.compile(r"^(?:\s*(?:首页|当前位置|政府信息公开|政务公开|信息公开|年度报告|政府信息公开年报|法定主动公开内容))+\s*")
@@ -955,8 +958,9 @@ def detect_title(text: str) -> tuple[str | None, str | None]:
     before = head[max(line_start, m.start() - 60):m.start()]
     before = TITLE_BREADCRUMB_RE.sub("", TITLE_PREFIX_CUT_RE.sub("", before))
     prefix = "".join(before.split()).strip("|:")
-    if prefix.endswith("关于"):
-        prefix = prefix[:-2]
+    # a document about the report, not the report (关于报送2023年…年度报告的通知: organ 关于报送 before): what stands
+    # before 关于 is its sender, if anything
+    prefix = ABOUT_RE.sub("", prefix)
     if not prefix:
         # PDF: the organ stands on the line above the title (`淮安市人民政府\n2024 年政府信息公开工作年度报告`)
         prev = head[:line_start].rstrip("\n").rsplit("\n", 1)[-1].strip()

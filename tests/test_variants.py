@@ -380,3 +380,15 @@ def test_table4_total_first_header_over_values_in_form_order_is_null():
                  .replace(ROW_004, "2 | 1 | 0 | 0 | 3 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |"))
     assert rec["review_litigation"] == [None] * 15
     assert "ambiguous_value" in {f["rule"] for f in rec["findings"]}
+
+
+@pytest.mark.parametrize("head", ["关于报送2023年政府信息公开工作年度报告的通知", "关于做好2023年政府信息公开工作年度报告编制工作的通知"])
+def test_a_notice_about_the_report_names_no_organ(head):
+    """A notice asking for the reports (关于报送…年度报告的通知) is not a report, and 关于报送 is no organ (before: organ
+    关于报送, seen in the corpus's non-report files)."""
+    from tasks.parse import Document, parse_documents
+
+    text = f"{head}\n各县区人民政府,市各部门:\n请于2024年1月31日前报送年度报告。\n"
+    rec = parse_documents([Document("notice.txt", text.encode())]).records[0]
+    assert rec["organ"] is None
+    assert [f["rule"] for f in rec["findings"]][:1] == ["unsupported_format"]
