@@ -33,6 +33,7 @@ from flows.postrun import post_run
 from tasks import isolate, lake
 from tasks.faults import fault_point
 from tasks.parse import PARSER_VERSION, UNKNOWN_YEAR, Document, ParsedBatch, parse_documents, parse_sidecar
+from tasks.pdf import SCAN_PAGE_BYTES
 from tasks.storage import Store
 
 SIDECAR_SUFFIX = ".meta.json"
@@ -202,9 +203,6 @@ def make_batches(items: list[dict[str, Any]], max_files: int, max_bytes: int, *,
     return batches
 
 
-# A scanned page at 200-300 dpi as scanners store it (JPEG in a PDF): ~300 KiB (the huaian report rasterised at
-# 200 dpi: 1.7 MiB for 6 pages). A text-layer PDF counts as pages by the same measure: it costs milliseconds.
-SCAN_PAGE_BYTES = 300 * 1024
 
 
 def split_pdfs(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

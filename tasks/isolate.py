@@ -46,6 +46,7 @@ from typing import Any
 import polars as pl
 
 from tasks.parse import STEP_BATCH, STEP_DECODE, Document, ParsedBatch, parse_documents
+from tasks.pdf import estimated_scan_pages
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,9 @@ class Supervisor:
         del payload
         limit_rss = self.memory_budget_mb * 1024 * 1024
         batch_budget = self.time_budget_s * 4  # a batch-wide step over the whole chunk
+        # a scan is read by OCR at 2-4 s a page on a quiet core (tasks/ocr.py): a PDF gets the file budget for each
+        # scanned page its bytes could hold (at most OCR's page limit); any other file, and a text PDF, the budget
+        doc_budgets = [self.time_budget_s * estimated_scan_pages(d.data) for d in docs]
         spent: dict[tuple[int, int], float] = {}
         cur = (STEP_IDLE, -1)
         base_rss = child.rss()
@@ -237,8 +241,10 @@ class Supervisor:
                 continue
             else:
                 used = spent.get(cur, 0.0)
-                if used > (batch_budget if step == STEP_BATCH else self.time_budget_s):
-                    reason, budget = time_reason(self.time_budget_s), True
+                allowed = batch_budget if step == STEP_BATCH else doc_budgets[index] if 0 <= index < len(docs) \
+                    else self.time_budget_s
+                if used > allowed:
+                    reason, budget = time_reason(allowed), True
                 elif (rss := child.rss()) and limit_rss and rss - base_rss > limit_rss:
                     self.peak_rss = max(self.peak_rss, rss)
                     reason, budget = memory_reason(self.memory_budget_mb), True

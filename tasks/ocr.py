@@ -30,12 +30,14 @@ import re
 import threading
 from dataclasses import dataclass, field
 
+from tasks.pdf import SCAN_MAX_PAGES
+
 DPI = 200  # pdfium's rendering for OCR: 150 dpi loses thin digits (a 1 becomes no box), 300 costs 2.2x the time
 RECHECK_SCORE = 0.95  # a value box read with a lower score is read again alone
 TEXT_SCORE = 0.3  # the engine drops boxes below this score (its default 0.5 loses many printed zeros)
 ENGINE_PACKAGE = "rapidocr-onnxruntime"
 OCR_NOT_INSTALLED = "OCR not installed"
-MAX_PAGES = 40  # a report has 4–15 pages; a scan with more is read as far as this (the rest is a finding's)
+MAX_PAGES = SCAN_MAX_PAGES  # 40: a report has 4–15 pages; a scan with more is read as far as this (the rest is a finding's)
 MAX_SIDE_PX = 4000  # a page's longest side when rasterised (A4 at 200 dpi: 2339): ~45 MiB a page at most
 
 _NUMBER_RE = re.compile(r"^[+\-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")

@@ -31,6 +31,20 @@ PDF_EMPTY_PAGES = 10  # this many leading pages without a character: no text lay
 PDF_TIME_BUDGET = 10.0  # seconds of page reading, then the rest is left with a note (the per-file backstop is wider)
 OBJSTM_INFLATE_LIMIT = 16 << 20  # an object stream of fonts and dictionaries is kilobytes; more is not looked into
 
+# A scanned page at 200-300 dpi as scanners store it (JPEG in a PDF): ~300 KiB (the huaian report rasterised at 200
+# dpi: 1.7 MiB for 6 pages). Pages estimated from bytes size the PDF batches (flows/pipeline.py) and a PDF's time
+# budget (tasks/isolate.py): a text-layer PDF (~50 KiB) counts as a fraction of a page.
+SCAN_PAGE_BYTES = 300 * 1024
+SCAN_MAX_PAGES = 40  # tasks/ocr.MAX_PAGES: a scan is read by OCR this far (ocr_pages_skipped beyond)
+
+
+def estimated_scan_pages(data: bytes) -> int:
+    """How many scanned pages a PDF's bytes could hold (1 for anything not a PDF), at most SCAN_MAX_PAGES."""
+    if not data.lstrip()[:5] == b"%PDF-":
+        return 1
+    return max(1, min(SCAN_MAX_PAGES, -(-len(data) // SCAN_PAGE_BYTES)))
+
+
 READERS = ("auto", "pdfium", "pypdf")
 NO_TEXT_LAYER = "a PDF with no text layer"
 SCANNED = "scanned images"

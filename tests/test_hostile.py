@@ -442,3 +442,20 @@ def test_key_encoding_round_trips_and_keeps_ordinary_names():
     for ordinary in ["报告 2023.txt", "back\\..\\slash.txt", "c\\xFF", "end\\"]:  # keys as before the encoding
         assert Store.encode_name(ordinary) == ordinary
     assert Store.encode_name("bad\\xffname.txt") != Store.encode_name("bad\udcffname.txt")
+
+
+def test_a_scan_gets_the_time_budget_for_each_page_its_bytes_could_hold(monkeypatch):
+    """OCR reads a scan at seconds a page: a PDF of three scanned pages' bytes may take three file budgets, while a
+    text file stalled as long is refused (a 6-page scan at 3 s a page would otherwise exceed a 10 s budget)."""
+    from tasks.pdf import SCAN_PAGE_BYTES, estimated_scan_pages
+
+    scan = b"%PDF-1.4\n" + b"\0" * (3 * SCAN_PAGE_BYTES - 9)
+    assert estimated_scan_pages(scan) == 3 and estimated_scan_pages(b"x" * (5 * SCAN_PAGE_BYTES)) == 1
+    monkeypatch.setenv("GOVREPORTS_FAULT_POINT", "parse_doc:scan.pdf,parse_doc:text.txt")
+    monkeypatch.setenv("GOVREPORTS_FAULT_ACTION", "pause:2.5")
+    sup = Supervisor(time_budget_s=1.5, memory_budget_mb=1024)
+    try:
+        out = sup.parse([Document(source="scan.pdf", data=scan), Document(source="text.txt", data="报告".encode())], 2)
+    finally:
+        sup.close()
+    assert out.refused == {1: "exceeded the time budget (1.5 s)"}
