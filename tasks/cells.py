@@ -482,11 +482,16 @@ def _addends_to(s: str, k: int, target: int, budget: list[int]) -> Iterator[tupl
             yield (v, *rest)
 
 
+# 总计 printed right before the first outcome's label, on its line (总计 | 结果维持 | …, 总计 | 结果 维持 | …). A header
+# wrapped over lines, as OCR and PDF text give a two-level header (结果 结果 其他 尚未 / 总计 … / 维持 纠正 …, the
+# rasterised huaian report), puts a 总计 before the first 维持 without printing it first: it is not this header.
+_TOTAL_FIRST_RE = re.compile(r"总计[ \t|｜]*(?:结果[ \t]*)?维持")
+
+
 def review_total_first(region: str) -> bool:
     """Table 4's header printing each group's 总计 before its outcomes (总计 | 结果维持 | 结果纠正 | 其他结果 | 尚未审结),
-    not after them as the form does: 总计 between the prose's last sentence and the header's first 维持."""
-    text = "".join(region.split())
-    at = text.find("维持")
+    not after them as the form does: 总计 right before the header's first 维持, on the same line."""
+    at = region.find("维持")
     if at < 0:
         return False
-    return "总计" in text[text.rfind("。", 0, at) + 1:at]
+    return _TOTAL_FIRST_RE.search(region, max(region.rfind("。", 0, at) + 1, at - 40), at + 2) is not None

@@ -392,3 +392,15 @@ def test_a_notice_about_the_report_names_no_organ(head):
     rec = parse_documents([Document("notice.txt", text.encode())]).records[0]
     assert rec["organ"] is None
     assert [f["rule"] for f in rec["findings"]][:1] == ["unsupported_format"]
+
+
+def test_table4_header_wrapped_over_lines_is_read_in_the_forms_order():
+    """Table 4's two-level header wrapped over lines, as OCR and PDF text give it (结果 / 维持 on separate lines, a 总计
+    standing before the first 维持): not a header printing 总计 first (before: all 15 values null as ambiguous, the
+    rasterised huaian report lost its table 4)."""
+    header = "结果 维持 | 结果 纠正 | 其他 结果 | 尚未 审结 | 总计 |"
+    wrapped = "结果 | 结果 | 其他 | 尚未 | |\n总计 结果 结果 其他 尚未 |\n维持 | 纠正 | 结果 | 审结 | 总计 |"
+    want = _parse(SEED_004)["review_litigation"]
+    assert header in SEED_004 and want is not None and None not in want
+    rec = _parse(SEED_004.replace(header, wrapped))
+    assert rec["review_litigation"] == want
