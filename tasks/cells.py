@@ -485,13 +485,15 @@ def _addends_to(s: str, k: int, target: int, budget: list[int]) -> Iterator[tupl
 # 总计 printed right before the first outcome's label, on its line (总计 | 结果维持 | …, 总计 | 结果 维持 | …). A header
 # wrapped over lines, as OCR and PDF text give a two-level header (结果 结果 其他 尚未 / 总计 … / 维持 纠正 …, the
 # rasterised huaian report), puts a 总计 before the first 维持 without printing it first: it is not this header.
-_TOTAL_FIRST_RE = re.compile(r"总计[ \t|｜]*(?:结果[ \t]*)?维持")
+_MAINTAINED_RE = re.compile(r"维\s*持")  # the first outcome's word, wherever a cell breaks it (结果维<br>持)
+_TOTAL_FIRST_RE = re.compile(r"总计[ \t|｜]*(?:结果\s*)?$")
 
 
 def review_total_first(region: str) -> bool:
     """Table 4's header printing each group's 总计 before its outcomes (总计 | 结果维持 | 结果纠正 | 其他结果 | 尚未审结),
     not after them as the form does: 总计 right before the header's first 维持, on the same line."""
-    at = region.find("维持")
-    if at < 0:
+    m = _MAINTAINED_RE.search(region)
+    if m is None:
         return False
-    return _TOTAL_FIRST_RE.search(region, max(region.rfind("。", 0, at) + 1, at - 40), at + 2) is not None
+    at = m.start()
+    return _TOTAL_FIRST_RE.search(region[max(region.rfind("。", 0, at) + 1, at - 40):at]) is not None
