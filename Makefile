@@ -61,7 +61,7 @@ bench-ocr: setup
 # tests fail when either drifts.
 docs: setup
 	$(BIN)/python -m schemas.dictionary
-	$(BIN)/python -m tasks.bi --write-views
+	$(BIN)/python -m tasks.report.bi --write-views
 
 # Superset over the lake (deploy/bi/superset/): its own pinned venv (.venv-bi, from requirements.lock; never in
 # uv.lock), the DuckDB file of views over BI_LAKE (a folder or s3://bucket/prefix, S3 settings from the environment
@@ -70,7 +70,7 @@ docs: setup
 BI_LAKE ?= $(DEMO_DIR)/lake
 BI_PORT ?= 8088
 bi: setup
-	$(BIN)/python -m tasks.superset --lake $(BI_LAKE) --port $(BI_PORT)
+	$(BIN)/python -m tasks.report.superset --lake $(BI_LAKE) --port $(BI_PORT)
 
 # Headless Chromium, which tests/test_quality.py uses to render the data-quality report: the Debian package,
 # installed only when $(CHROMIUM) is absent (as root, or through sudo).

@@ -19,8 +19,8 @@ JSON_KEYS = ("source", "year", "format_version", "organ", "admin_level", "provin
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from tasks.extract import finding
-    from tasks.parse import Document, parse_documents, parse_sidecar
+    from tasks.parse.documents import Document, parse_documents, parse_sidecar
+    from tasks.parse.extract import finding
 
     docs: list[Document] = []
     unreadable: dict[int, str] = {}
@@ -69,8 +69,8 @@ def _years(text: str | None) -> list[int] | None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from tasks.corpus import generate_corpus
     from tasks.storage import Store
+    from tasks.synth.corpus import generate_corpus
 
     store = Store(args.dest)
     stats = generate_corpus(store, args.reports, seed=args.seed, attachments=not args.text_only)
@@ -110,8 +110,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
-    from tasks.corpus import generate_corpus
     from tasks.storage import Store
+    from tasks.synth.corpus import generate_corpus
 
     work = Path(args.workdir).resolve()
     source, dest = work / "source", work / "lake"

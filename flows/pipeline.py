@@ -30,10 +30,11 @@ from prefect.futures import as_completed
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.postrun import post_run
-from tasks import isolate, lake
+from tasks import lake
 from tasks.faults import fault_point
-from tasks.parse import PARSER_VERSION, UNKNOWN_YEAR, Document, ParsedBatch, parse_documents, parse_sidecar
-from tasks.pdf import SCAN_PAGE_BYTES
+from tasks.parse import isolate
+from tasks.parse.documents import PARSER_VERSION, UNKNOWN_YEAR, Document, ParsedBatch, parse_documents, parse_sidecar
+from tasks.parse.pdf import SCAN_PAGE_BYTES
 from tasks.storage import Store
 
 SIDECAR_SUFFIX = ".meta.json"
@@ -62,7 +63,7 @@ class PipelineSettings(BaseSettings):
     # next one for at most this long (a dead process on this machine is noticed at once)
     lease_ttl_seconds: int = 1800
     lease_wait_seconds: float = 0.0   # a second run waits this long for the lease, then refuses (0: refuse at once)
-    # Each file's parse has a budget (tasks/isolate.py): over it, the file is refused with the reason and the rest of
+    # Each file's parse has a budget (tasks/parse/isolate.py): over it, the file is refused with the reason and the rest of
     # its batch goes on. Documents are parsed in a child process of each worker, which a file can stall or kill
     # without taking its batch along; isolate_parse=False parses in the worker itself, with no budget.
     file_time_budget_s: float = 30.0

@@ -10,9 +10,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks import lake
-from tasks.bi import write_expected_publishers
-from tasks.crossyear import run_cross_year
-from tasks.quality import write_quality_report
+from tasks.report.bi import write_expected_publishers
+from tasks.report.quality import write_quality_report
+from tasks.rules.cross_year import run_cross_year
 from tasks.storage import Store
 
 ARTIFACT_KEY = "govreports-data-quality"

@@ -1,5 +1,5 @@
 """The transparency indicators as views over the lake's tables: declared once here (columns, meaning, SQL), generated
-into deploy/bi/views.sql (tasks/bi.py) and the data dictionary (schemas/dictionary.py); the dashboards read them.
+into deploy/bi/views.sql (tasks/report/bi.py) and the data dictionary (schemas/dictionary.py); the dashboards read them.
 
 - Timeliness: departments must publish the report on the year before by 31 January, county-and-above governments
   by 31 March (条例, 国务院令第711号); the published date (page metadata or signature) says who was late and by how
@@ -11,7 +11,7 @@ into deploy/bi/views.sql (tasks/bi.py) and the data dictionary (schemas/dictiona
 - The numbers: requests and outcomes with Chinese labels, review and suit outcomes with the corrected share (纠错率),
   findings with the organ and source key.
 
-The SQL reads only the views of tasks/bi.py (reports, applications, …, expected_publishers), so it runs over a
+The SQL reads only the views of tasks/report/bi.py (reports, applications, …, expected_publishers), so it runs over a
 folder or S3 alike. Every view's columns and types are checked against these declarations (tests/test_indicators.py).
 """
 
@@ -24,7 +24,7 @@ import polars as pl
 from schemas import form
 from schemas.tables import Column
 
-# Table-3 and table-4 sum rules (tasks/validate.py): a report that fails none of them is consistent.
+# Table-3 and table-4 sum rules (tasks/rules/within_report.py): a report that fails none of them is consistent.
 SUM_RULES = ("applications_row_total_mismatch", "applications_column_identity_mismatch",
              "applications_detail_sum_mismatch", "review_litigation_total_mismatch")
 # 条例 (国务院令第711号) on the report of the year before: departments by 31 January, county-and-above governments

@@ -232,14 +232,14 @@ def conform(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
 _CROSS_YEAR_DOCS = {
     "report_id": {"description": "The later report (year t), whose finding it is."},
     "source": {"description": "Key the year-t report was read from."},
-    "rule": {"description": "carried_over_mismatch or active_disclosure_in_force_mismatch.", "source": "tasks/crossyear.py"},
-    "severity": {"description": "warning (the form does not state cross-year rules).", "source": "tasks/crossyear.py"},
+    "rule": {"description": "carried_over_mismatch or active_disclosure_in_force_mismatch.", "source": "tasks/rules/cross_year.py"},
+    "severity": {"description": "warning (the form does not state cross-year rules).", "source": "tasks/rules/cross_year.py"},
     "expected": {"description": "What the year before implies: t−1's carried_forward, or t−1's in_force + issued − repealed "
                                 "(several t−1 reports: their values joined by ' or ').", "source": "the t−1 report"},
     "actual": {"description": "What the year-t report printed.", "source": "the year-t report"},
-    "message": {"description": "Both years, both values and the t−1 source(s).", "source": "tasks/crossyear.py"},
+    "message": {"description": "Both years, both values and the t−1 source(s).", "source": "tasks/rules/cross_year.py"},
 }
-# Findings across a report and the same organ's report of the year before (tasks/crossyear.py): recomputed wholly
+# Findings across a report and the same organ's report of the year before (tasks/rules/cross_year.py): recomputed wholly
 # after each run, partitioned like the tables by the later report's year and level. A report's own findings stay
 # in `findings`, owned by its parse.
 CROSS_YEAR_FINDINGS = Table(
@@ -252,8 +252,8 @@ CROSS_YEAR_FINDINGS = Table(
 
 
 # The governments that must publish (the coverage indicator's denominator), from the administrative-division table
-# (tasks/divisions.py `governments`); written whole to dest/expected_publishers/part-0.parquet after each run
-# (flows/postrun.py) and by `python -m tasks.bi --expected-publishers` (make bi). Not partitioned.
+# (tasks/parse/divisions.py `governments`); written whole to dest/expected_publishers/part-0.parquet after each run
+# (flows/postrun.py) and by `python -m tasks.report.bi --expected-publishers` (make bi). Not partitioned.
 EXPECTED_PUBLISHERS = Table(
     "expected_publishers",
     "One row per government that must publish an annual report (条例 第五十条): every province, prefecture and county "
@@ -274,6 +274,6 @@ EXPECTED_PUBLISHERS = Table(
         Column("valid_from", pl.Int32, True, "First report year the division exists; null: not known from the table (before its vintage).",
                "administrative-division table"),
         Column("valid_to", pl.Int32, True, "Last report year the division exists; null: still listed.", "administrative-division table"),
-        Column("vintage", pl.String, False, "The division table and its date.", "tasks/divisions.py DIVISION_TABLE_VINTAGE"),
+        Column("vintage", pl.String, False, "The division table and its date.", "tasks/parse/divisions.py DIVISION_TABLE_VINTAGE"),
     ),
 )

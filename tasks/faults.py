@@ -16,7 +16,7 @@ Points (in the order a run reaches them): ``listing`` (source listed, nothing pl
 (a batch's first frame staged, its _SUCCESS not yet), ``batch`` (a batch task starting; tag = batch id),
 ``after_stage`` (every batch done, nothing committed), ``mid_commit`` (after a partition write of the commit),
 ``before_state`` (tables and failures committed, state not yet), ``after_state`` (state written, staging not yet
-cleared). In the parser process (tasks/isolate.py): ``parse_doc`` (a document's parse starting; tag = its key)
+cleared). In the parser process (tasks/parse/isolate.py): ``parse_doc`` (a document's parse starting; tag = its key)
 and ``parse_batch_with`` (a batch-wide step of the parse starting, once for each key in the chunk: the step dies
 whenever that document is among those parsed).
 """

@@ -1,7 +1,7 @@
 """The analyst's test lake: a generated corpus whose every value is exact, run through nightly + post_run, and the
 answers computed independently from its truth file (plain Python over the records, not the code under test).
 
-The corpus is tasks.corpus.generate_corpus without the flattened layout (its fused digits may be ambiguous by
+The corpus is tasks.synth.corpus.generate_corpus without the flattened layout (its fused digits may be ambiguous by
 design: null + ambiguous_value), without spam, plus a few reports that break the form's rules and a few organs
 whose consecutive years agree (carried_over = last year's carried_forward, in-force stock continuous), so that
 both "mismatch" and "match" occur across years with non-zero values.
@@ -21,9 +21,9 @@ from prefect import flow
 
 from flows import pipeline
 from flows.postrun import post_run
-from tasks.corpus import TRUTH_KEY, generate_corpus, read_truth
-from tasks.render import random_record, render_bytes
 from tasks.storage import Store
+from tasks.synth.corpus import TRUTH_KEY, generate_corpus, read_truth
+from tasks.synth.render import random_record, render_bytes
 
 N_REPORTS = 300
 SEED = 23

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from tasks.render import random_record, render
+from tasks.synth.render import random_record, render
 
 # ---------------------------------------------------------------------------------------------------------------
 # The valid report every damaged kind starts from (2021 form, all three tables non-trivial).

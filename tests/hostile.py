@@ -164,8 +164,8 @@ def html_nested_tables(depth: int) -> bytes:
 
 def flattened_fused_digits(rows: int = 25, digits: int = 90, seed: int = 1) -> bytes:
     """A flattened report (labels and digits glued, no separators) whose digit runs are `digits` long."""
-    from tasks.corpus import random_record
-    from tasks.render import render_bytes
+    from tasks.synth.corpus import random_record
+    from tasks.synth.render import render_bytes
 
     rng = random.Random(seed)
     text = render_bytes(random_record(rng, format_version="2021"), "flattened", rng=rng.getrandbits(32)).decode("utf-8")

@@ -3,7 +3,7 @@ prose, ruled tables with the form's merged cells, a CJK font), or the real huaia
 turned into an image-only PDF the way a scanner does — at 150 or 200 dpi, turned by a degree or two, JPEG noise, a
 red seal stamped over part of table 3.
 
-The drawing uses the renderer's own blocks and table grids (`tasks/render.py`: the same cells and spans its HTML
+The drawing uses the renderer's own blocks and table grids (`tasks/synth/render.py`: the same cells and spans its HTML
 tables have), so a scan holds exactly the values of its record.
 """
 
@@ -211,8 +211,7 @@ def _num(v: Any) -> str:
 
 def draw_record(record: dict[str, Any], dpi: int, *, seed: int = 7):
     """The record as printed pages (PIL images) and where table 3's values lie (page, x0, y0, x1, y1)."""
-    from tasks import render
-
+    from tasks.synth import render
     rec = dict(record)
     rng = random.Random(seed)
     st = render._Style(rng, "html", rec["format_version"], False, None)

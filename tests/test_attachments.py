@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-from tasks.decode import decode_bytes
-from tasks.parse import Document, parse_documents
+from tasks.parse.decode import decode_bytes
+from tasks.parse.documents import Document, parse_documents
 from tests.conftest import SAMPLES
 
 HUAIAN = (SAMPLES / "real" / "huaian_2024_pdftext.txt").read_text(encoding="utf-8")
@@ -312,7 +312,7 @@ def _embedded_font_pdf(lines_per_page: list[list[str]]) -> bytes:
 
 
 def test_pdf_with_embedded_fonts_is_read_by_pdfium_and_the_real_pdf_gives_its_hand_read_values():
-    from tasks.pdf import unembedded_cid_fonts
+    from tasks.parse.pdf import unembedded_cid_fonts
 
     drawn = _embedded_font_pdf(_huaian_pages())
     for data, label in [(REAL_PDF, REAL_PDF_LABEL), (drawn, LABEL)]:
@@ -326,7 +326,7 @@ def test_pdf_with_embedded_fonts_is_read_by_pdfium_and_the_real_pdf_gives_its_ha
 
 def test_pdf_naming_a_cjk_font_it_does_not_embed_is_read_by_pypdf():
     """STSong-Light named, not embedded (as iText writes it): pdfium without Chinese fonts drops characters."""
-    from tasks.pdf import unembedded_cid_fonts
+    from tasks.parse.pdf import unembedded_cid_fonts
 
     data = _pdf(_huaian_pages())
     assert unembedded_cid_fonts(data) == ["STSong-Light"]
@@ -337,7 +337,7 @@ def test_pdf_naming_a_cjk_font_it_does_not_embed_is_read_by_pypdf():
 def test_pdf_fonts_hidden_from_the_byte_scan_are_asked_of_pdfium(monkeypatch):
     """Where the font dictionaries cannot be seen in the bytes (object streams that do not inflate), pdfium's own
     font objects tell which fonts are embedded."""
-    import tasks.pdf as pdf
+    import tasks.parse.pdf as pdf
 
     monkeypatch.setattr(pdf, "unembedded_cid_fonts", lambda data: None)
     assert pdf.read_pdf(_pdf(_huaian_pages())).reader.startswith("pypdf ")
@@ -376,7 +376,7 @@ def _shared_stream_pdf(pages: int, stream: bytes) -> bytes:
 def test_pdf_of_blank_pages_is_told_from_a_scan_and_not_read_to_its_end(monkeypatch):
     """500 pages sharing one 8 MB blank content stream (the hostile case is 70 MB: ~0.11 s a page in pdfium): the
     first pages without text end the reading, and the reason says blank pages, not scanned images."""
-    from tasks.pdf import PDF_EMPTY_PAGES
+    from tasks.parse.pdf import PDF_EMPTY_PAGES
 
     data = _shared_stream_pdf(500, b" " * (8 << 20))
     for reader in ("auto", "pypdf"):
@@ -390,7 +390,7 @@ def test_pdf_of_blank_pages_is_told_from_a_scan_and_not_read_to_its_end(monkeypa
 
 
 def test_pdf_longer_than_the_page_budget_is_read_in_part_with_a_finding(monkeypatch):
-    import tasks.pdf as pdf
+    import tasks.parse.pdf as pdf
 
     monkeypatch.setattr(pdf, "PDF_MAX_PAGES", 4)
     rec = _parse(REAL_PDF)
@@ -411,10 +411,10 @@ def test_generated_attachments_read_back_to_their_records():
     files give exactly the record they were drawn from; its scans are unsupported for want of a text layer."""
     import random
 
-    from tasks import ocr
-    from tasks.attachments import docx_attachment, pdf_attachment, scan_attachment
-    from tasks.pdf import unembedded_cid_fonts
-    from tasks.render import random_record
+    from tasks.parse import ocr
+    from tasks.parse.pdf import unembedded_cid_fonts
+    from tasks.synth.attachments import docx_attachment, pdf_attachment, scan_attachment
+    from tasks.synth.render import random_record
 
     rng = random.Random(15)
     keys = ("year", "format_version", "active_disclosure", "applications", "review_litigation")
@@ -444,7 +444,7 @@ def test_fonts_inside_object_streams_are_seen(descriptor, missing):
     """Word and newer writers keep font dictionaries in compressed object streams: they are inflated and looked in."""
     import zlib
 
-    from tasks.pdf import unembedded_cid_fonts
+    from tasks.parse.pdf import unembedded_cid_fonts
 
     objects = [b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /SimSun /FontDescriptor 6 0 R >>", descriptor]
     offsets, body = [], b""

@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 
 from schemas import form
-from tasks.parse import Document, ParsedBatch, parse_documents, parse_sidecar
+from tasks.parse.documents import Document, ParsedBatch, parse_documents, parse_sidecar
 from tests.badinput import KINDS, KINDS_BY_NAME, Kind
 
 SIDECAR = ".meta.json"

@@ -1,4 +1,4 @@
-"""The batch reader of clean tables (tasks/batch_tables.py) against the per-document reader (tasks/cells + extract)."""
+"""The batch reader of clean tables (tasks/parse/batch_tables.py) against the per-document reader (tasks/cells + extract)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import random
 
 import pytest
 
-import tasks.parse as parse
-from tasks import batch_tables as bt
-from tasks.cells import classify, line_cells
-from tasks.extract import find_sections
-from tasks.parse import Document, parse_documents
-from tasks.render import ENCODINGS, LAYOUTS, random_record, render_bytes
+import tasks.parse.documents as parse
+from tasks.parse import batch_tables as bt
+from tasks.parse.cells import classify, line_cells
+from tasks.parse.documents import Document, parse_documents
+from tasks.parse.extract import find_sections
+from tasks.synth.render import ENCODINGS, LAYOUTS, random_record, render_bytes
 
 
 def _docs(n: int, seed: int) -> list[Document]:

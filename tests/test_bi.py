@@ -11,14 +11,14 @@ import polars as pl
 import pytest
 
 from schemas.tables import CROSS_YEAR_FINDINGS, FAILURES, TABLES
-from tasks import bi
+from tasks.report import bi
 from tasks.storage import Store
 from tests import analyst_lake as answers
 
 
 def test_views_sql_is_generated_from_the_schemas():
     on_disk = bi.VIEWS_PATH.read_text(encoding="utf-8") if bi.VIEWS_PATH.exists() else ""
-    assert on_disk == bi.views_sql(), "deploy/bi/views.sql is out of date: run `python -m tasks.bi --write-views` (make docs)"
+    assert on_disk == bi.views_sql(), "deploy/bi/views.sql is out of date: run `python -m tasks.report.bi --write-views` (make docs)"
 
 
 def test_every_table_and_column_has_a_view():

@@ -6,7 +6,8 @@ import polars as pl
 import pytest
 
 from schemas.tables import CROSS_YEAR_FINDINGS
-from tasks import crossyear, lake
+from tasks import lake
+from tasks.rules import cross_year as crossyear
 from tasks.storage import Store
 from tests.lake_rows import ZERO7, apps, frames, report, stock, write_tables
 

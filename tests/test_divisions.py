@@ -1,4 +1,4 @@
-"""Organ names to administrative divisions (tasks/divisions.py)."""
+"""Organ names to administrative divisions (tasks/parse/divisions.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks import divisions as D
-from tasks.decode import decode_bytes
-from tasks.divisions import Division, region_of, resolve_organ, resolve_region, sample_divisions
+from tasks.parse import divisions as D
+from tasks.parse.decode import decode_bytes
+from tasks.parse.divisions import Division, region_of, resolve_organ, resolve_region, sample_divisions
 
 SAMPLES = Path("/work/shared/samples")
 

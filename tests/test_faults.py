@@ -27,9 +27,9 @@ from polars.testing import assert_frame_equal
 from flows import pipeline
 from schemas.tables import TABLES
 from tasks import faults, lake
-from tasks.corpus import generate_corpus
-from tasks.render import random_record, render_bytes
 from tasks.storage import Store
+from tasks.synth.corpus import generate_corpus
+from tasks.synth.render import random_record, render_bytes
 
 pytestmark = pytest.mark.slow
 

@@ -19,11 +19,11 @@ import pytest
 
 from flows import pipeline
 from tasks import faults, lake
-from tasks.cells import SplitTooLong, fit_cells, fused_cells, split_with_sums
-from tasks.corpus import generate_corpus
-from tasks.isolate import Supervisor
-from tasks.parse import Document, parse_documents
+from tasks.parse.cells import SplitTooLong, fit_cells, fused_cells, split_with_sums
+from tasks.parse.documents import Document, parse_documents
+from tasks.parse.isolate import Supervisor
 from tasks.storage import Store
+from tasks.synth.corpus import generate_corpus
 from tests import hostile
 from tests.test_faults import assert_same_lake, snapshot
 
@@ -71,14 +71,14 @@ def test_limit_says_which(name, says):
 
 def test_rowspan_past_the_table_is_cut_like_a_browser():
     """A rowspan reaching below the last row changes nothing that is read (and costs nothing)."""
-    from tasks.decode import html_to_text
+    from tasks.parse.decode import html_to_text
 
     page = ("<table><tr><td>标签</td><td rowspan='1000000'>7</td></tr><tr><td>下</td></tr></table>")
     assert html_to_text(page) == "标签 | 7 |\n下 | 7 |"
 
 
 def docx_rows_of(data: bytes) -> list[str]:
-    from tasks.decode import docx_text
+    from tasks.parse.decode import docx_text
 
     text = docx_text(data).text
     assert text is not None
@@ -313,7 +313,7 @@ def test_signal_stops_the_run_within_30_s_and_the_rerun_gives_the_clean_lake(pre
         deadline = time.monotonic() + 180
         # stalled in the parse: the lease taken, the parser processes started under the workers
         while time.monotonic() < deadline and not (
-                (dest / lake.LEASE_KEY).exists() and any("tasks.isolate" in _cmdline(p) for p in descendants(proc.pid))):
+                (dest / lake.LEASE_KEY).exists() and any("tasks.parse.isolate" in _cmdline(p) for p in descendants(proc.pid))):
             assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
             time.sleep(0.5)
         time.sleep(2)
@@ -447,7 +447,7 @@ def test_key_encoding_round_trips_and_keeps_ordinary_names():
 def test_a_scan_gets_the_time_budget_for_each_page_its_bytes_could_hold(monkeypatch):
     """OCR reads a scan at seconds a page: a PDF of three scanned pages' bytes may take three file budgets, while a
     text file stalled as long is refused (a 6-page scan at 3 s a page would otherwise exceed a 10 s budget)."""
-    from tasks.pdf import SCAN_PAGE_BYTES, estimated_scan_pages
+    from tasks.parse.pdf import SCAN_PAGE_BYTES, estimated_scan_pages
 
     scan = b"%PDF-1.4\n" + b"\0" * (3 * SCAN_PAGE_BYTES - 9)
     assert estimated_scan_pages(scan) == 3 and estimated_scan_pages(b"x" * (5 * SCAN_PAGE_BYTES)) == 1

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from tasks.decode import _MARKERS, html_to_text
-from tasks.divisions import sample_divisions
-from tasks.render import random_record, render
+from tasks.parse.decode import _MARKERS, html_to_text
+from tasks.parse.divisions import sample_divisions
+from tasks.synth.render import random_record, render
 
 CASES = {
     "spans": (
@@ -67,7 +67,7 @@ def test_a_page_holding_the_markers_is_read_by_the_walk(marker):
 
 
 def test_every_marker_reference_is_recognised():
-    from tasks.decode import _MARKER_REF_RE
+    from tasks.parse.decode import _MARKER_REF_RE
 
     for m in _MARKERS:
         for ref in (f"&#{ord(m)};", f"&#x{ord(m):x};", f"&#X{ord(m):X};", f"&#00{ord(m)};"):

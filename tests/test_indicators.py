@@ -1,6 +1,6 @@
 """The transparency indicator views (schemas/indicators.py) against the truth file of a generated corpus: one
 province's governments for three years with exact shares of missing, late, undated, incomplete and inconsistent
-reports (tasks/corpus.py PublisherPanel), plus department reports of the same places, run through the nightly
+reports (tasks/synth/corpus.py PublisherPanel), plus department reports of the same places, run through the nightly
 flow and its post-run step. Answers are computed in plain Python from the truth entries, not by the views."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import pytest
 
 from schemas import indicators
 from schemas.tables import EXPECTED_PUBLISHERS
-from tasks import bi
-from tasks.corpus import PublisherPanel, generate_corpus, read_truth
-from tasks.divisions import DIVISION_TABLE_VINTAGE, governments, resolve_organ
+from tasks.parse.divisions import DIVISION_TABLE_VINTAGE, governments, resolve_organ
+from tasks.report import bi
 from tasks.storage import Store
+from tasks.synth.corpus import PublisherPanel, generate_corpus, read_truth
 from tests.analyst_lake import nightly_with_post_run, rule_findings
 
 PANEL = PublisherPanel()
@@ -43,7 +43,7 @@ def _reports(truth):
 # -- the generator gives what it promises ------------------------------------------------------------------------
 
 def test_the_panel_has_the_exact_shares_it_was_given():
-    from tasks.corpus import generate_publisher_panel
+    from tasks.synth.corpus import generate_publisher_panel
 
     _, truth = generate_publisher_panel(PANEL, seed=5)
     govs = [g for g in governments() if g[0].division_code.startswith(PANEL.province)]

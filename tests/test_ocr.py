@@ -15,11 +15,11 @@ import random
 import polars as pl
 import pytest
 
-from tasks import ocr
-from tasks.extract import Extracted
-from tasks.ocr_confirm import confirm, record_values, rules, suspects
-from tasks.parse import Document, parse_documents
-from tasks.validate import validate
+from tasks.parse import ocr
+from tasks.parse.documents import Document, parse_documents
+from tasks.parse.extract import Extracted
+from tasks.parse.ocr_confirm import confirm, record_values, rules, suspects
+from tasks.rules.within_report import validate
 from tests import scans
 
 needs_ocr = pytest.mark.skipif(not ocr.available(), reason="the ocr extra is not installed")
@@ -153,8 +153,7 @@ def test_real_pdf_rasterised_is_read_with_no_wrong_value():
 def test_an_ocr_result_with_one_digit_swapped_is_caught(monkeypatch):
     """The engine's own result tampered with: the first 3001 of table 3 becomes 3091 before layout. The rules catch
     it: the cell is null with ocr_unconfirmed, and no wrong value is kept."""
-    from tasks import ocr as ocr_mod
-
+    from tasks.parse import ocr as ocr_mod
     real = ocr_mod.engine
 
     class Tampered:

@@ -13,9 +13,9 @@ from polars.testing import assert_frame_equal
 
 from flows import pipeline
 from schemas.tables import TABLES
-from tasks.corpus import generate_corpus, read_truth
-from tasks.render import random_record, render_bytes
 from tasks.storage import Store
+from tasks.synth.corpus import generate_corpus, read_truth
+from tasks.synth.render import random_record, render_bytes
 
 pytestmark = pytest.mark.slow
 N_REPORTS = 160
@@ -41,7 +41,6 @@ def corpus(tmp_path_factory) -> Path:
 
 def lake_frames(dest: Path | str) -> dict[str, pl.DataFrame]:
     from tasks import lake
-
     store = Store(str(dest))
     out = {}
     for name in TABLES:
@@ -302,7 +301,7 @@ def test_a_batch_parsed_in_chunks_gives_the_frames_of_one_call():
     import random
 
     from tasks import lake
-    from tasks.parse import Document, parse_documents
+    from tasks.parse.documents import Document, parse_documents
 
     rng = random.Random(4)
     docs = []
@@ -353,7 +352,7 @@ def test_small_text_pdfs_count_by_their_bytes_in_page_batches():
     assert max(len(b) for b in pipeline.page_batches(items, 24, 100)) == 100
 
 
-@pytest.mark.skipif(not __import__("tasks.ocr", fromlist=["available"]).available(), reason="the ocr extra is not installed")
+@pytest.mark.skipif(not __import__("tasks.parse.ocr", fromlist=["available"]).available(), reason="the ocr extra is not installed")
 def test_scans_among_text_reports_land_in_the_lake_with_their_values_or_findings(harness, corpus, tmp_path):
     """A nightly run over the corpus with two scans added (the real huaian PDF rasterised, a seed drawn as a form
     and turned 1.5°): every scan is a reports row read by OCR, with its confirmed numbers in applications and a

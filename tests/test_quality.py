@@ -13,7 +13,8 @@ import polars as pl
 import pytest
 
 from schemas.tables import CROSS_YEAR_FINDINGS, FINDINGS
-from tasks import lake, quality
+from tasks import lake
+from tasks.report import quality
 from tasks.storage import Store
 from tests import analyst_lake as answers
 from tests.lake_rows import ZERO7, apps, report, write_tables
@@ -48,7 +49,7 @@ def _hostile_lake(tmp_path: Path) -> Store:
         "report_id": "a22", "year": 2022, "admin_level": "prefectural", "source": f"src/{HOSTILE}.txt",
         "rule": "spam_injection", "severity": "warning", "message": f"injected text: {HOSTILE}"}
     lake.write_partition(store, "findings", 2022, "prefectural", pl.DataFrame([finding], schema=FINDINGS.polars_schema))
-    from tasks.crossyear import run_cross_year
+    from tasks.rules.cross_year import run_cross_year
 
     run_cross_year(store)
     return store

@@ -1,4 +1,4 @@
-"""Tests for the report renderer (tasks/render.py): structure, values, noise, encodings, sum rules, speed."""
+"""Tests for the report renderer (tasks/synth/render.py): structure, values, noise, encodings, sum rules, speed."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from schemas.form import (
     REVIEW_OUTCOME_LABELS,
     SECTION_TITLES,
 )
-from tasks.render import (
+from tasks.synth.render import (
     ENCODINGS,
     LAYOUTS,
     NOISE_SPAM,

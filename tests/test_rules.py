@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from tasks.cells import classify, fused_cells, line_cells, split_with_sums
-from tasks.parse import Document, parse_documents
-from tasks.render import random_record, render
+from tasks.parse.cells import classify, fused_cells, line_cells, split_with_sums
+from tasks.parse.documents import Document, parse_documents
+from tasks.synth.render import random_record, render
 
 ERRORS = {"applications_row_total_mismatch", "applications_column_identity_mismatch", "applications_detail_sum_mismatch",
           "review_litigation_total_mismatch"}

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tasks.parse import Document, parse_documents
+from tasks.parse.documents import Document, parse_documents
 from tests.conftest import REPO, SAMPLES, sample_labels
 
 LABELS = sample_labels()
@@ -231,7 +231,7 @@ def test_sample_with_every_line_break_lost(name, label, path, pipes):
     (with or without the pipes). The same hand-read values."""
     import re
 
-    from tasks.decode import decode_bytes
+    from tasks.parse.decode import decode_bytes
 
     text = decode_bytes(path.read_bytes()).text
     text = re.sub(r"(?m)^- \d+ -$", "", text)  # (a PDF's page markers: on one line they are no longer markers)
@@ -265,7 +265,7 @@ def test_sample_with_every_separator_lost(name, label, path):
     or null with an ambiguous_value finding, never another; year, form and organ as read by hand."""
     import re
 
-    from tasks.decode import decode_bytes
+    from tasks.parse.decode import decode_bytes
 
     text = re.sub(r"(?m)^- \d+ -$", "", decode_bytes(path.read_bytes()).text)
     rec = parse_documents([Document(name, re.sub(r"[\s|]+", "", text).encode())]).records[0]
@@ -286,7 +286,7 @@ def test_a_file_cut_inside_a_number_gives_no_wrong_value(html):
     import html as html_lib
     import re
 
-    from tasks.decode import decode_bytes
+    from tasks.parse.decode import decode_bytes
 
     docs, labels = [], []
     for name, label, path in LABELS:
@@ -313,7 +313,7 @@ def test_a_table_3_value_printed_twice_is_never_shifted():
     on are ambiguous; no value is shifted into another column."""
     import re
 
-    from tasks.decode import decode_bytes
+    from tasks.parse.decode import decode_bytes
 
     docs, labels = [], []
     for name, label, path in LABELS:

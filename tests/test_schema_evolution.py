@@ -22,9 +22,9 @@ import schemas.tables as tables
 from flows import pipeline
 from schemas.tables import FAILURES, SCHEMA_VERSION, TABLES, Column
 from tasks import lake
-from tasks.corpus import generate_corpus
-from tasks.render import random_record, render_bytes
 from tasks.storage import Store
+from tasks.synth.corpus import generate_corpus
+from tasks.synth.render import random_record, render_bytes
 from tests.test_lake import rows  # every column filled from its dtype
 
 # Schema version 1, frozen: a later version may only append nullable columns (and must raise SCHEMA_VERSION).

@@ -26,9 +26,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import pipeline
 from tasks import lake
-from tasks.parse import Document, parse_documents, parse_sidecar
-from tasks.render import random_record, render_bytes
+from tasks.parse.documents import Document, parse_documents, parse_sidecar
 from tasks.storage import S3Settings, Store
+from tasks.synth.render import random_record, render_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ chart-data API equal to the same question asked of DuckDB directly, and every da
 Chromium (CJK fonts from `make fonts`): not blank, every chart drawn, no missing-glyph boxes.
 
 Screenshots are written to data/screenshots/superset/<dashboard slug>.png (SCREENSHOTS below). The module skips,
-saying why, only when the BI environment cannot be built (tasks.superset.BIEnvError: no registry, no uv)."""
+saying why, only when the BI environment cannot be built (tasks.report.superset.BIEnvError: no registry, no uv)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import httpx
 import pytest
 import yaml
 
-from tasks import superset
+from tasks.report import superset
 from tests import glyphs
 from tests.cdp import Browser, chromium_path, open_page
 
@@ -329,7 +329,7 @@ def test_superset_reads_an_s3_lake_through_its_config(bi_env, analyst_lake, weed
     import json
     import os
 
-    from tasks import bi
+    from tasks.report import bi
     from tasks.storage import Store
     from tests.servers import server_env, store_for
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tasks.parse import Document, parse_documents
+from tasks.parse.documents import Document, parse_documents
 from tests.conftest import SAMPLES
 
 SEED_002 = (SAMPLES / "seeds" / "002_0e303979bb5a97bc.txt").read_text(encoding="utf-8")
@@ -386,7 +386,7 @@ def test_table4_total_first_header_over_values_in_form_order_is_null():
 def test_a_notice_about_the_report_names_no_organ(head):
     """A notice asking for the reports (关于报送…年度报告的通知) is not a report, and 关于报送 is no organ (before: organ
     关于报送, seen in the corpus's non-report files)."""
-    from tasks.parse import Document, parse_documents
+    from tasks.parse.documents import Document, parse_documents
 
     text = f"{head}\n各县区人民政府,市各部门:\n请于2024年1月31日前报送年度报告。\n"
     rec = parse_documents([Document("notice.txt", text.encode())]).records[0]

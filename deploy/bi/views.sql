@@ -1,12 +1,12 @@
 -- DuckDB views over the govreports lake: one view per table, plus lookup views from the national form.
--- Generated from schemas/ by `python -m tasks.bi --write-views` (make docs); do not edit by hand.
+-- Generated from schemas/ by `python -m tasks.report.bi --write-views` (make docs); do not edit by hand.
 --
 -- DuckDB CLI (the lake root is read when a view is queried, so set it in every session):
 --   SET VARIABLE lake = '/srv/govreports/lake';      -- a local folder, no trailing slash
 --   SET VARIABLE lake = 's3://bucket/lake';          -- S3: LOAD httpfs; CREATE SECRET (TYPE s3, …) first
 --   .read deploy/bi/views.sql
 --   .read deploy/bi/queries/requests_by_year_level.sql
--- A table with no object yet (no failures, say) reads as empty. tasks/bi.py `connect` creates the same views
+-- A table with no object yet (no failures, say) reads as empty. tasks/report/bi.py `connect` creates the same views
 -- with a literal root instead of the variable (for a database file Superset opens).
 
 CREATE OR REPLACE VIEW "reports" AS

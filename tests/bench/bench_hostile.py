@@ -11,8 +11,8 @@ import sys
 import time
 
 from flows.pipeline import PipelineSettings
-from tasks.isolate import Supervisor
-from tasks.parse import Document
+from tasks.parse.documents import Document
+from tasks.parse.isolate import Supervisor
 from tests.hostile import cases
 
 

@@ -25,9 +25,9 @@ from tests import scans  # noqa: E402
 def accuracy(names: list[str], variants) -> None:
     import hashlib
 
-    import tasks.parse as P
-    from tasks.decode import decode_bytes
-    from tasks.parse import Document, parse_documents
+    import tasks.parse.documents as P
+    from tasks.parse.decode import decode_bytes
+    from tasks.parse.documents import Document, parse_documents
 
     seen: dict[bytes, object] = {}
 
@@ -86,8 +86,7 @@ def compare() -> None:
 
     import numpy as np
 
-    from tasks import ocr
-
+    from tasks.parse import ocr
     exp = scans.expected("huaian_2024_pdf")
     want = Counter(str(v) for row in exp["applications"].values() for v in row)
     want.update(str(v) for v in exp["review_litigation"])

@@ -31,7 +31,7 @@ def _make_folder(n: int, folder: Path) -> list[str]:
 
 def _read_batch(paths: list[str]) -> int:
     """A batch as the nightly task reads it: the files parsed together (decode → OCR → tables → rules)."""
-    from tasks.parse import Document, parse_documents
+    from tasks.parse.documents import Document, parse_documents
 
     docs = [Document(p, Path(p).read_bytes()) for p in paths]
     parse_documents(docs)
@@ -39,8 +39,7 @@ def _read_batch(paths: list[str]) -> int:
 
 
 def _warm() -> None:
-    from tasks import ocr
-
+    from tasks.parse import ocr
     ocr.engine()
 
 
@@ -95,6 +94,6 @@ def scaling(n: int, rounds: int = 2) -> None:
 
 
 def scans_pages(path: str) -> int:
-    from tasks.ocr import page_count
+    from tasks.parse.ocr import page_count
 
     return page_count(Path(path).read_bytes())

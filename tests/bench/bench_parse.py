@@ -1,5 +1,5 @@
 """Parse + validate throughput on one core, I/O excluded: a mixed corpus from the renderer (every layout, both forms)
-with attachments as sites publish them (tasks.corpus.ATTACHMENT_SHARES: text-layer PDFs, Word files, scans), timed
+with attachments as sites publish them (tasks.synth.corpus.ATTACHMENT_SHARES: text-layer PDFs, Word files, scans), timed
 per format, each beside its library floor (for PDFs: pdfium's text extraction alone)."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import random  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
-from tasks.corpus import ATTACHMENT_SHARES, ENCODING_WEIGHTS, LAYOUT_WEIGHTS, _attachment  # noqa: E402
-from tasks.divisions import sample_divisions  # noqa: E402
-from tasks.parse import Document, parse_documents  # noqa: E402
-from tasks.render import random_record, render_bytes  # noqa: E402
+from tasks.parse.divisions import sample_divisions  # noqa: E402
+from tasks.parse.documents import Document, parse_documents  # noqa: E402
+from tasks.synth.corpus import ATTACHMENT_SHARES, ENCODING_WEIGHTS, LAYOUT_WEIGHTS, _attachment  # noqa: E402
+from tasks.synth.render import random_record, render_bytes  # noqa: E402
 
 
 def corpus(n: int, seed: int = 1, *, attachments: bool = False) -> list[Document]:
@@ -134,7 +134,7 @@ def _pages(data: bytes) -> int:
 
 def stages(docs: list[Document]) -> dict[str, float]:
     """CPU seconds per stage of parse_documents over `docs` (the functions it calls, timed in place)."""
-    import tasks.parse as P
+    import tasks.parse.documents as P
 
     spent: dict[str, float] = {}
     names = {"decode_bytes": "decode", "html_to_text": "HTML to rows", "normalise_batch": "normalise",
@@ -169,7 +169,7 @@ def library_floor(docs: list[Document]) -> dict[str, float]:
     """CPU seconds of the work no parser of ours can skip, done by the libraries alone: the codec decoding the bytes
     (the encoding already known), and for HTML pages libxml2 parsing the page and libxslt walking it. No Python of
     ours runs in between, so this bounds the reports/s any parse built on these libraries can reach here."""
-    from tasks.decode import _parse_html, _transform, decode_bytes
+    from tasks.parse.decode import _parse_html, _transform, decode_bytes
 
     known = [(d.data, decode_bytes(d.data)) for d in docs]
     spent = {"decode (codec only)": 0.0, "HTML parse (libxml2)": 0.0, "HTML walk (libxslt)": 0.0}

@@ -1,7 +1,7 @@
 """Make the three dashboards in a running Superset through its REST API, then export them as YAML into
 deploy/bi/superset/dashboards/ (what `make bi` and tests/test_superset.py import). Run it to change a dashboard:
 
-    .venv/bin/python -m tasks.superset --no-serve ...   # or any Superset with the govreports DuckDB file
+    .venv/bin/python -m tasks.report.superset --no-serve ...   # or any Superset with the govreports DuckDB file
     .venv/bin/python deploy/bi/superset/author.py --url http://127.0.0.1:8088 --password … --database /abs/govreports.duckdb
 
 Charts get fixed uuids (uuid5 of their name), and every chart in a layout carries its uuid, so importing the YAML
@@ -283,7 +283,7 @@ def export(url: str, password: str, ids: list[int], out: Path = OUT) -> None:
 
 def readable(rel: str, text: str) -> str:
     """The exported YAML with Chinese as Chinese (not \\u escapes), the query context as indented JSON, and no
-    path of the authoring machine (tasks/superset.py sets the database URI at import)."""
+    path of the authoring machine (tasks/report/superset.py sets the database URI at import)."""
     import yaml
 
     doc = yaml.safe_load(text)

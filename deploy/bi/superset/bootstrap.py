@@ -1,4 +1,4 @@
-"""Superset's set-up in one process (run by the BI venv's python; tasks/superset.py calls it): `superset db upgrade`,
+"""Superset's set-up in one process (run by the BI venv's python; tasks/report/superset.py calls it): `superset db upgrade`,
 `fab create-admin`, `init` and, given a bundle, `import-dashboards`, as the CLI runs them, but importing Superset
 once instead of once a command (each start imports pandas, SQLAlchemy, Flask-AppBuilder …: seconds on a busy
 machine). Arguments: admin password, then optionally the dashboards ZIP."""

@@ -9,7 +9,7 @@ Everything that differs between a laptop and production comes from the environme
 | SUPERSET_METADATA_URI | SQLAlchemy URI of the metadata database (PostgreSQL in production) | sqlite in SUPERSET_HOME |
 | GOVREPORTS_LAKE | the lake the DuckDB file's views read: a folder or s3://bucket/prefix (for S3, see below) | unset: local |
 
-The DuckDB file itself is named in the imported database's URI (tasks/superset.py rewrites it at import). For a lake
+The DuckDB file itself is named in the imported database's URI (tasks/report/superset.py rewrites it at import). For a lake
 on S3, the views read s3:// paths; DuckDB's httpfs extension cannot be downloaded on an offline machine, so every
 DuckDB connection Superset opens gets the s3fs filesystem registered instead (duckdb-engine's
 ``register_filesystems``), built from the same variables the pipeline reads (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,

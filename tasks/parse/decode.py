@@ -55,7 +55,7 @@ class Decoded:
     reader: str | None = None  # what read the text: "pdfium 159.0.8149.0", "pypdf 7.1.1", "python-docx 1.2.0", "text",
     # or the OCR engine and its version for a scan ("rapidocr-onnxruntime 1.4.4")
     notes: tuple[str, ...] = ()  # what was left unread and why (a PDF's page budget): warning findings
-    ocr: Any = None  # a scan read by OCR: its lines and value cells (tasks.ocr.OcrDocument), for the rule check
+    ocr: Any = None  # a scan read by OCR: its lines and value cells (tasks.parse.ocr.OcrDocument), for the rule check
 
 
 def sniff_binary(data: bytes) -> str | None:
@@ -300,11 +300,11 @@ def _gunzip(data: bytes) -> Decoded:
 
 def pdf_text(data: bytes) -> Decoded:
     """A PDF's text layer, page after page: lines as the page draws them, the text a PDF extractor gives
-    (`shared/samples/real/huaian_2024_pdftext.txt`). Read by `tasks.pdf.read_pdf` (pdfium, or pypdf for a PDF whose
+    (`shared/samples/real/huaian_2024_pdftext.txt`). Read by `tasks.parse.pdf.read_pdf` (pdfium, or pypdf for a PDF whose
     CJK fonts are named but not embedded); `reader` says which. A PDF locked against copying only (no password to
     open it) is read; one that cannot be opened (broken, a password needed) or has no text (scanned pages, blank
     pages) gives no report text, with the reason."""
-    from tasks.pdf import read_pdf
+    from tasks.parse.pdf import read_pdf
 
     got = read_pdf(data)
     if got.text is None and got.scanned:
@@ -341,12 +341,11 @@ class TooLarge(ValueError):
 
 
 def scanned_pdf(data: bytes, reason: str) -> Decoded:
-    """A PDF without a text layer whose pages hold images (`reason` says so): read by OCR (tasks/ocr.py, the `ocr`
+    """A PDF without a text layer whose pages hold images (`reason` says so): read by OCR (tasks/parse/ocr.py, the `ocr`
     extra), or unsupported with the reason when the extra is not installed."""
     from dataclasses import replace
 
-    from tasks import ocr
-
+    from tasks.parse import ocr
     if not ocr.available():
         return Decoded(None, "pdf", problem=f"{reason}: {ocr.OCR_NOT_INSTALLED}")
     try:

@@ -22,10 +22,10 @@ from schemas.tables import (
     conform,
     empty_frame,
 )
-from tasks import batch_tables as bt
-from tasks.decode import Decoded, TooLarge, decode_bytes, html_to_text
-from tasks.divisions import resolve_organ, resolve_region
-from tasks.extract import (
+from tasks.parse import batch_tables as bt
+from tasks.parse.decode import Decoded, TooLarge, decode_bytes, html_to_text
+from tasks.parse.divisions import resolve_organ, resolve_region
+from tasks.parse.extract import (
     SPAM_RE,
     Extracted,
     Prepared,
@@ -37,7 +37,7 @@ from tasks.extract import (
     prepare,
     tail_number,
 )
-from tasks.validate import validate
+from tasks.rules.within_report import validate
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _finish_one(decoded: Decoded, p: Prepared | Extracted, fast: dict[str, Any] 
     for note in decoded.notes:
         out.findings.append(finding("pdf_pages_unread", f"PDF read in part: {note}", severity="warning"))
     if decoded.ocr is not None:  # a scan: only the numbers the sum rules confirm are kept
-        from tasks.ocr_confirm import confirm
+        from tasks.parse.ocr_confirm import confirm
 
         confirm(out, decoded.ocr)
     if decoded.ocr is not None and decoded.ocr.pages_total > decoded.ocr.pages:

@@ -33,7 +33,7 @@ OBJSTM_INFLATE_LIMIT = 16 << 20  # an object stream of fonts and dictionaries is
 
 # A scanned page at 200-300 dpi as scanners store it (JPEG in a PDF): ~300 KiB (the huaian report rasterised at 200
 # dpi: 1.7 MiB for 6 pages). Pages estimated from bytes size the PDF batches (flows/pipeline.py) and a PDF's time
-# budget (tasks/isolate.py): a text-layer PDF (~50 KiB) counts as a fraction of a page.
+# budget (tasks/parse/isolate.py): a text-layer PDF (~50 KiB) counts as a fraction of a page.
 SCAN_PAGE_BYTES = 300 * 1024
 SCAN_MAX_PAGES = 40  # tasks/ocr.MAX_PAGES: a scan is read by OCR this far (ocr_pages_skipped beyond)
 
@@ -56,7 +56,7 @@ class PdfText:
     reader: str | None
     problem: str | None = None
     notes: list[str] = field(default_factory=list)  # budget cuts: pages not read, and why
-    scanned: bool = False  # no text, but images on its pages: what OCR reads (tasks/ocr.py)
+    scanned: bool = False  # no text, but images on its pages: what OCR reads (tasks/parse/ocr.py)
 
 
 _VERSIONS: dict[str, str] = {}

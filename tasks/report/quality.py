@@ -13,7 +13,7 @@ import polars as pl
 
 from schemas import form
 from schemas.tables import CROSS_YEAR_FINDINGS
-from tasks.bi import outcome_category
+from tasks.report.bi import outcome_category
 
 REPORTS_PREFIX = "_reports"  # outside every table folder: readers globbing tables never see it
 LATEST = "latest"
@@ -55,7 +55,6 @@ class QualityData:
 
 def _scan(store: Any, table: Any, *columns: str) -> pl.LazyFrame:
     from tasks import lake
-
     return lake.scan_table(store, table).select(columns)
 
 
@@ -63,7 +62,6 @@ def collect_quality(store: Any, run_summary: dict[str, Any] | None = None,
                     cross_year: dict[str, Any] | None = None, run_id: str | None = None) -> QualityData:
     """Read the lake (reports, findings, cross_year_findings, applications, failures) into the report's frames."""
     from tasks import lake
-
     reports = _scan(store, "reports", "report_id", "year", "admin_level", "parse_status", "duplicate_sources").collect()
     coverage = reports.group_by("year", "admin_level").agg(reports=pl.len().cast(pl.Int64)).sort("year", "admin_level")
     status = (reports.group_by("parse_status").agg(reports=pl.len().cast(pl.Int64))
@@ -354,7 +352,6 @@ def build_quality_report(store: Any, run_summary: dict[str, Any] | None = None, 
 
 def report_key(run_id: str) -> str:
     from tasks import lake
-
     return f"{REPORTS_PREFIX}/{lake._check_id(run_id, 'run_id')}.html"
 
 

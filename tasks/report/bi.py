@@ -13,7 +13,7 @@ import polars as pl
 from schemas import form, indicators
 from schemas.tables import CROSS_YEAR_FINDINGS, EXPECTED_PUBLISHERS, FAILURES, PARTITION_KEYS, TABLES, Table
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BI_DIR = REPO / "deploy" / "bi"
 VIEWS_PATH = BI_DIR / "views.sql"
 QUERIES_DIR = BI_DIR / "queries"
@@ -153,14 +153,14 @@ def views_sql() -> str:
     root = f"getvariable('{LAKE_VARIABLE}')"
     head = [
         "-- DuckDB views over the govreports lake: one view per table, plus lookup views from the national form.",
-        "-- Generated from schemas/ by `python -m tasks.bi --write-views` (make docs); do not edit by hand.",
+        "-- Generated from schemas/ by `python -m tasks.report.bi --write-views` (make docs); do not edit by hand.",
         "--",
         "-- DuckDB CLI (the lake root is read when a view is queried, so set it in every session):",
         f"--   SET VARIABLE {LAKE_VARIABLE} = '/srv/govreports/lake';      -- a local folder, no trailing slash",
         f"--   SET VARIABLE {LAKE_VARIABLE} = 's3://bucket/lake';          -- S3: LOAD httpfs; CREATE SECRET (TYPE s3, …) first",
         "--   .read deploy/bi/views.sql",
         "--   .read deploy/bi/queries/requests_by_year_level.sql",
-        "-- A table with no object yet (no failures, say) reads as empty. tasks/bi.py `connect` creates the same views",
+        "-- A table with no object yet (no failures, say) reads as empty. tasks/report/bi.py `connect` creates the same views",
         "-- with a literal root instead of the variable (for a database file Superset opens).",
         "",
     ]
@@ -174,8 +174,8 @@ EXPECTED_PUBLISHERS_KEY = "expected_publishers/part-0.parquet"
 
 
 def expected_publishers_frame() -> pl.DataFrame:
-    """EXPECTED_PUBLISHERS from the division table (tasks/divisions.py `governments`), its vintage on every row."""
-    from tasks.divisions import DIVISION_TABLE_VINTAGE, governments
+    """EXPECTED_PUBLISHERS from the division table (tasks/parse/divisions.py `governments`), its vintage on every row."""
+    from tasks.parse.divisions import DIVISION_TABLE_VINTAGE, governments
 
     rows = [{"division_code": d.division_code, "level": d.admin_level, "name": name, "government": organ,
              "province": d.province, "prefecture": d.prefecture, "valid_from": None, "valid_to": None,

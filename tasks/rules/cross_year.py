@@ -224,7 +224,6 @@ def cross_year_findings(reports: pl.DataFrame, applications: pl.DataFrame,
 def read_inputs(store: Any) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The columns and rows the rules need, read with predicate pushdown (reports, applications, active_disclosure)."""
     from tasks import lake
-
     reports = lake.scan_table(store, "reports").select(REPORT_COLUMNS).collect()
     applications = (lake.scan_table(store, "applications")
                     .filter(pl.col("row_key").is_in(["carried_over", "carried_forward"]))
@@ -239,7 +238,6 @@ def write_findings(store: Any, findings: pl.DataFrame) -> dict[str, int]:
     """Replace the cross_year_findings table with `findings`: every partition with rows is rewritten (one object,
     tasks.lake.write_partition), every partition left without rows is removed."""
     from tasks import lake
-
     before = set(lake.list_partitions(store, CROSS_YEAR_FINDINGS))
     parts = lake.by_partition(findings)
     for (year, level), frame in sorted(parts.items()):

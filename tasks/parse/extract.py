@@ -12,7 +12,7 @@ from operator import attrgetter
 from typing import Any
 
 from schemas import form
-from tasks.cells import (
+from tasks.parse.cells import (
     Cell,
     Fit,
     Run,
@@ -1035,7 +1035,7 @@ def _known_place(place: str) -> bool:
     """A township is not in the division table (any 镇, 乡 or 街道 name stands); a county or above must be there."""
     if re.search(r"(?:镇|乡|街道|苏木)$", place):
         return True
-    from tasks.divisions import resolve_organ
+    from tasks.parse.divisions import resolve_organ
 
     return resolve_organ(place + "人民政府").division_code is not None
 

@@ -1,13 +1,13 @@
 """The clean tables of a batch, read lean: the fast path for every layout but flattened text.
 
-It reads exactly as the per-document path does (`tasks.cells`: line_cells → to_runs → match_rows → fit_cells), but
+It reads exactly as the per-document path does (`tasks.parse.cells`: line_cells → to_runs → match_rows → fit_cells), but
 keeps a table only when it reads cleanly: every row found, every row exactly its cells, every cell a number or a
 blank, no value that a finding would question. Anything else is left to the per-document path, which explains it
 with findings. `tests/test_batch_tables.py` checks that both paths give the same records.
 
 Lean means: a cell is a (kind, value, pad, plain) tuple, not an object; a token is classified once per process
-(`_cell` keeps what `tasks.cells.classify` said of it), and a label run's text is searched for row labels once
-(`tasks.cells.label_spans` keeps the labels found in it) — labels repeat from report to report. Measured on the bench corpus
+(`_cell` keeps what `tasks.parse.cells.classify` said of it), and a label run's text is searched for row labels once
+(`tasks.parse.cells.label_spans` keeps the labels found in it) — labels repeat from report to report. Measured on the bench corpus
 (`make bench-parse`): ~250 µs a report for the three tables, against ~800 µs for the same reading written as Polars
 expressions over the batch (a frame row per cell, some forty expressions, joins and group-bys) and ~1,450 µs for the
 per-document path.
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 
 from schemas import form
-from tasks.cells import classify, combine, match_rows, review_total_first
+from tasks.parse.cells import classify, combine, match_rows, review_total_first
 
 TEXT, NUMBER, BLANK, NULL, NON_NUMERIC = range(5)
 _KIND = {"text": TEXT, "number": NUMBER, "blank": BLANK, "null": NULL, "non_numeric": NON_NUMERIC}
@@ -55,7 +55,7 @@ def _cell(token: str) -> Cell:
 
 
 def line_cells(region: str) -> list[Cell]:
-    """The region's cells in reading order, as `tasks.cells.line_cells` reads them. A line's cells depend on the
+    """The region's cells in reading order, as `tasks.parse.cells.line_cells` reads them. A line's cells depend on the
     line alone, and lines repeat from report to report (labels, rows of zeros: 96% of the bench corpus's table
     lines were seen before), so each line's cells are kept (`_LINES`)."""
     cells: list[Cell] = []
@@ -107,7 +107,7 @@ def _line_cells(line: str) -> tuple[Cell, ...]:
 
 
 def _runs(cells: list[Cell]) -> list[tuple[str, list[Cell]]]:
-    """Label runs: consecutive text cells joined, and the value cells after them (`tasks.cells.to_runs`). The next
+    """Label runs: consecutive text cells joined, and the value cells after them (`tasks.parse.cells.to_runs`). The next
     text cell is found with list.index: the value cells between are taken as one slice."""
     kinds = list(map(_KIND_OF, cells))
     n = len(cells)
@@ -128,7 +128,7 @@ def _runs(cells: list[Cell]) -> list[tuple[str, list[Cell]]]:
 
 
 def _fit(values: list[Cell], n: int) -> list[Cell] | None:
-    """`tasks.cells.fit_cells` where it reads a row without a problem; None where it would report one."""
+    """`tasks.parse.cells.fit_cells` where it reads a row without a problem; None where it would report one."""
     if len(values) > n:
         kept = [c for c in values if not c[2]]
         if len(kept) >= n:

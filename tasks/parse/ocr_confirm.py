@@ -1,6 +1,6 @@
 """Numbers read by OCR kept only where the form's own sum rules confirm them (pure functions over one record).
 
-The rules are the ones `tasks/validate.py` checks over a batch (`tests/test_ocr_confirm.py` holds the two to the
+The rules are the ones `tasks/rules/within_report.py` checks over a batch (`tests/test_ocr_confirm.py` holds the two to the
 same verdicts), written here cell by cell so that a failure can be pinned on cells:
 
 - table 3, every row: 总计 = the six applicant columns;
@@ -11,7 +11,7 @@ Failing rules are explained by the fewest misread cells that account for all of 
 over the corrections: a misread digit fails its row and its column by the same amount); every cell of every such
 smallest explanation is *suspect*, so of two equally good explanations neither is chosen (two 9s read as 6 in one
 row keep the row's sum: the columns fail, and every row that could hold the pair is suspect). A kept cell must also
-lie in a rule that holds over cells none of which is suspect; suspects spread until nothing changes. Suspect cells with other readings (the cell read again alone: `tasks.ocr.OcrCell.candidates`) are
+lie in a rule that holds over cells none of which is suspect; suspects spread until nothing changes. Suspect cells with other readings (the cell read again alone: `tasks.parse.ocr.OcrCell.candidates`) are
 tried, and a set of readings is taken only when it is the one set that leaves no suspect in the rules it touches.
 What stays suspect is null with an `ocr_unconfirmed` finding naming the cell — never a guess. Table 2 has no sum
 rule, so OCR keeps none of its numbers.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import form
-from tasks.extract import Extracted, finding
+from tasks.parse.extract import Extracted, finding
 
 Cell = tuple[str, str, int]  # ("applications", row_key, column index) or ("review_litigation", "", index)
 MAX_TRIES = 256  # combinations of other readings tried at most per document
@@ -259,7 +259,7 @@ def settle(values: dict[Cell, Any], rule_list: Sequence[Rule], candidates: dict[
 
 def confirm(out: Extracted, doc) -> None:
     """Keep in `out.record` only the numbers the rules confirm; null the rest with `ocr_unconfirmed` findings.
-    `doc`: the scan as read (`tasks.ocr.OcrDocument`); a disputed cell is read again from it."""
+    `doc`: the scan as read (`tasks.parse.ocr.OcrDocument`); a disputed cell is read again from it."""
     rec = out.record
     version = "2021" if "other_misc" in (rec.get("applications") or {}) else (
         "2019" if rec.get("applications") else None)

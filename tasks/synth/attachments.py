@@ -20,7 +20,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from tasks.render import render
+from tasks.synth.render import render
 
 CJK_FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 FONT_NAME = "WenQuanYiMicroHei"

@@ -1,7 +1,7 @@
 """Each file's parse under a wall-time and memory budget, in a child process a file can kill without taking its
 batch along.
 
-A batch task hands its documents, `chunk` at a time, to a parser process of its own (`python -m tasks.isolate`,
+A batch task hands its documents, `chunk` at a time, to a parser process of its own (`python -m tasks.parse.isolate`,
 started once per worker and kept), and watches it: the child writes which step of which document it is in to a
 small shared page (`parse_documents`' progress hook, ~1 µs a document), and the parent polls that page and the
 child's resident memory every POLL_S. A document that has spent more than its time budget, or grown the child by
@@ -45,8 +45,8 @@ from typing import Any
 
 import polars as pl
 
-from tasks.parse import STEP_BATCH, STEP_DECODE, Document, ParsedBatch, parse_documents
-from tasks.pdf import estimated_scan_pages
+from tasks.parse.documents import STEP_BATCH, STEP_DECODE, Document, ParsedBatch, parse_documents
+from tasks.parse.pdf import estimated_scan_pages
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class _Child:
         self.page_file.flush()
         self.page = mmap.mmap(self.page_file.fileno(), mmap.PAGESIZE)
         fd = self.page_file.fileno()
-        self.proc = subprocess.Popen([sys.executable, "-m", "tasks.isolate", str(fd)], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "tasks.parse.isolate", str(fd)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, pass_fds=(fd,), close_fds=True)
 
     def progress(self) -> tuple[int, int]:
@@ -148,7 +148,6 @@ class Supervisor:
         """Every document parsed or refused; frames joined and made unique on each table's grain in document order
         (a report's first document wins), as one call over the whole batch makes them."""
         from tasks import lake
-
         n = len(docs)
         queue: list[list[int]] = [list(range(i, min(i + chunk, n))) for i in range(0, n, max(chunk, 1))]
         parts: list[ParsedBatch] = []
@@ -205,7 +204,7 @@ class Supervisor:
         del payload
         limit_rss = self.memory_budget_mb * 1024 * 1024
         batch_budget = self.time_budget_s * 4  # a batch-wide step over the whole chunk
-        # a scan is read by OCR at 2-4 s a page on a quiet core (tasks/ocr.py): a PDF gets the file budget for each
+        # a scan is read by OCR at 2-4 s a page on a quiet core (tasks/parse/ocr.py): a PDF gets the file budget for each
         # scanned page its bytes could hold (at most OCR's page limit); any other file, and a text PDF, the budget
         doc_budgets = [self.time_budget_s * estimated_scan_pages(d.data) for d in docs]
         spent: dict[tuple[int, int], float] = {}

@@ -7,7 +7,7 @@ engine returns no box at all for many printed zeros, so a row cannot be read as 
 with no box, or a box read with a low score, is read again alone (cropped, scaled up, binarised, recognition
 only); what that gives is the cell's candidate, and a cell with no ink is blank. The document comes out as PDF-text
 lines (`label 3001 53 0 0 61 4 3119`) with, beside the text, every value cell read (`OcrCell`: the text, the
-score, the alternatives): `tasks.ocr_confirm` keeps a number only where the form's sum rules confirm it.
+score, the alternatives): `tasks.parse.ocr_confirm` keeps a number only where the form's sum rules confirm it.
 
 Engine (measured here on `shared/samples/real/huaian_2024.pdf` rasterised at 200 dpi by pdfium, one thread,
 `python -m tests.bench.bench_ocr --compare`: the numbers of tables 3 and 4, 190 of them, on the two pages that
@@ -30,7 +30,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from tasks.pdf import SCAN_MAX_PAGES
+from tasks.parse.pdf import SCAN_MAX_PAGES
 
 DPI = 200  # pdfium's rendering for OCR: 150 dpi loses thin digits (a 1 becomes no box), 300 costs 2.2x the time
 RECHECK_SCORE = 0.95  # a value box read with a lower score is read again alone

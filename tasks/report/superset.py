@@ -6,7 +6,7 @@ installed by uv from deploy/bi/superset/requirements.lock (uv's wheel cache make
 driven here through its command line. Steps, each a function (tests/test_superset.py calls them one by one):
 
 1. ``ensure_env``: the venv (rebuilt when the lock changes; a stamp holds the lock's hash);
-2. ``build_database``: the DuckDB file with tasks/bi.py's views over the lake, the lake root written in (a folder or
+2. ``build_database``: the DuckDB file with tasks/report/bi.py's views over the lake, the lake root written in (a folder or
    s3://bucket/prefix; the lake's expected_publishers table is written first when it is missing);
 3. ``init_home``: a fresh metadata database (``superset db upgrade``, ``fab create-admin``, ``init``, in one process:
    deploy/bi/superset/bootstrap.py) with a generated secret key and admin password, and the dashboards imported:
@@ -14,7 +14,7 @@ driven here through its command line. Steps, each a function (tests/test_superse
    file (``dashboards_zip``), then ``import-dashboards``; ``import_dashboards`` imports again into a running home;
 5. ``serve``: gunicorn, 2 workers, on 127.0.0.1.
 
-``python -m tasks.superset --lake data/demo/lake`` runs them all and prints the address, user and password once.
+``python -m tasks.report.superset --lake data/demo/lake`` runs them all and prints the address, user and password once.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SUPERSET_DIR = REPO / "deploy" / "bi" / "superset"
 LOCK = SUPERSET_DIR / "requirements.lock"
 CONFIG = SUPERSET_DIR / "superset_config.py"
@@ -90,9 +90,9 @@ def ensure_env(venv: Path = DEFAULT_VENV, *, log: Any = print) -> Path:
 
 
 def build_database(lake: Any, database: Path, *, log: Any = print) -> Path:
-    """The DuckDB file Superset reads: every view of tasks/bi.py with the lake root written in. Rebuilt whole (the
+    """The DuckDB file Superset reads: every view of tasks/report/bi.py with the lake root written in. Rebuilt whole (the
     views hold no data: new partitions show up without a rebuild)."""
-    from tasks import bi
+    from tasks.report import bi
     from tasks.storage import Store
 
     store = lake if isinstance(lake, Store) else Store(lake)

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tasks.divisions import DEPARTMENTS, governments, region_of, sample_divisions
-from tasks.render import LAYOUTS, random_record, render_bytes
+from tasks.parse.divisions import DEPARTMENTS, governments, region_of, sample_divisions
+from tasks.synth.render import LAYOUTS, random_record, render_bytes
 
 TRUTH_KEY = "_truth.jsonl"  # control files start with `_`: the pipeline lists them as ignored, never as reports
 # Layout shares, roughly as crawls find them; GBK and UTF-8 dominate.
@@ -26,7 +26,7 @@ ATTACHMENT_LAYOUTS = {"pdf": "pdf_text", "docx": "pipe", "scan": None}  # how th
 
 
 def _attachment(job: tuple[str, dict[str, Any], int]) -> bytes:
-    from tasks.attachments import docx_attachment, pdf_attachment, scan_attachment
+    from tasks.synth.attachments import docx_attachment, pdf_attachment, scan_attachment
 
     kind, rec, seed = job
     return {"pdf": pdf_attachment, "docx": docx_attachment, "scan": scan_attachment}[kind](rec, rng=seed)

@@ -1,0 +1,1 @@
+"""Parsing: bytes → text, attachments, HTML, metadata, tables, cells, the batch reader, OCR."""

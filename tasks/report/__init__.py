@@ -1,0 +1,1 @@
+"""What analysts read: the data-quality report, BI views, Superset."""
