@@ -16,8 +16,12 @@ DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "data-dictionary.md"
 REGENERATE = "python -m schemas.dictionary (or: make docs)"
 
 # Where a table's objects sit under the lake root, when not the Hive layout every partitioned table shares.
-_LOCATIONS = {"failures": "failures/<run_id>.parquet"}
-_LOCATION_NOTES = {"failures": " (one object per run; not partitioned)"}
+_LOCATIONS = {"failures": "failures/<run_id>.parquet", "state": "_state/processed.parquet",
+              "runs": "_runs/run_id=<run_id>.parquet"}
+_LOCATION_NOTES = {"failures": " (one object per run; not partitioned)",
+                   "state": " (one object, rewritten whole by each commit; not partitioned: year and admin_level are "
+                            "columns)",
+                   "runs": " (one object per run, holding the columns the run recorded; not partitioned)"}
 _PARTITIONED = "{name}/year=YYYY/admin_level=LEVEL/part-0.parquet"
 
 
@@ -41,14 +45,20 @@ def dtype_name(dtype: pl.DataType | type[pl.DataType]) -> str:
     return str(dt)
 
 
-def parquet_type(column: Column) -> str:
+def parquet_type(column: Column, table: Table) -> str:
     """The type inside the Parquet files (Arrow), or where a partition key lives."""
-    if column.name in PARTITION_KEYS:
+    if column.name in PARTITION_KEYS and is_partitioned(table):
         return "path (partition key)"
     return str(tables._arrow_type(column.dtype))
 
 
+def grain(table: Table) -> str:
+    return ", ".join(table.grain)
+
+
 def is_partitioned(table: Table) -> bool:
+    if table.name in _LOCATIONS:
+        return False
     names = {c.name for c in table.columns}
     return all(k in names for k in PARTITION_KEYS)
 
@@ -60,10 +70,10 @@ def location(table: Table) -> str:
 
 def _table_section(table: Table) -> list[str]:
     out = [f"### `{table.name}`", "", _cell(table.description), "",
-           f"- grain (one row per): `{table.grain}`", f"- objects: `{location(table)}`{_LOCATION_NOTES.get(table.name, '')}", "",
+           f"- grain (one row per): `{grain(table)}`", f"- objects: `{location(table)}`{_LOCATION_NOTES.get(table.name, '')}", "",
            "| column | type | Parquet | nullable | meaning | source in the report |", "|---|---|---|---|---|---|"]
     for c in table.columns:
-        out.append(f"| `{c.name}` | {dtype_name(c.dtype)} | {parquet_type(c)} | {'yes' if c.nullable else 'no'} | "
+        out.append(f"| `{c.name}` | {dtype_name(c.dtype)} | {parquet_type(c, table)} | {'yes' if c.nullable else 'no'} | "
                    f"{_cell(c.description)} | {_cell(c.source)} |")
     return [*out, ""]
 
@@ -138,14 +148,14 @@ def render() -> str:
         "- `year` is the report year (the statistics period, never the publish date); `year=0` holds files whose "
         "year cannot be told (non-reports, cut files), so nothing is dropped.",
         "- A partition is replaced as a whole (one object at a fixed name), so readers see the old or the new file.",
-        "- Outside the tables: `failures/` (below), `_state/`, `_runs/`, `_staging/`, `_reports/` (the "
+        "- Outside the tables: `failures/`, `_state/` and `_runs/` (below), `_staging/`, `_reports/` (the "
         "data-quality report, HTML): glob only table folders, e.g. `dest/applications/*/*/*.parquet`.",
         "- Values stay as printed: a blank is null (not 0), and a rule failure is a finding row, never a fix.",
         "- BI views over these tables: `deploy/bi/` (DuckDB).", "",
         "## Tables", "",
         "| table | one row per | objects | description |", "|---|---|---|---|",
     ]
-    out += [f"| [`{t.name}`](#{t.name}) | `{t.grain}` | `{location(t)}` | {_cell(t.description)} |" for t in ts]
+    out += [f"| [`{t.name}`](#{t.name}) | `{grain(t)}` | `{location(t)}` | {_cell(t.description)} |" for t in ts]
     out.append("")
     for t in ts:
         out += _table_section(t)

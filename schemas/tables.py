@@ -1,8 +1,12 @@
-"""One declaration per output table; Polars and PyArrow schemas and the data dictionary derive from it."""
+"""One declaration per frame the lake holds (the five tables, cross-year findings, failures, expected publishers, the
+state and the runs): Polars and PyArrow schemas, the grains and the data dictionary derive from it, and `conform`
+is the one gate every frame passes before it is written."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import polars as pl
 import pyarrow as pa
@@ -24,8 +28,14 @@ class Column:
 class Table:
     name: str
     description: str
-    grain: str
+    grain: tuple[str, ...]  # the columns that identify a row: unique in every frame written (`conform` checks)
     columns: tuple[Column, ...]
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        unknown = [g for g in self.grain if g not in names]
+        if not self.grain or unknown or len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: grain {self.grain} must name declared columns, once each ({unknown})")
 
     @property
     def polars_schema(self) -> pl.Schema:
@@ -71,7 +81,7 @@ _LEVEL = Column("admin_level", pl.String, False,
 REPORTS = Table(
     "reports",
     "One row per parsed report: where it came from, who published it, which form, and how parsing went.",
-    "report_id",
+    ("report_id",),
     (
         _REPORT_ID,
         _YEAR,
@@ -112,7 +122,7 @@ REPORTS = Table(
 ACTIVE_DISCLOSURE = Table(
     "active_disclosure",
     "Table 2 (主动公开政府信息情况), long: one row per report, item and measure; both form versions fit one shape.",
-    "report_id, item, measure",
+    ("report_id", "item", "measure"),
     (
         _REPORT_ID,
         _YEAR,
@@ -141,7 +151,7 @@ _APPLICANT_DOCS = {
 APPLICATIONS = Table(
     "applications",
     "Table 3 (收到和处理政府信息公开申请情况): one row per report and table row, one column per applicant type.",
-    "report_id, row_key",
+    ("report_id", "row_key"),
     (
         _REPORT_ID,
         _YEAR,
@@ -159,7 +169,7 @@ APPLICATIONS = Table(
 REVIEW_LITIGATION = Table(
     "review_litigation",
     "Table 4 (行政复议、行政诉讼情况): one row per report and group (review, suits filed directly, suits after review).",
-    "report_id, group",
+    ("report_id", "group"),
     (
         _REPORT_ID,
         _YEAR,
@@ -173,24 +183,35 @@ REVIEW_LITIGATION = Table(
     ),
 )
 
+# What a rule says about a report: the columns every finding carries after report_id (tasks/rules/within_report.py,
+# tasks/parse/extract.py `finding`, tasks/rules/cross_year.py), declared once here.
+_FINDING_COLUMNS = (
+    Column("rule", pl.String, False, "Rule name in table_condition form (applications_row_total_mismatch, …).", "validation"),
+    Column("severity", pl.String, False, "error or warning.", "validation"),
+    Column("table", pl.String, True, "active_disclosure, applications, review_litigation, or null for the whole report.", "validation"),
+    Column("row", pl.String, True, "Row key concerned.", "validation"),
+    Column("column", pl.String, True, "Column key concerned.", "validation"),
+    Column("field", pl.String, True, "Dotted path of the value, e.g. applications.total[6].", "validation"),
+    Column("expected", pl.String, True, "What the rule expected (as text).", "validation"),
+    Column("actual", pl.String, True, "What the report printed (as text).", "validation"),
+    Column("message", pl.String, False, "Human-readable explanation.", "validation"),
+)
+FINDING_COLUMNS: tuple[str, ...] = tuple(c.name for c in _FINDING_COLUMNS)
+# A finding as the rules produce it, before the report's year, level and source are joined: report_id + the above.
+FINDING_SCHEMA = pl.Schema({"report_id": pl.String, **{c.name: c.dtype for c in _FINDING_COLUMNS}})
+
 FINDINGS = Table(
     "findings",
     "One row per finding: a rule that failed, a table missing, a value that could not be read, a warning.",
-    "report_id, rule, field",
+    # field is null for a finding about a whole table (a table missing or cut, twice in one report): the message
+    # tells such findings apart, so it belongs to the grain
+    ("report_id", "rule", "field", "message"),
     (
         _REPORT_ID,
         _YEAR,
         _LEVEL,
         Column("source", pl.String, False, "Key the report was read from.", "storage"),
-        Column("rule", pl.String, False, "Rule name in table_condition form (applications_row_total_mismatch, …).", "validation"),
-        Column("severity", pl.String, False, "error or warning.", "validation"),
-        Column("table", pl.String, True, "active_disclosure, applications, review_litigation, or null for the whole report.", "validation"),
-        Column("row", pl.String, True, "Row key concerned.", "validation"),
-        Column("column", pl.String, True, "Column key concerned.", "validation"),
-        Column("field", pl.String, True, "Dotted path of the value, e.g. applications.total[6].", "validation"),
-        Column("expected", pl.String, True, "What the rule expected (as text).", "validation"),
-        Column("actual", pl.String, True, "What the report printed (as text).", "validation"),
-        Column("message", pl.String, False, "Human-readable explanation.", "validation"),
+        *_FINDING_COLUMNS,
     ),
 )
 
@@ -200,7 +221,7 @@ TABLES: dict[str, Table] = {t.name: t for t in (REPORTS, ACTIVE_DISCLOSURE, APPL
 FAILURES = Table(
     "failures",
     "Objects that could not be read or parsed at all, or batches that failed: nothing is dropped silently.",
-    "source, run_id",
+    ("source", "run_id"),
     (
         Column("source", pl.String, False, "Object key.", "storage"),
         Column("run_id", pl.String, False, "Run that recorded the failure.", "orchestration"),
@@ -213,19 +234,127 @@ FAILURES = Table(
 )
 
 
+# What was processed (dest/_state/processed.parquet, one object rewritten whole by each commit): how the next run
+# tells a new or changed object from one it has already read. Not partitioned: year and admin_level are columns.
+STATE = Table(
+    "state",
+    "One row per source object processed: its size and etag when read, the report it gave (null when it failed) "
+    "and how it went. A run skips an object whose size, etag and sidecar etag are unchanged.",
+    ("key",),
+    (
+        Column("key", pl.String, False, "Object key in the source.", "storage"),
+        Column("size", pl.Int64, True, "Size in bytes when listed.", "storage"),
+        Column("etag", pl.String, True, "ETag (S3) or size and mtime (local) when listed; null forces a re-read "
+               "(a key whose batch failed keeps its last good parse, its etag forgotten).", "storage"),
+        Column("content_hash", pl.String, True, "Full SHA-256 hex digest of the bytes (null: not parsed).", "storage"),
+        Column("report_id", pl.String, True, "The report the object gave (reports.report_id; null: failed or rejected).", "derived"),
+        Column("year", pl.Int32, True, "The report's year (as reports.year; null: not parsed).", "reports"),
+        Column("admin_level", pl.String, True, "The report's level (as reports.admin_level; null: not parsed).", "reports"),
+        Column("parser_version", pl.String, False, "govreports parser version that processed it.", "derived"),
+        Column("processed_at", pl.Datetime("us", "UTC"), False, "When the batch processed it.", "orchestration"),
+        Column("status", pl.String, False, "parsed, failed (read or parse failed: see failures) or rejected.", "orchestration"),
+        Column("sidecar_etag", pl.String, True, "ETag of the object's <file>.meta.json sidecar, when it has one "
+               "(added later: older state files lack the column).", "storage"),
+    ),
+)
+
+# One row per run (dest/_runs/run_id=<id>.parquet, one object per run). A run recovered from its commit manifest
+# may lack its summary: then only run_id, finished_at and recovered_by are written; every other column is nullable.
+RUNS = Table(
+    "runs",
+    "One row per pipeline run: what it saw, did and how long it took. Written when the run ends (or by the run "
+    "that finished its commit after it died).",
+    ("run_id",),
+    (
+        Column("run_id", pl.String, False, "Run id: start time (UTC, %Y%m%dT%H%M%S) and 8 random hex digits.", "orchestration"),
+        Column("flow", pl.String, True, "nightly or backfill.", "orchestration"),
+        Column("source", pl.String, True, "Source URL (credentials scrubbed).", "orchestration"),
+        Column("dest", pl.String, True, "Destination URL (credentials scrubbed).", "orchestration"),
+        Column("started_at", pl.Datetime("us", "UTC"), True, "When the run started.", "orchestration"),
+        Column("finished_at", pl.Datetime("us", "UTC"), True, "When the run (or its recovery) finished.", "orchestration"),
+        Column("status", pl.String, True, "completed, partial (some batches failed) or failed.", "orchestration"),
+        Column("files_seen", pl.Int64, True, "Objects listed.", "orchestration"),
+        Column("skipped", pl.Int64, True, "Objects unchanged since they were processed.", "orchestration"),
+        Column("parsed", pl.Int64, True, "Objects parsed.", "orchestration"),
+        Column("failed", pl.Int64, True, "Objects that could not be read or parsed.", "orchestration"),
+        Column("deleted", pl.Int64, True, "Objects gone from the source since the last run.", "orchestration"),
+        Column("batches", pl.Int64, True, "Parse batches planned.", "orchestration"),
+        Column("failed_batches", pl.Int64, True, "Batches that failed after their retries.", "orchestration"),
+        Column("findings", pl.Int64, True, "Findings of the reports parsed.", "validation"),
+        Column("wall_s", pl.Float64, True, "Wall-clock seconds.", "orchestration"),
+        Column("files_per_s", pl.Float64, True, "parsed / wall_s.", "orchestration"),
+        Column("parser_version", pl.String, True, "govreports parser version.", "derived"),
+        Column("recovered_by", pl.String, True, "The run that finished this run's commit after it died (absent "
+               "from the object otherwise).", "orchestration"),
+    ),
+)
+
+
 def empty_frame(table: Table) -> pl.DataFrame:
     return pl.DataFrame(schema=table.polars_schema)
 
 
-def conform(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
-    """Select and cast `frame` to the table's declared columns, in order; raise on nulls in required columns."""
-    missing = [c.name for c in table.columns if c.name not in frame.columns]
+def castable(have: pl.DataType, want: pl.DataType) -> bool:
+    """Whether `conform` may cast a column of dtype `have` to the declared `want`: only where no value changes
+    meaning (an integer to a wider or narrower integer, range-checked by the strict cast, or to a float; a float to
+    a float; a null column; a datetime to another unit of the same time zone; lists of such). A float into an integer
+    column (truncated), a number into a string or a string into a number or date is a wrong dtype."""
+    if have == want or have == pl.Null:
+        return True
+    if have.is_integer():
+        return want.is_integer() or want.is_float()
+    if have.is_float():
+        return want.is_float()
+    if isinstance(have, pl.Datetime) and isinstance(want, pl.Datetime):
+        return have.time_zone == want.time_zone
+    if isinstance(have, pl.List) and isinstance(want, pl.List):
+        return castable(have.inner, want.inner)
+    if isinstance(have, pl.String | pl.Categorical | pl.Enum):
+        return want == pl.String
+    return False
+
+
+def duplicated_grain(frame: pl.DataFrame, grain: Collection[str]) -> pl.DataFrame:
+    """The rows of `frame` whose grain values repeat (nulls equal), grain columns only."""
+    cols = list(grain)
+    return frame.select(cols).filter(frame.select(cols).is_duplicated())
+
+
+def conform(frame: pl.DataFrame, table: Table, *, check_grain: bool = True, partial: bool = False,
+            extra: Literal["drop", "keep", "error"] = "drop") -> pl.DataFrame:
+    """The gate every frame passes before it is written: select the table's declared columns, in order, and cast
+    them to the declared dtypes. Raises ValueError on a missing column, a wrong dtype (a cast that would change
+    values: see `castable`), a value the cast cannot hold, nulls in required columns, and (`check_grain`) rows
+    repeating the grain.
+
+    `partial`: declared columns the frame lacks are left out (a run row with the columns it has); required ones must
+    be there all the same. `extra="keep"`: undeclared columns stay, after the declared ones (a state written by a
+    newer version keeps its columns); `extra="error"`: an undeclared column is an error, not dropped."""
+    names = set(frame.columns)
+    declared = {c.name for c in table.columns}
+    if extra == "error" and not names <= declared:
+        raise ValueError(f"{table.name}: undeclared columns {sorted(names - declared)}")
+    cols = [c for c in table.columns if c.name in names or not partial or not c.nullable]
+    missing = [c.name for c in cols if c.name not in names]
     if missing:
         raise ValueError(f"{table.name}: missing columns {missing}")
-    out = frame.select([pl.col(c.name).cast(c.dtype, strict=True) for c in table.columns])
-    nulls = [name for name in table.required if out.get_column(name).null_count()]
+    wrong = [f"{c.name} is {frame.schema[c.name]}, declared {c.dtype}" for c in cols
+             if not castable(frame.schema[c.name], c.dtype() if isinstance(c.dtype, type) else c.dtype)]
+    if wrong:
+        raise ValueError(f"{table.name}: wrong dtypes: {'; '.join(wrong)}")
+    keep = [n for n in frame.columns if n not in declared] if extra == "keep" else []
+    try:
+        out = frame.select([pl.col(c.name).cast(c.dtype, strict=True) for c in cols] + keep)
+    except pl.exceptions.InvalidOperationError as exc:
+        raise ValueError(f"{table.name}: values that do not fit the declared dtypes: {exc}") from None
+    nulls = [c.name for c in cols if not c.nullable and out.get_column(c.name).null_count()]
     if nulls:
         raise ValueError(f"{table.name}: nulls in required columns {nulls}")
+    if check_grain and out.height > 1:
+        dups = duplicated_grain(out, table.grain)
+        if dups.height:
+            raise ValueError(f"{table.name}: {dups.height} rows repeat the grain {table.grain}, e.g. "
+                             f"{dups.head(3).rows()}")
     return out
 
 
@@ -246,7 +375,7 @@ CROSS_YEAR_FINDINGS = Table(
     "cross_year_findings",
     "One row per cross-year finding (carried_over_mismatch, active_disclosure_in_force_mismatch): a report "
     "(the later year) disagrees with the same organ's report of the year before. Same columns as findings.",
-    "report_id, rule, field",
+    ("report_id", "rule", "field"),
     tuple(replace(c, **_CROSS_YEAR_DOCS[c.name]) if c.name in _CROSS_YEAR_DOCS else c for c in FINDINGS.columns),
 )
 
@@ -259,7 +388,7 @@ EXPECTED_PUBLISHERS = Table(
     "One row per government that must publish an annual report (条例 第五十条): every province, prefecture and county "
     "of the division table (Taiwan, Hong Kong, Macau aside; the table has no townships). `vintage` states the table's "
     "date; valid years are null where the table gives none (one snapshot, no dates).",
-    "division_code, level",
+    ("division_code", "level"),
     (
         Column("division_code", pl.String, False, "6-digit administrative division code.", "administrative-division table"),
         Column("level", pl.String, False, "provincial, prefectural or county (as reports.admin_level; not named so: "

@@ -243,7 +243,9 @@ def test_staged_rows_by_partition_equal_the_whole_run_made_unique(store):
 
 
 def test_staging_reads_only_complete_batches(store):
-    keys_frame = pl.DataFrame({"key": ["k1"], "status": ["parsed"]})
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    keys_frame = pl.DataFrame([{"key": "k1", "parser_version": "1", "processed_at": now, "status": "parsed"}],
+                              schema=lake.STATE_SCHEMA)  # state rows, declared as STATE
     lake.stage_frames(store, "run-1", "00000", {"reports": rows("reports", ["a"]), "_keys": keys_frame})
     lake.stage_frames(store, "run-1", "00001", {"reports": rows("reports", ["b"]),
                                                 "_keys": keys_frame.with_columns(key=pl.lit("k2"))})

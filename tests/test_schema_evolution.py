@@ -181,7 +181,6 @@ def test_adding_a_column_keeps_existing_partitions_and_readers_working(store, mo
                                              Column("page_count", pl.Int32, True, "Pages of the PDF.", "PDF")))
     monkeypatch.setitem(TABLES, "reports", v2)
     monkeypatch.setattr(tables, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
-    monkeypatch.setattr(lake, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
 
     old = lake.read_table(store, "reports")
     assert old.columns[-1] == "page_count" and old.get_column("page_count").null_count() == old.height == 3

@@ -15,6 +15,8 @@ from schemas import form
 from schemas.tables import (
     ACTIVE_DISCLOSURE,
     APPLICATIONS,
+    FINDING_COLUMNS,
+    FINDING_SCHEMA,
     FINDINGS,
     REPORTS,
     REVIEW_LITIGATION,
@@ -286,8 +288,7 @@ def parse_documents(docs: Sequence[Document], progress: Callable[[int, int], Non
         **{c: pl.Int64 for c in form.APPLICANTS}})
     rl = pl.DataFrame(rl_rows, orient="row", schema={"report_id": pl.String, "group": pl.String,
                                                      **{c: pl.Int64 for c in form.REVIEW_OUTCOMES}})
-    extracted = pl.DataFrame(finding_rows, schema={c: pl.String for c in
-                                                   ["report_id", "rule", "severity", "table", "row", "column", "field", "expected", "actual", "message"]})
+    extracted = pl.DataFrame(finding_rows, schema=FINDING_SCHEMA)
     findings = pl.concat([extracted, validate(apps, rl)])
     sources = pl.DataFrame({"report_id": [r["report_id"] for r in reports], "source": [r["source"] for r in reports]}).unique(
         "report_id", keep="first")
@@ -318,15 +319,16 @@ def parse_documents(docs: Sequence[Document], progress: Callable[[int, int], Non
     )
     frames = {
         "reports": conform(rep, REPORTS),
-        "active_disclosure": conform(ad.join(ids, on="report_id").unique(["report_id", "item", "measure"], keep="first"), ACTIVE_DISCLOSURE),
-        "applications": conform(apps.join(ids, on="report_id").unique(["report_id", "row_key"], keep="first"), APPLICATIONS),
-        "review_litigation": conform(rl.join(ids, on="report_id").unique(["report_id", "group"], keep="first"), REVIEW_LITIGATION),
-        "findings": conform(findings.unique(maintain_order=True), FINDINGS),
+        "active_disclosure": conform(ad.join(ids, on="report_id").unique(ACTIVE_DISCLOSURE.grain, keep="first"), ACTIVE_DISCLOSURE),
+        "applications": conform(apps.join(ids, on="report_id").unique(APPLICATIONS.grain, keep="first"), APPLICATIONS),
+        "review_litigation": conform(rl.join(ids, on="report_id").unique(REVIEW_LITIGATION.grain, keep="first"), REVIEW_LITIGATION),
+        # unique on the grain, the first kept, as the commit keeps it (conform refuses a grain repeated)
+        "findings": conform(findings.unique(FINDINGS.grain, keep="first", maintain_order=True), FINDINGS),
     }
     assert set(frames) == set(TABLES)
     # each record's findings, in the frame's order: one pass over the batch's rows, not a frame per document
     by_report: dict[str, list[dict[str, Any]]] = {}
-    fields = ("rule", "severity", "table", "row", "column", "field", "expected", "actual", "message")
+    fields = FINDING_COLUMNS
     for rid, *values in findings.select("report_id", *fields).iter_rows():
         by_report.setdefault(rid, []).append(dict(zip(fields, values, strict=True)))
     for rec in records:

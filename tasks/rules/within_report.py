@@ -5,14 +5,15 @@ from __future__ import annotations
 import polars as pl
 
 from schemas import form
+from schemas.tables import FINDING_SCHEMA
 
 APPLICANT_COLS = list(form.APPLICANTS)
 SIX = APPLICANT_COLS[:6]
-FINDING_COLS = ["report_id", "rule", "severity", "table", "row", "column", "field", "expected", "actual", "message"]
+FINDING_COLS = list(FINDING_SCHEMA)  # report_id and the finding columns (schemas/tables.py)
 
 
 def _empty() -> pl.DataFrame:
-    return pl.DataFrame(schema={c: pl.String for c in FINDING_COLS})
+    return pl.DataFrame(schema=FINDING_SCHEMA)
 
 
 def applications_row_totals(apps: pl.DataFrame) -> pl.DataFrame:
@@ -118,4 +119,4 @@ def validate(apps: pl.DataFrame, rl: pl.DataFrame) -> pl.DataFrame:
         parts += [applications_row_totals(apps), applications_column_rules(apps)]
     if not rl.is_empty():
         parts.append(review_litigation_totals(rl))
-    return pl.concat([p.select(pl.col(c).cast(pl.String) for c in FINDING_COLS) for p in parts])
+    return pl.concat([p.select(pl.col(c).cast(dtype) for c, dtype in FINDING_SCHEMA.items()) for p in parts])
