@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
-from schemas.tables import FAILURES, TABLES
+from schemas.tables import APPLICATIONS, FAILURES, FINDINGS, TABLES, conform
 from tasks import lake
 from tasks.storage import Store
 
@@ -208,6 +208,52 @@ def test_duckdb_reads_the_table(store):
     assert got.height == 4 and got.schema["year"] == pl.Int32
     n, = con.execute("SELECT count(*) FROM read_parquet(?, hive_partitioning = true)", [glob]).fetchone()
     assert n == expected.height
+
+
+# -- the conform gate -----------------------------------------------------------------------------------------------
+
+def test_conform_refuses_a_repeated_grain_and_wrong_dtypes():
+    """schemas.tables.conform, the one step every frame passes before it is written: the declared grain (findings:
+    report_id, rule, field and message, the field null for a whole table) must not repeat, and a column whose dtype
+    would change its values when cast is refused, not cast."""
+    findings = rows("findings", ["a"]).with_columns(field=pl.lit(None, pl.String))
+    two_tables = pl.concat([findings, findings.with_columns(message=pl.lit("table 4 missing"))])
+    assert conform(two_tables, FINDINGS).height == 2  # the message tells them apart: not a repeat
+    repeated = pl.concat([findings, findings.with_columns(actual=pl.lit("other"))])
+    with pytest.raises(ValueError, match=r"findings: 2 rows repeat the grain \('report_id', 'rule', 'field', 'message'\)"):
+        conform(repeated, FINDINGS)
+    assert conform(repeated, FINDINGS, check_grain=False).height == 2  # reading staged batches: repeats allowed
+
+    apps = rows("applications", ["a", "b"])
+    widened = apps.with_columns(pl.col("row_order").cast(pl.Int64), pl.col("year").cast(pl.Int64))
+    assert conform(widened, APPLICATIONS).schema == APPLICATIONS.polars_schema  # integers that fit: cast
+    for column, value, message in (("total", pl.lit(1.5), "total is Float64, declared Int64"),
+                                   ("total", pl.lit("7"), "total is String, declared Int64"),
+                                   ("row_key", pl.lit(3), "row_key is Int32, declared String"),
+                                   ("row_order", pl.lit(40000, pl.Int64), "do not fit the declared dtypes")):
+        with pytest.raises(ValueError, match=message):
+            conform(apps.with_columns(value.alias(column)), APPLICATIONS)
+    with pytest.raises(ValueError, match="nulls in required columns"):
+        conform(apps.with_columns(row_key=pl.lit(None, pl.String)), APPLICATIONS)
+
+
+def test_every_write_goes_through_the_gate(store):
+    """Partitions, staged batches, the state and run rows are refused before anything is written."""
+    dup = pl.concat([rows("applications", ["a"]), rows("applications", ["a"]).with_columns(total=pl.lit(9, pl.Int64))])
+    with pytest.raises(ValueError, match="repeat the grain"):
+        lake.write_partition(store, "applications", 2024, "county", dup)
+    with pytest.raises(ValueError, match="repeat the grain"):
+        lake.stage_frames(store, "run-g", "00000", {"applications": dup})
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    state = pl.DataFrame([{"key": "k", "parser_version": "1", "processed_at": now, "status": "parsed"}] * 2,
+                         schema=lake.STATE_SCHEMA)
+    with pytest.raises(ValueError, match="state: 2 rows repeat the grain"):
+        lake.write_state(store, state)
+    with pytest.raises(ValueError, match="wrong dtypes: size is String"):
+        lake.write_state(store, state.head(1).with_columns(size=pl.lit("12")))
+    with pytest.raises(ValueError, match=r"runs: undeclared columns \['wall_ms'\]"):
+        lake.append_run(store, {"run_id": "r1", "wall_ms": 3})
+    assert keys(store) == []
 
 
 # -- staging, state, runs, failures ------------------------------------------------------------------------------
