@@ -42,13 +42,6 @@ def empty_frame(table: str | Table) -> pl.DataFrame:
     return pl.DataFrame(schema=get_table(table).polars_schema)
 
 
-def _sorted(table: Table, frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` in a total order: by the grain, which `conform` has checked is unique (half the time of sorting by
-    every column: 2.4 M rows of applications 0.40 s against 0.87 s)."""
-    by = [c for c in dict.fromkeys(("report_id", *table.grain)) if c in frame.columns]
-    return frame.sort(by, nulls_last=True, maintain_order=True)
-
-
 def _check_id(value: str, what: str) -> str:
     if not isinstance(value, str) or not _SAFE_ID.match(value) or value == SUCCESS_MARKER:
         raise ValueError(f"invalid {what} {value!r}: letters, digits, _ . = - only")
@@ -56,11 +49,12 @@ def _check_id(value: str, what: str) -> str:
 
 
 def _table_bytes(frame: pl.DataFrame, table: Table) -> bytes:
-    """Conform (declared columns and dtypes, required values, a unique grain), drop partition keys, sort, and write
-    one Parquet file with the table's arrow schema."""
-    data = conform(frame, table)
+    """Conform (declared columns and dtypes, required values, a unique grain) sorted by the grain (a total order:
+    deterministic files; sorting by the grain alone is half the time of sorting by every column, 2.4 M rows of
+    applications 0.40 s against 0.87 s), drop partition keys, and write one Parquet file with the table's arrow
+    schema."""
+    data = conform(frame, table, sort=True)
     data = data.drop([k for k in PARTITION_KEYS if k in data.columns])
-    data = _sorted(table, data)
     arrow = data.to_arrow().cast(table.arrow_schema)
     buf = io.BytesIO()
     pq.write_table(arrow, buf, compression=COMPRESSION, write_statistics=True, row_group_size=ROW_GROUP_SIZE)
