@@ -244,7 +244,7 @@ STATE = Table(
     (
         Column("key", pl.String, False, "Object key in the source.", "storage"),
         Column("size", pl.Int64, True, "Size in bytes when listed.", "storage"),
-        Column("etag", pl.String, True, "ETag (S3) or size and mtime (local) when listed; null forces a re-read "
+        Column("etag", pl.String, True, "ETag (S3) or <mtime_ns>-<size> (local) when listed; null forces a re-read "
                "(a key whose batch failed keeps its last good parse, its etag forgotten).", "storage"),
         Column("content_hash", pl.String, True, "Full SHA-256 hex digest of the bytes (null: not parsed).", "storage"),
         Column("report_id", pl.String, True, "The report the object gave (reports.report_id; null: failed or rejected).", "derived"),
@@ -252,7 +252,8 @@ STATE = Table(
         Column("admin_level", pl.String, True, "The report's level (as reports.admin_level; null: not parsed).", "reports"),
         Column("parser_version", pl.String, False, "govreports parser version that processed it.", "derived"),
         Column("processed_at", pl.Datetime("us", "UTC"), False, "When the batch processed it.", "orchestration"),
-        Column("status", pl.String, False, "parsed, failed (read or parse failed: see failures) or rejected.", "orchestration"),
+        Column("status", pl.String, False, "parsed; failed (not read: retried by the next run); rejected (refused "
+               "by the listing or over a parse budget: not retried until its bytes change). See failures.", "orchestration"),
         Column("sidecar_etag", pl.String, True, "ETag of the object's <file>.meta.json sidecar, when it has one "
                "(added later: older state files lack the column).", "storage"),
     ),
@@ -272,7 +273,7 @@ RUNS = Table(
         Column("dest", pl.String, True, "Destination URL (credentials scrubbed).", "orchestration"),
         Column("started_at", pl.Datetime("us", "UTC"), True, "When the run started.", "orchestration"),
         Column("finished_at", pl.Datetime("us", "UTC"), True, "When the run (or its recovery) finished.", "orchestration"),
-        Column("status", pl.String, True, "completed, partial (some batches failed) or failed.", "orchestration"),
+        Column("status", pl.String, True, "completed, or partial (some batches failed after their retries); a run that raises records no row.", "orchestration"),
         Column("files_seen", pl.Int64, True, "Objects listed.", "orchestration"),
         Column("skipped", pl.Int64, True, "Objects unchanged since they were processed.", "orchestration"),
         Column("parsed", pl.Int64, True, "Objects parsed.", "orchestration"),
