@@ -26,7 +26,7 @@ def test_file_on_disk_matches_the_declarations():
 def test_every_column_of_every_table_appears_in_its_section():
     text = dictionary.render()
     tables = dictionary.all_tables()
-    assert {t.name for t in tables} >= {*TABLES, FAILURES.name, CROSS_YEAR_FINDINGS.name}
+    assert {t.name for t in tables} >= {*TABLES, FAILURES.name, CROSS_YEAR_FINDINGS.name, "state", "runs"}
     for table in tables:
         section = _section(text, table.name)
         assert table.description in section
@@ -45,6 +45,19 @@ def test_partition_keys_are_marked_as_living_in_the_path():
     assert "path (partition key)" in year
     assert "applications/year=YYYY/admin_level=LEVEL/part-0.parquet" in section
     assert "failures/<run_id>.parquet" in _section(dictionary.render(), "failures")
+    # the state holds year and admin_level as columns of its one object, not in a path
+    state = _section(dictionary.render(), "state")
+    assert "_state/processed.parquet" in state
+    year = next(line for line in state.splitlines() if line.startswith("| `year` |"))
+    assert "| int32 |" in year and "path (partition key)" not in year
+
+
+def test_grains_are_the_declared_tuples():
+    """The grain the dictionary states is the one the lake checks: findings' includes the message."""
+    text = dictionary.render()
+    assert "- grain (one row per): `report_id, rule, field, message`" in _section(text, "findings")
+    for table in dictionary.all_tables():
+        assert f"- grain (one row per): `{', '.join(table.grain)}`" in _section(text, table.name)
 
 
 def test_codes_list_every_row_key_and_item():
