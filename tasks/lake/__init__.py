@@ -52,7 +52,7 @@ import pyarrow.parquet as pq
 
 from schemas.tables import FAILURES, PARTITION_KEYS, SCHEMA_VERSION, TABLES, Table, conform
 from tasks.faults import fault_point
-from tasks.storage import StorageError, Store
+from tasks.storage import NotFound, StorageError, Store
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def _read_objects(store: Store, keys: Sequence[str]) -> list[tuple[str, bytes]]:
     out: list[tuple[str, bytes]] = []
     for key, data, error in store.read_many(list(keys), max_workers=16, max_bytes=READ_LIMIT):
         if data is None:
-            if error and error.startswith("not_found"):
+            if isinstance(error, NotFound):
                 continue
             raise StorageError(f"cannot read {store.uri(key)}: {error}")
         out.append((key, data))
@@ -262,7 +262,7 @@ def partition_schema_versions(store: Store, table: str | Table) -> dict[tuple[in
     out: dict[tuple[int, str], int | None] = {}
     for key, data, error in store.read_many(list(keys), max_workers=16, max_bytes=READ_LIMIT):
         if data is None:
-            if error and error.startswith("not_found"):
+            if isinstance(error, NotFound):
                 continue
             raise StorageError(f"cannot read {store.uri(key)}: {error}")
         out[keys[key]] = file_schema_version(data)
@@ -535,7 +535,7 @@ def pending_commits(store: Store) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for key, data, error in store.read_many(sorted(keys)):
         if data is None:
-            if error and error.startswith("not_found"):
+            if isinstance(error, NotFound):
                 continue
             raise StorageError(f"cannot read {store.uri(key)}: {error}")
         manifest = json.loads(data.decode("utf-8"))
