@@ -149,16 +149,18 @@ class LocalStore(Store):
         return [self._read_many_one(k, max_bytes, attempts) for k in keys]
 
     def _read_many_one(self, key: str, max_bytes: int, attempts: int) -> ReadResult:
+        try:  # the first try inline: through retry.call it would cost ~4 µs more a file, a tenth of the read
+            return key, self._read(key, max_bytes), None
+        except OSError as exc:
+            if not retry.retry_local(exc):
+                return key, None, _read_error(exc, key)
+            first = exc
+        except ValueError as exc:
+            return key, None, _read_error(exc, key)
         try:
-            return key, retry.call(lambda: self._read(key, max_bytes), retry.retry_local, attempts), None
-        except StorageError as exc:  # too large
-            return key, None, exc
-        except FileNotFoundError:
-            return key, None, NotFound(f"not_found: {key}")
-        except IsADirectoryError:
-            return key, None, NotFound(f"not_found: {key} is a directory")
+            return key, retry.again(first, lambda: self._read(key, max_bytes), retry.retry_local, attempts), None
         except (OSError, ValueError) as exc:
-            return key, None, storage_error(exc, describe_error(exc))
+            return key, None, _read_error(exc, key)
 
     def _read(self, key: str, max_bytes: int | None = None) -> bytes:
         with open(self._local_path(key), "rb") as fh:
@@ -335,6 +337,17 @@ class LocalStore(Store):
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+def _read_error(exc: BaseException, key: str) -> StorageError:
+    """read_many's error for a key: its text as the failures table has always stored it."""
+    if isinstance(exc, StorageError):  # too large
+        return exc
+    if isinstance(exc, FileNotFoundError):
+        return NotFound(f"not_found: {key}")
+    if isinstance(exc, IsADirectoryError):
+        return NotFound(f"not_found: {key} is a directory")
+    return storage_error(exc, describe_error(exc))
 
 
 def _pid_running(pid: int) -> bool:

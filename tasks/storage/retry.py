@@ -87,7 +87,15 @@ def call(fn: Callable[[], T], retry_on: Callable[[BaseException], bool], attempt
     except Exception as exc:
         if attempts <= 1 or not retry_on(exc):
             raise
-        first: list[BaseException] = [exc]
+        return again(exc, fn, retry_on, attempts)
+
+
+def again(exc: BaseException, fn: Callable[[], T], retry_on: Callable[[BaseException], bool],
+          attempts: int = ATTEMPTS) -> T:
+    """fn() tried again after its first attempt failed with `exc` (which `retry_on` accepted): `attempts` in all."""
+    if attempts <= 1:
+        raise exc
+    first: list[BaseException] = [exc]
 
     def attempt() -> T:
         if first:  # tenacity's first attempt is the failure we already have: it waits, then tries again
