@@ -284,7 +284,7 @@ def test_huge_object_refused_without_reading(huge_source):
     finally:
         tracemalloc.stop()
     assert (got_key, data) == (key, None)
-    assert error == f"too_large: {kind.huge_size} bytes > {limit}"
+    assert str(error) == f"too_large: {kind.huge_size} bytes > {limit}"
     assert traced_peak < 4 * MiB, f"Python allocations peaked at {traced_peak / MiB:.0f} MiB"
     assert rss.growth < 32 * MiB, f"resident memory grew by {rss.growth / MiB:.0f} MiB"
 

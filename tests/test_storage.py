@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from tasks import storage
-from tasks.storage import S3Settings, Store
+from tasks.storage import ErrorKind, NotFound, S3Settings, StorageError, Store, errors, local, retry
+from tests.faultproxy import FaultProxy
 from tests.servers import moto_s3, server_env, store_for
 
 ODD_KEYS = ["raw/2024/报告 一.txt", "raw/2024/a%2Fb.txt", "raw/with space/x y.html", "top.txt"]
@@ -57,7 +57,7 @@ def test_settings_from_environment(monkeypatch):
 
     kwargs = Store("s3://b/p").s3fs_kwargs()
     config = kwargs["config_kwargs"]
-    assert config["retries"] == {"max_attempts": 4, "mode": "standard"}
+    assert config["retries"] == {"max_attempts": 5, "mode": "standard"}
     assert config["connect_timeout"] == 10 and config["read_timeout"] == 60
     assert config["request_checksum_calculation"] == "when_required"  # a non-AWS endpoint
     assert config["s3"] == {"addressing_style": "path"}
@@ -109,7 +109,8 @@ def test_put_list_read_delete_keep_keys_exactly(store):
     got = {k: (d, e) for k, d, e in results}
     assert all(got[k] == (payloads[k], None) for k in ODD_KEYS)
     assert got["raw/empty.txt"] == (b"", None)
-    assert got["raw/missing.txt"][0] is None and got["raw/missing.txt"][1].startswith("not_found")
+    assert got["raw/missing.txt"][0] is None and str(got["raw/missing.txt"][1]) == "not_found: raw/missing.txt"
+    assert isinstance(got["raw/missing.txt"][1], NotFound) and got["raw/missing.txt"][1].kind is ErrorKind.NOT_FOUND
 
     assert store.get_bytes(ODD_KEYS[0]) == payloads[ODD_KEYS[0]]
     assert store.exists(ODD_KEYS[1]) and not store.exists("raw/missing.txt")
@@ -128,7 +129,8 @@ def test_too_large_objects_are_refused_unread(store):
     store.put_bytes("big.bin", b"x" * 5000)
     store.put_bytes("small.bin", b"y" * 10)
     results = dict((k, (d, e)) for k, d, e in store.read_many(["big.bin", "small.bin"], max_bytes=4096))
-    assert results["big.bin"] == (None, "too_large: 5000 bytes > 4096")
+    data, error = results["big.bin"]
+    assert data is None and str(error) == "too_large: 5000 bytes > 4096" and error.kind is ErrorKind.TOO_LARGE
     assert results["small.bin"] == (b"y" * 10, None)
 
 
@@ -183,7 +185,7 @@ def test_local_writes_go_through_tmp_outside_the_target_folder(tmp_path, monkeyp
         seen.append((str(src), str(dst)))
         real_replace(src, dst)
 
-    monkeypatch.setattr(storage.os, "replace", spy)
+    monkeypatch.setattr(local.os, "replace", spy)
     store.put_bytes("reports/year=2024/admin_level=county/part-0.parquet", b"data")
     (src, dst), = seen
     assert src.startswith(str(tmp_path / "lake" / "_tmp")) and dst.endswith("part-0.parquet")
@@ -211,7 +213,7 @@ def test_local_keys_cannot_escape_the_root(tmp_path):
         with pytest.raises(ValueError):
             store.put_bytes(bad, b"x")
     (key, data, error), = store.read_many(["../x"])
-    assert data is None and error.startswith("ValueError")
+    assert data is None and str(error).startswith("ValueError: invalid key") and error.kind is ErrorKind.OTHER
 
 
 # -- retries -----------------------------------------------------------------------------------------------------
@@ -222,18 +224,20 @@ def _client_error(code: str, status: int) -> ClientError:
 
 
 def test_transient_errors_are_classified():
-    assert storage._is_transient(_client_error("SlowDown", 503))
-    assert storage._is_transient(_client_error("InternalError", 500))
-    assert storage._is_transient(EndpointConnectionError(endpoint_url="http://x"))
-    assert storage._is_transient(ConnectionResetError())
-    assert storage._is_transient(TimeoutError())
-    assert not storage._is_transient(_client_error("NoSuchKey", 404))
-    assert not storage._is_transient(_client_error("AccessDenied", 403))
+    assert errors.is_transient(_client_error("SlowDown", 503))
+    assert errors.is_transient(_client_error("InternalError", 500))
+    assert errors.is_transient(EndpointConnectionError(endpoint_url="http://x"))
+    assert errors.is_transient(ConnectionResetError())
+    assert errors.is_transient(TimeoutError())
+    assert not errors.is_transient(_client_error("NoSuchKey", 404))
+    assert not errors.is_transient(_client_error("AccessDenied", 403))
 
 
 class _Body:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+    """A response body whose read fails with `fail` (then serves `data` on a later GET)."""
+
+    def __init__(self, data: bytes, fail: BaseException | None = None) -> None:
+        self.data, self.fail = data, fail
 
     async def __aenter__(self):
         return self
@@ -242,6 +246,8 @@ class _Body:
         return None
 
     async def read(self) -> bytes:
+        if self.fail is not None:
+            raise self.fail
         return self.data
 
     async def aclose(self) -> None:
@@ -249,33 +255,137 @@ class _Body:
 
 
 class _FlakyClient:
-    """Fails each key's first two GETs with a retryable error, then serves it; 'gone' is always 404."""
+    """Stands for the aiobotocore client *after* botocore's own retries: a request error it raises is final. Each
+    key's first two bodies break off (reset, short read: botocore does not retry those), 'gone' is 404, 'slow'
+    answers 503 SlowDown (botocore's to retry, so never retried again), 'busy' answers 429 TooManyRequests once."""
 
     def __init__(self) -> None:
         self.calls: dict[str, int] = {}
 
     async def get_object(self, Bucket: str, Key: str):  # noqa: N803 - boto's names
+        from botocore.exceptions import IncompleteReadError
+
         n = self.calls[Key] = self.calls.get(Key, 0) + 1
         if Key.endswith("gone"):
             raise _client_error("NoSuchKey", 404)
-        if n == 1:
+        if Key.endswith("slow"):
             raise _client_error("SlowDown", 503)
-        if n == 2:
-            raise ConnectionResetError("reset by peer")
-        return {"Body": _Body(Key.encode()), "ContentLength": len(Key)}
+        if Key.endswith("busy") and n == 1:
+            raise _client_error("TooManyRequests", 429)
+        fail = {1: ConnectionResetError("reset by peer"), 2: IncompleteReadError(actual_bytes=1, expected_bytes=5)}
+        return {"Body": _Body(Key.encode(), fail.get(n) if not Key.endswith("busy") else None),
+                "ContentLength": len(Key)}
 
 
-def test_read_many_retries_transient_errors_per_key(monkeypatch):
-    monkeypatch.setattr(storage, "_backoff", lambda attempt: 0.0)
+@pytest.fixture
+def no_waits(monkeypatch):
+    from tenacity import wait_none
+
+    monkeypatch.setattr(retry, "_WAIT", wait_none())
+
+
+def test_read_many_retries_what_botocore_does_not(no_waits):
     store = Store("s3://bucket/pre", settings=S3Settings(endpoint_url="http://unused:1"))
     client = _FlakyClient()
-    out = asyncio.run(store._s3_read_many(client, ["a", "b", "gone"], 2, 1000, 4))
+    out = asyncio.run(store._read_many(client, ["a", "b", "gone", "slow", "busy"], 2, 1000, 4))
     assert out[:2] == [("a", b"pre/a", None), ("b", b"pre/b", None)]
-    assert out[2] == ("gone", None, "not_found: gone")
-    assert client.calls == {"pre/a": 3, "pre/b": 3, "pre/gone": 1}
+    assert out[4] == ("busy", b"pre/busy", None)
+    (_k, data, gone), (_k2, data2, slow) = out[2], out[3]
+    assert data is None and isinstance(gone, NotFound) and str(gone) == "not_found: gone"
+    assert data2 is None and str(slow) == "SlowDown: SlowDown" and slow.kind is ErrorKind.TRANSIENT
+    # one layer per failure: broken bodies and 429 by tenacity; a 404 or a 503 (botocore's) tried once here
+    assert client.calls == {"pre/a": 3, "pre/b": 3, "pre/gone": 1, "pre/slow": 1, "pre/busy": 2}
     client = _FlakyClient()
-    (key, data, error), = asyncio.run(store._s3_read_many(client, ["c"], 2, 1000, 2))  # gives up after 2 tries
-    assert data is None and "reset by peer" in error
+    (key, data, error), = asyncio.run(store._read_many(client, ["c"], 2, 1000, 2))  # gives up after 2 tries
+    assert data is None and str(error) == "IncompleteReadError: 1 read, but total bytes expected is 5."
+    assert error.kind is ErrorKind.TRANSIENT and client.calls == {"pre/c": 2}
+
+
+def test_errors_pickle_with_their_kind():
+    for error in (StorageError("put s3://b/k: InternalError: x", ErrorKind.TRANSIENT), NotFound("not_found: k")):
+        back = pickle.loads(pickle.dumps(error))
+        assert (type(back), str(back), back.kind) == (type(error), str(error), error.kind)
+    assert isinstance(NotFound("x"), FileNotFoundError) and isinstance(StorageError("x"), OSError)
+    assert errors.classify(_client_error("PreconditionFailed", 412)) is ErrorKind.PRECONDITION_FAILED
+    assert errors.classify(_client_error("AccessDenied", 403)) is ErrorKind.FORBIDDEN
+    assert errors.classify(_client_error("ConditionalRequestConflict", 409)) is ErrorKind.TRANSIENT
+    assert retry.retry_s3_conditional(_client_error("ConditionalRequestConflict", 409))
+    assert not retry.retry_s3(_client_error("ConditionalRequestConflict", 409))  # a plain write's 409 is final
+
+
+# -- typed errors, on both kinds of store ------------------------------------------------------------------------
+
+def test_local_errors_are_typed_and_passing_ones_retried(tmp_path, monkeypatch, no_waits):
+    import errno
+
+    store = Store(tmp_path / "lake")
+    store.put_bytes("a.txt", b"payload")
+    with pytest.raises(NotFound, match="not_found: "):
+        store.get_bytes("missing.txt")
+    assert store.read_versioned("missing.txt") is None
+    store.put_bytes("lease.json", b"v1")
+    _data, v1 = store.read_versioned("lease.json")
+    store.put_bytes("lease.json", b"v2")
+    assert not store.put_if_match("lease.json", b"v3", v1) and not store.delete_if_match("lease.json", v1)
+
+    opens: list[str] = []
+    real_open = open
+
+    def flaky_open(path, *args, fails: int, **kwargs):  # a network filesystem's ESTALE / EIO
+        opens.append(str(path))
+        if len(opens) <= fails:
+            raise OSError(errno.ESTALE if len(opens) % 2 else errno.EIO, "Stale file handle", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(local, "open", lambda *a, **k: flaky_open(*a, fails=2, **k), raising=False)
+    assert store.read_many(["a.txt"]) == [("a.txt", b"payload", None)] and len(opens) == 3
+    opens.clear()
+    assert store.get_bytes("a.txt") == b"payload" and len(opens) == 3
+    monkeypatch.setattr(local, "open", lambda *a, **k: flaky_open(*a, fails=99, **k), raising=False)
+    opens.clear()
+    (_key, data, error), = store.read_many(["a.txt"], attempts=3)
+    assert data is None and error.kind is ErrorKind.TRANSIENT and len(opens) == 3
+    assert str(error).startswith("OSError: [Errno 116] Stale file handle")
+    opens.clear()
+    with pytest.raises(StorageError) as raised:
+        store.get_bytes("a.txt")
+    assert raised.value.kind is ErrorKind.TRANSIENT and len(opens) == retry.ATTEMPTS
+    assert type(raised.value) is StorageError and str(raised.value).startswith(f"get {store.uri('a.txt')}: OSError")
+
+
+def test_s3_errors_are_typed_and_transient_ones_retried_by_botocore_alone(no_waits):
+    with moto_s3() as info, FaultProxy(info["endpoint_url"], seed=3) as proxy:
+        settings = S3Settings(endpoint_url=proxy.url, access_key_id=info["key"], secret_access_key=info["secret"],
+                              region="us-east-1", max_attempts=3)
+        store = Store(f"s3://{info['bucket']}/typed", settings=settings)
+        store.put_bytes("a.txt", b"payload")
+        with pytest.raises(NotFound, match="not_found: s3://"):
+            store.get_bytes("missing.txt")
+        (_k, data, missing), = store.read_many(["missing.txt"])
+        assert data is None and isinstance(missing, NotFound) and str(missing) == "not_found: missing.txt"
+        _data, v1 = store.read_versioned("a.txt")
+        store.put_bytes("a.txt", b"changed")
+        assert not store.put_if_match("a.txt", b"x", v1) and not store.delete_if_match("a.txt", v1)  # 412s
+
+        # two 500s, then the answer: botocore's retries (max_attempts=3: 3 retries after the first try) cover it
+        proxy.configure(share=1.0, faults={"500": 1}, methods=["GET"], max_faults=2)
+        assert store.get_bytes("a.txt") == b"changed" and proxy.counts["500"] == 2
+        # 500s for good: each request tried exactly 1 + max_attempts times (no loop stacked on botocore's: 16 before),
+        # then a typed error
+        proxy.configure(share=1.0, faults={"500": 1}, methods=["GET", "PUT"], max_faults=None)
+        proxy.reset_counts()
+        (_k, data, error), = store.read_many(["a.txt"])
+        assert data is None and error.kind is ErrorKind.TRANSIENT and proxy.counts["500"] == 4
+        assert str(error) == "InternalError: We encountered an internal error. Please try again."
+        proxy.reset_counts()
+        with pytest.raises(StorageError) as raised:
+            store.put_bytes("b.txt", b"x")
+        assert raised.value.kind is ErrorKind.TRANSIENT and proxy.counts["500"] == 4
+        assert type(raised.value) is StorageError  # its class name is part of a failed batch's text in the lake
+        assert str(raised.value) == f"put {store.uri('b.txt')}: InternalError: We encountered an internal error. " \
+                                    "Please try again."
+        proxy.off()
+        assert store.get_bytes("a.txt") == b"changed"
 
 
 @pytest.mark.slow
@@ -296,4 +406,5 @@ def test_moto_server_and_environment_settings(monkeypatch):
         store.put_bytes("报告 1.txt", b"abc")
         assert store.put_if_absent("lock", b"1") and not store.put_if_absent("lock", b"2")
         assert store.list_objects().get_column("key").to_list() == ["lock", "报告 1.txt"]
-        assert store.read_many(["报告 1.txt"], max_bytes=2) == [("报告 1.txt", None, "too_large: 3 bytes > 2")]
+        (key, data, error), = store.read_many(["报告 1.txt"], max_bytes=2)
+        assert (key, data, str(error), error.kind) == ("报告 1.txt", None, "too_large: 3 bytes > 2", ErrorKind.TOO_LARGE)

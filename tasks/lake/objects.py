@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from schemas.tables import FAILURES, PARTITION_KEYS, TABLES, Table, conform
-from tasks.storage import StorageError, Store
+from tasks.storage import NotFound, StorageError, Store
 
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
 PART_FILE = "part-0.parquet"
@@ -77,7 +77,7 @@ def _read_objects(store: Store, keys: Sequence[str]) -> list[tuple[str, bytes]]:
     out: list[tuple[str, bytes]] = []
     for key, data, error in store.read_many(list(keys), max_workers=16, max_bytes=READ_LIMIT):
         if data is None:
-            if error and error.startswith("not_found"):
+            if isinstance(error, NotFound):
                 continue
             raise StorageError(f"cannot read {store.uri(key)}: {error}")
         out.append((key, data))

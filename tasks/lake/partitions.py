@@ -16,7 +16,7 @@ from schemas import tables
 from schemas.tables import PARTITION_KEYS, Table, conform
 from tasks.faults import fault_point
 from tasks.lake.objects import PART_FILE, READ_LIMIT, _read_all, _read_bytes, _table_bytes, empty_frame, get_table
-from tasks.storage import StorageError, Store
+from tasks.storage import NotFound, StorageError, Store
 
 SCHEMA_VERSION_KEY = b"govreports_schema_version"
 # Partition columns as every reader should declare them (Polars hive_schema; pyarrow/DuckDB equivalents in tests).
@@ -112,7 +112,7 @@ def partition_schema_versions(store: Store, table: str | Table) -> dict[tuple[in
     out: dict[tuple[int, str], int | None] = {}
     for key, data, error in store.read_many(list(keys), max_workers=16, max_bytes=READ_LIMIT):
         if data is None:
-            if error and error.startswith("not_found"):
+            if isinstance(error, NotFound):
                 continue
             raise StorageError(f"cannot read {store.uri(key)}: {error}")
         out[keys[key]] = file_schema_version(data)

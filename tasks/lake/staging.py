@@ -26,7 +26,7 @@ from tasks.lake.objects import (
     grain,
 )
 from tasks.lake.partitions import by_partition
-from tasks.storage import StorageError, Store
+from tasks.storage import NotFound, StorageError, Store
 
 STAGING_PREFIX = "_staging"
 COMMIT_MANIFEST = "_COMMIT.json"
@@ -190,7 +190,7 @@ def pending_commits(store: Store) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for key, data, error in store.read_many(sorted(keys)):
         if data is None:
-            if error and error.startswith("not_found"):
+            if isinstance(error, NotFound):
                 continue
             raise StorageError(f"cannot read {store.uri(key)}: {error}")
         manifest = json.loads(data.decode("utf-8"))
