@@ -124,3 +124,18 @@ def test_the_runtime_never_imports_synthetic_data_code():
     assert len(proc.stdout.strip().splitlines()) == len(files)
     assert all(json.loads(line)["layout"] for line in proc.stdout.strip().splitlines())
     assert result["bad"] == []
+
+
+def test_generate_and_demo_say_what_to_install_without_the_synth_extra(monkeypatch, tmp_path, capsys):
+    import tasks.synth.corpus as corpus
+    from flows.cli import main
+
+    real = corpus.find_spec
+    monkeypatch.setattr(corpus, "find_spec", lambda name: None if name == "reportlab" else real(name))
+    assert main(["generate", "--reports", "3", "--dest", str(tmp_path / "corpus")]) == 2
+    assert "pip install 'govreports[synth]'" in capsys.readouterr().err
+    assert not (tmp_path / "corpus").exists() or not any((tmp_path / "corpus").iterdir())
+    assert main(["demo", "--reports", "3", "--workdir", str(tmp_path / "demo")]) == 2
+    assert "reportlab (the synth extra)" in capsys.readouterr().err
+    assert main(["generate", "--reports", "3", "--dest", str(tmp_path / "text"), "--text-only"]) == 0
+    assert len(list((tmp_path / "text").rglob("*.*"))) >= 3
