@@ -25,6 +25,10 @@ all (郫都区人民政府) still gets its level from its suffix, with the place
 
 Caching: calls are cached on the raw (organ, context) when the context is short (a sidecar region, a title), and on
 (normalised organ, places the context names) otherwise, so a long context is never kept.
+
+One module of ~900 lines, on purpose: a third of it is the grammar's word lists (data), and the matching, the corpus
+generator (sample_divisions) and the expected publishers (governments) share the table's private structures
+(_Table, _Div, _county_prefix), which must agree for resolve_organ to give every sampled organ back.
 """
 
 from __future__ import annotations
@@ -104,7 +108,7 @@ _NOT_A_FULL_NAME_AFTER = re.compile(r"(?:路|大道|大街|巷|小区|大学|学
 _SHORT_SUFFIX_RE = re.compile(r"地区|州|盟|市|县|区|旗")
 # A county's short form is used for its zones only (江宁经济技术开发区).
 _ZONE_AFTER_RE = re.compile(r"经济|高新|工业|产业|开发|科技|保税|综合保税|临港|港区|新区|园区|度假区")
-# ... or a county renamed since the table was made (海门市 → 海门区, 洪泽县 → 洪泽区): the short form with another
+# ... or a county renamed since the table was made (海门市 → 海门区): the short form with another
 # suffix, taken when a government follows or the organ has already named its city (淮安市洪泽区).
 _RENAMED_SUFFIX_RE = re.compile(r"县|区|市|旗")
 _GOVERNMENT_AFTER_RE = re.compile(r"人民政府|政府")
@@ -871,7 +875,10 @@ def sample_divisions(
 
 # The division table's vintage, as its own rows show it (data/README.md): 郫县 (郫都区 since November 2016) and
 # 海门市 (海门区 since 2020) are still listed, and there are no township rows. Written on every expected_publishers row.
-DIVISION_TABLE_VINTAGE = "cpca 0.5.5 adcodes.csv, codes of about 2015 (郫县 before 郫都区 2016-11, 海门市 before 海门区 2020); no townships"
+DIVISION_TABLE_VINTAGE = (
+    "tasks/parse/data/adcodes.csv (cpca 0.5.5's), divisions of mid-2016 (崇明区 2016-07 listed; 郫县 before 郫都区 2016-11,"
+    " 海门市 before 海门区 2020); no townships"
+)
 
 
 def governments() -> list[tuple[Division, str, str]]:
