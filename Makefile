@@ -24,7 +24,7 @@ $(BIN)/python:
 # leaves it out, and where PYTHONDONTWRITEBYTECODE is set (as on this machine) every process would compile every
 # module it imports, every time (a task worker's start-up, matplotlib in the post-run step: seconds each).
 setup: $(BIN)/python fonts
-	$(UV) sync --frozen --extra dev --extra ocr --python $(BIN)/python --compile-bytecode
+	$(UV) sync --frozen --extra dev --extra ocr --extra synth --python $(BIN)/python --compile-bytecode
 	$(BIN)/python -m compileall -q flows tasks schemas
 
 # The main job on the embedded default (local folders).

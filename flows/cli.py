@@ -70,10 +70,14 @@ def _years(text: str | None) -> list[int] | None:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from tasks.storage import Store
-    from tasks.synth.corpus import generate_corpus
+    from tasks.synth.corpus import MissingSynthExtra, generate_corpus
 
     store = Store(args.dest)
-    stats = generate_corpus(store, args.reports, seed=args.seed, attachments=not args.text_only)
+    try:
+        stats = generate_corpus(store, args.reports, seed=args.seed, attachments=not args.text_only)
+    except MissingSynthExtra as exc:
+        print(f"govreports generate: {exc}", file=sys.stderr)
+        return 2
     print(f"generated {stats.reports} reports, {stats.duplicates} duplicates, {stats.broken} broken files, "
           f"{stats.sidecars} sidecars, {stats.bytes / 1e6:.1f} MB into {store!r} (truth: _truth.jsonl)")
     return 0
@@ -111,8 +115,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tasks.storage import Store
-    from tasks.synth.corpus import generate_corpus
+    from tasks.synth.corpus import MissingSynthExtra, generate_corpus, require_synth_extra
 
+    try:
+        require_synth_extra()
+    except MissingSynthExtra as exc:
+        print(f"govreports demo: {exc}", file=sys.stderr)
+        return 2
     work = Path(args.workdir).resolve()
     source, dest = work / "source", work / "lake"
     shutil.rmtree(work, ignore_errors=True)

@@ -3,7 +3,7 @@ prose, ruled tables with the form's merged cells, a CJK font), or the real huaia
 turned into an image-only PDF the way a scanner does — at 150 or 200 dpi, turned by a degree or two, JPEG noise, a
 red seal stamped over part of table 3.
 
-The drawing uses the renderer's own blocks and table grids (`tasks/synth/render.py`: the same cells and spans its HTML
+The drawing uses the renderer's own blocks and table grids (`tasks/synth/narrative.py`, `grids.py`: the same cells and spans its HTML
 tables have), so a scan holds exactly the values of its record.
 """
 
@@ -211,12 +211,12 @@ def _num(v: Any) -> str:
 
 def draw_record(record: dict[str, Any], dpi: int, *, seed: int = 7):
     """The record as printed pages (PIL images) and where table 3's values lie (page, x0, y0, x1, y1)."""
-    from tasks.synth import render
+    from tasks.synth import grids, layouts, narrative, style
     rec = dict(record)
     rng = random.Random(seed)
-    st = render._Style(rng, "html", rec["format_version"], False, None)
-    blocks = render._blocks(rec, st, "html")
-    tables = render._tables(rec, st)
+    st = style._Style(rng, "html", rec["format_version"], False, None)
+    blocks = narrative._blocks(rec, st, "html")
+    tables = grids._tables(rec, st)
     for grid in tables.values():  # the renderer's numbers as printed plainly (no thousands separators, units)
         for texts, _spans, fixed, head in grid:
             if not head:
@@ -230,7 +230,7 @@ def draw_record(record: dict[str, Any], dpi: int, *, seed: int = 7):
             parts = [f"索引号:{idx}" if idx else "", f"发布机构:{organ}" if organ else "", f"成文日期:{date}" if date else ""]
             pages.text_block("  ".join(p for p in parts if p), TEXT_PT - 3)
         elif kind == "source":
-            pages.text_block(render._source_line(data, st), TEXT_PT - 3, centre=True)
+            pages.text_block(layouts._source_line(data, st), TEXT_PT - 3, centre=True)
         elif kind in ("para",):
             pages.text_block(data, TEXT_PT, indent=True)
         elif kind == "heading":

@@ -23,12 +23,11 @@ from tasks.synth.render import (
     ENCODINGS,
     LAYOUTS,
     NOISE_SPAM,
-    layouts,
     random_record,
-    records,
     render,
     render_bytes,
 )
+from tests.strategies import layouts, records
 
 # Section headings as they may be printed (SECTION_TITLES and the variants from the spec).
 HEADINGS = ("一、总体情况", "二、主动公开政府信息情况", "三、(收到和处理|依申请公开)", "四、(政府信息公开行政|行政复议)",

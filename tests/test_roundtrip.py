@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from schemas import form
 from tasks.parse.documents import Document, parse_documents
-from tasks.synth.render import ENCODINGS, LAYOUTS, random_record, records, render_bytes
+from tasks.synth.render import ENCODINGS, LAYOUTS, random_record, render_bytes
+from tests.strategies import records
 
 TEXT_LAYOUTS = [lay for lay in LAYOUTS if lay != "flattened"]
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -1,8 +1,10 @@
 """Who publishes a report: organ names to administrative divisions (spec: "Who publishes: administrative level").
 
-Places come only from the administrative-division table shipped by ``cpca`` (``cpca/resources/adcodes.csv``:
-12-digit adcode, name; province, prefecture and county rows), loaded once with polars.  Membership is read from the
-code digits: the first 2 name the province, the first 4 the prefecture, the first 6 the county.  Table quirks:
+Places come only from the administrative-division table shipped with this package as data (``data/adcodes.csv``:
+12-digit adcode, name, longitude, latitude; province, prefecture and county rows; ``data/README.md`` gives its
+source, licence and vintage), loaded once (``_table``, cached) by the parser and the corpus generator alike.
+Membership is read from the code digits: the first 2 name the province, the first 4 the prefecture, the first 6 the
+county.  Table quirks:
 
 * the four municipalities (北京市 …) are province rows whose districts sit under a ``市辖区``/``县`` placeholder
   (1101, 5002): the municipality is provincial, its districts are counties with no prefecture;
@@ -13,16 +15,20 @@ code digits: the first 2 name the province, the first 4 the prefecture, the firs
 
 What is written by hand here is grammar only: suffixes (省/自治区/市/州/盟/县/区/旗, 镇/乡/街道/苏木), department
 words, zone words, and a short list of ministries for the corpus generator.  The ethnic-group names used to shorten
-自治州/自治县 names (黔东南苗族侗族自治州 → 黔东南) come from cpca's ``56_nations.csv``.
+自治州/自治县 names (黔东南苗族侗族自治州 → 黔东南) come from ``data/56_nations.csv`` (shipped with the table).
 
-Matching runs one Aho-Corasick automaton (pyahocorasick, a cpca dependency) over full names (淮安市, 清江浦区) and
-short forms (淮安, 内蒙古, 黔东南州); contexts longer than a title are scanned for full names only, with a second
-automaton over reversed names (much faster on running text).  The table is from about 2016: counties renamed since
-(海门市 → 海门区) are still found through their short form, and a division it does not list at all (郫都区人民政府)
-still gets its level from its suffix, with the place left at the parent the organ names.
+Matching runs one Aho-Corasick automaton (pyahocorasick) over full names (淮安市, 清江浦区) and short forms (淮安,
+内蒙古, 黔东南州); contexts longer than a title are scanned for full names only, with a second automaton over
+reversed names (much faster on running text).  The table shows the divisions of mid-2016 (DIVISION_TABLE_VINTAGE):
+counties renamed since (海门市 → 海门区) are still found through their short form, and a division it does not list at
+all (郫都区人民政府) still gets its level from its suffix, with the place left at the parent the organ names.
 
 Caching: calls are cached on the raw (organ, context) when the context is short (a sidecar region, a title), and on
 (normalised organ, places the context names) otherwise, so a long context is never kept.
+
+One module of ~900 lines, on purpose: a third of it is the grammar's word lists (data), and the matching, the corpus
+generator (sample_divisions) and the expected publishers (governments) share the table's private structures
+(_Table, _Div, _county_prefix), which must agree for resolve_organ to give every sampled organ back.
 """
 
 from __future__ import annotations
@@ -102,7 +108,7 @@ _NOT_A_FULL_NAME_AFTER = re.compile(r"(?:路|大道|大街|巷|小区|大学|学
 _SHORT_SUFFIX_RE = re.compile(r"地区|州|盟|市|县|区|旗")
 # A county's short form is used for its zones only (江宁经济技术开发区).
 _ZONE_AFTER_RE = re.compile(r"经济|高新|工业|产业|开发|科技|保税|综合保税|临港|港区|新区|园区|度假区")
-# ... or a county renamed since the table was made (海门市 → 海门区, 洪泽县 → 洪泽区): the short form with another
+# ... or a county renamed since the table was made (海门市 → 海门区): the short form with another
 # suffix, taken when a government follows or the organ has already named its city (淮安市洪泽区).
 _RENAMED_SUFFIX_RE = re.compile(r"县|区|市|旗")
 _GOVERNMENT_AFTER_RE = re.compile(r"人民政府|政府")
@@ -306,7 +312,7 @@ class _Key:
 
 class _Table:
     def __init__(self) -> None:
-        res = importlib.resources.files("cpca") / "resources"
+        res = importlib.resources.files("tasks.parse") / "data"
         with (res / "adcodes.csv").open("rb") as fh:
             df = pl.read_csv(fh, schema_overrides={"adcode": pl.Utf8}, columns=["adcode", "name"])
         with (res / "56_nations.csv").open("rb") as fh:
@@ -779,21 +785,41 @@ def _county_prefix(t: _Table, d: _Div) -> str:
     return d.name
 
 
-def sample_divisions(rng: random.Random, n: int) -> list[tuple[str, str, Division]]:
+# What sample_divisions draws, and how often; a zone is county-level.
+_SAMPLE_KINDS = ("central", "provincial", "prefectural", "county", "township", "zone")
+_SAMPLE_WEIGHTS = (4, 12, 30, 32, 12, 10)
+
+
+def sample_divisions(
+    rng: random.Random, n: int, *, level: str | None = None, province: str | None = None
+) -> list[tuple[str, str, Division]]:
     """n realistic (organ name, admin_level, Division) triples at every level, places from the table.
 
-    resolve_organ(organ) gives the Division back, and so does resolve_organ(organ, region_of(division))."""
+    resolve_organ(organ) gives the Division back, and so does resolve_organ(organ, region_of(division)).
+    ``level``: only organs of that admin level (central … township). ``province``: places in that province only
+    (its full name, 江苏省), or anywhere when it has none at the level drawn (a municipality has no prefectures).
+    Without either, the draws are those of the corpus generator (the same organs for the same rng)."""
     t = _table()
     out: list[tuple[str, str, Division]] = []
-    kinds = ("central", "provincial", "prefectural", "county", "township", "zone")
-    weights = (4, 12, 30, 32, 12, 10)
+    kinds, weights = _SAMPLE_KINDS, _SAMPLE_WEIGHTS
+    if level is not None:
+        kept = [(k, w) for k, w in zip(kinds, weights, strict=True) if ("county" if k == "zone" else k) == level]
+        if not kept:
+            raise ValueError(f"no organs of level {level!r}; expected one of {ADMIN_LEVELS[:5]}")
+        kinds, weights = tuple(k for k, _ in kept), tuple(w for _, w in kept)
+    provinces, prefectures, counties = t.provinces, t.prefectures, t.counties
+    if province is not None:
+        codes = {d.code for d in t.provinces if d.name == province}
+        provinces = [d for d in provinces if d.code in codes] or provinces
+        prefectures = [d for d in prefectures if d.province in codes] or prefectures
+        counties = [d for d in counties if d.province in codes] or counties
     for _ in range(n):
         what = rng.choices(kinds, weights)[0]
         if what == "central":
             organ = rng.choice(CENTRAL_ORGANS)
             div = Division("central", "department", None, None, None, None)
         elif what == "provincial":
-            p = rng.choice(t.provinces)
+            p = rng.choice(provinces)
             if rng.random() < 0.4:
                 organ, kind = p.name + "人民政府", "government"
             else:
@@ -801,7 +827,7 @@ def sample_divisions(rng: random.Random, n: int) -> list[tuple[str, str, Divisio
                 organ, kind = p.name + rng.choice(depts), "department"
             div = _div_of(p, "provincial", kind)
         elif what == "prefectural":
-            p = rng.choice(t.prefectures)
+            p = rng.choice(prefectures)
             gov = "行政公署" if p.name.endswith(("地区", "盟")) else "人民政府"
             r = rng.random()
             if r < 0.35:
@@ -812,7 +838,7 @@ def sample_divisions(rng: random.Random, n: int) -> list[tuple[str, str, Divisio
                 organ, kind = p.name + rng.choice(DEPARTMENTS), "department"
             div = _div_of(p, "prefectural", kind)
         elif what == "county":
-            c = rng.choice(t.counties)
+            c = rng.choice(counties)
             name = _county_prefix(t, c)
             if rng.random() < 0.4:
                 organ, kind = name + "人民政府", "government"
@@ -820,7 +846,7 @@ def sample_divisions(rng: random.Random, n: int) -> list[tuple[str, str, Divisio
                 organ, kind = name + rng.choice(DEPARTMENTS), "department"
             div = _div_of(c, "county", kind)
         elif what == "township":
-            c = rng.choice(t.counties)
+            c = rng.choice(counties)
             stem = t.short_of(c)
             town = rng.choice(_TOWNSHIP_NAMES + ((stem + "镇",) if stem else ()))
             r = rng.random()
@@ -831,7 +857,7 @@ def sample_divisions(rng: random.Random, n: int) -> list[tuple[str, str, Divisio
                 organ, kind = _county_prefix(t, c) + town + rng.choice(_TOWNSHIP_DEPARTMENTS), "department"
             div = _div_of(c, "township", kind)
         else:  # zone, in a prefecture
-            p = rng.choice(t.prefectures)
+            p = rng.choice(prefectures)
             stem = t.short_of(p)
             place = stem if stem and rng.random() < 0.5 else p.name
             zone = rng.choice(_ZONE_NAMES)
@@ -847,9 +873,12 @@ def sample_divisions(rng: random.Random, n: int) -> list[tuple[str, str, Divisio
 # ---------------------------------------------------------------------------------------------------------------
 # Expected publishers (the transparency indicators' denominator)
 
-# The division table's vintage, as its own rows show it: cpca 0.5.5 still lists 郫县 (郫都区 since November 2016)
-# and 海门市 (海门区 since 2020), and has no township rows.
-DIVISION_TABLE_VINTAGE = "cpca 0.5.5 adcodes.csv, codes of about 2015 (郫县 before 郫都区 2016-11, 海门市 before 海门区 2020); no townships"
+# The division table's vintage, as its own rows show it (data/README.md): 郫县 (郫都区 since November 2016) and
+# 海门市 (海门区 since 2020) are still listed, and there are no township rows. Written on every expected_publishers row.
+DIVISION_TABLE_VINTAGE = (
+    "tasks/parse/data/adcodes.csv (cpca 0.5.5's), divisions of mid-2016 (崇明区 2016-07 listed; 郫县 before 郫都区 2016-11,"
+    " 海门市 before 海门区 2020); no townships"
+)
 
 
 def governments() -> list[tuple[Division, str, str]]:

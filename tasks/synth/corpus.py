@@ -7,6 +7,7 @@ import json
 import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from importlib.util import find_spec
 from typing import Any
 
 from tasks.parse.divisions import DEPARTMENTS, governments, region_of, sample_divisions
@@ -23,6 +24,21 @@ EXTENSIONS = {"html": ".html", "pdf_text": ".txt"}
 ATTACHMENT_SHARES = {"pdf": 0.30, "docx": 0.05, "scan": 0.03}
 ATTACHMENT_EXTENSIONS = {"pdf": ".pdf", "docx": ".docx", "scan": ".pdf"}
 ATTACHMENT_LAYOUTS = {"pdf": "pdf_text", "docx": "pipe", "scan": None}  # how the parser reads each
+
+
+class MissingSynthExtra(ModuleNotFoundError):
+    """The binary attachments need the synth extra (reportlab, pillow), which the runtime does not install."""
+
+
+def require_synth_extra() -> None:
+    """Raise MissingSynthExtra, saying what to install, unless reportlab and pillow are importable."""
+    missing = [dist for module, dist in (("reportlab", "reportlab"), ("PIL", "pillow")) if find_spec(module) is None]
+    if missing:
+        raise MissingSynthExtra(
+            f"the corpus's PDF and scanned attachments need {' and '.join(missing)} (the synth extra): "
+            "pip install 'govreports[synth]' (from a checkout: uv sync --extra synth, or make setup); "
+            "`govreports generate --text-only` needs neither"
+        )
 
 
 def _attachment(job: tuple[str, dict[str, Any], int]) -> bytes:
@@ -65,6 +81,8 @@ def generate_corpus(store, n_reports: int, *, seed: int = 0, years: tuple[int, i
     (a PDF ~20 ms); a scan's truth entry is kind "scan".
     `panel`: also a province's governments, every year, with exact shares of missing and late reports
     (generate_publisher_panel; under `prefix/panel/`)."""
+    if attachments:
+        require_synth_extra()
     rng = random.Random(seed)
     organs = sample_divisions(rng, max(200, n_reports // 3))
     layouts = list(LAYOUT_WEIGHTS)
@@ -248,5 +266,5 @@ def read_truth(store) -> list[dict[str, Any]]:
     return [json.loads(line) for line in store.get_bytes(TRUTH_KEY).decode().splitlines() if line.strip()]
 
 
-__all__ = ["LAYOUTS", "TRUTH_KEY", "CorpusStats", "PublisherPanel", "generate_corpus", "generate_publisher_panel",
-           "read_truth"]
+__all__ = ["LAYOUTS", "TRUTH_KEY", "CorpusStats", "MissingSynthExtra", "PublisherPanel", "generate_corpus",
+           "generate_publisher_panel", "read_truth", "require_synth_extra"]
