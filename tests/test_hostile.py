@@ -71,14 +71,14 @@ def test_limit_says_which(name, says):
 
 def test_rowspan_past_the_table_is_cut_like_a_browser():
     """A rowspan reaching below the last row changes nothing that is read (and costs nothing)."""
-    from tasks.parse.decode import html_to_text
+    from tasks.parse.html_text import html_to_text
 
     page = ("<table><tr><td>标签</td><td rowspan='1000000'>7</td></tr><tr><td>下</td></tr></table>")
     assert html_to_text(page) == "标签 | 7 |\n下 | 7 |"
 
 
 def docx_rows_of(data: bytes) -> list[str]:
-    from tasks.parse.decode import docx_text
+    from tasks.parse.word import docx_text
 
     text = docx_text(data).text
     assert text is not None

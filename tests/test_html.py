@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from tasks.parse.decode import _MARKERS, html_to_text
 from tasks.parse.divisions import sample_divisions
+from tasks.parse.html_text import _MARKERS, html_to_text
 from tasks.synth.render import random_record, render
 
 CASES = {
@@ -67,7 +67,7 @@ def test_a_page_holding_the_markers_is_read_by_the_walk(marker):
 
 
 def test_every_marker_reference_is_recognised():
-    from tasks.parse.decode import _MARKER_REF_RE
+    from tasks.parse.html_text import _MARKER_REF_RE
 
     for m in _MARKERS:
         for ref in (f"&#{ord(m)};", f"&#x{ord(m):x};", f"&#X{ord(m):X};", f"&#00{ord(m)};"):

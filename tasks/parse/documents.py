@@ -25,7 +25,7 @@ from schemas.tables import (
     empty_frame,
 )
 from tasks.parse import batch_tables as bt
-from tasks.parse.decode import Decoded, TooLarge, decode_bytes, html_to_text
+from tasks.parse.decode import Decoded, TooLarge, decode_bytes
 from tasks.parse.divisions import resolve_organ, resolve_region
 from tasks.parse.extract import (
     SPAM_RE,
@@ -39,6 +39,7 @@ from tasks.parse.extract import (
     prepare,
     tail_number,
 )
+from tasks.parse.html_text import html_to_text
 from tasks.rules.within_report import validate
 
 log = logging.getLogger(__name__)

@@ -254,10 +254,25 @@ def _rules_across(mask, y0: float, y1: float) -> list[float]:
     if b - a < 3:
         return []
     cover = (mask[a:b] > 0).sum(axis=0)
-    xs = np.flatnonzero(cover >= 0.8 * (b - a))
+    return _centres(np.flatnonzero(cover >= 0.8 * (b - a)))
+
+
+def _rules_along(mask, x0: float, x1: float) -> list[float]:
+    """y of the horizontal rules crossing the span x0..x1 (covering ≥ 60% of it)."""
+    import numpy as np
+
+    a, b = max(0, int(x0)), min(mask.shape[1], int(math.ceil(x1)))
+    if b - a < 3:
+        return []
+    return _centres(np.flatnonzero((mask[:, a:b] > 0).sum(axis=1) >= 0.6 * (b - a)))
+
+
+def _centres(positions) -> list[float]:
+    """The middle of each run of pixel lines covered by a rule (positions ascending; lines at most 2 apart are one
+    rule)."""
     rules: list[float] = []
     start = prev = None
-    for x in xs:
+    for x in positions:
         if start is None:
             start = prev = x
         elif x - prev <= 2:
@@ -268,29 +283,6 @@ def _rules_across(mask, y0: float, y1: float) -> list[float]:
     if start is not None:
         rules.append((start + prev) / 2)
     return rules
-
-
-def _rules_along(mask, x0: float, x1: float) -> list[float]:
-    """y of the horizontal rules crossing the span x0..x1 (covering ≥ 60% of it)."""
-    import numpy as np
-
-    a, b = max(0, int(x0)), min(mask.shape[1], int(math.ceil(x1)))
-    if b - a < 3:
-        return []
-    ys = np.flatnonzero((mask[:, a:b] > 0).sum(axis=1) >= 0.6 * (b - a))
-    out: list[float] = []
-    start = prev = None
-    for y in ys:
-        if start is None:
-            start = prev = y
-        elif y - prev <= 2:
-            prev = y
-        else:
-            out.append((start + prev) / 2)
-            start = prev = y
-    if start is not None:
-        out.append((start + prev) / 2)
-    return out
 
 
 def is_number(text: str) -> bool:
@@ -547,23 +539,10 @@ def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[fl
 
 
 def read_pdf(data: bytes, dpi: int = DPI) -> OcrDocument:
-    """An image-only PDF read page by page."""
-    import time
-
-    timing = Timing()
-    start = time.perf_counter()
-    lines: list[OcrLine] = []
-    scores: list[float] = []
-    pngs: list[bytes] = []
-    for i, img in enumerate(rasterise(data, dpi, MAX_PAGES)):
-        page_lines, page_scores, png = read_page(img, i, timing)
-        lines += page_lines
-        scores += page_scores
-        pngs.append(png)
-        timing.pages += 1
-    timing.total = time.perf_counter() - start
-    return OcrDocument(lines, timing.pages, min(scores) if scores else None, timing, pngs,
-                       pages_total=page_count(data))
+    """An image-only PDF read page by page (its first MAX_PAGES pages, rasterised as they are read)."""
+    doc = read_images(rasterise(data, dpi, MAX_PAGES))
+    doc.pages_total = page_count(data)
+    return doc
 
 
 def read_images(images, timing: Timing | None = None) -> OcrDocument:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import form
-from tasks.parse.extract import Extracted, finding
+from tasks.parse.extracted import Extracted, finding
 
 Cell = tuple[str, str, int]  # ("applications", row_key, column index) or ("review_litigation", "", index)
 MAX_TRIES = 256  # combinations of other readings tried at most per document

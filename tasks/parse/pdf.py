@@ -24,6 +24,7 @@ import os
 import re
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 PDF_MAX_PAGES = 100  # a report is 3–30 pages; a compilation beyond this is read in part, with a note
@@ -234,24 +235,17 @@ def _pdfium(data: bytes, *, check_fonts: bool) -> PdfText:
             if missing:
                 raise _FontsNotEmbedded(missing)
         n = len(doc)
-        pages: list[str] = []
         notes: list[str] = []
-        started = time.perf_counter()
-        for i in range(min(n, PDF_MAX_PAGES)):
+
+        def page_text(i: int) -> str:
             page = doc[i]
             textpage = page.get_textpage()
-            pages.append(textpage.get_text_range())
+            text = textpage.get_text_range()
             textpage.close()
             page.close()
-            if i + 1 == PDF_EMPTY_PAGES and n > PDF_EMPTY_PAGES and not any(p.strip() for p in pages):
-                break
-            if i + 1 < n and time.perf_counter() - started > PDF_TIME_BUDGET:
-                notes.append(f"only its first {i + 1} of {n} pages were read: reading stopped at the PDF time "
-                             f"budget ({PDF_TIME_BUDGET:g} s)")
-                break
-        else:
-            if n > PDF_MAX_PAGES:
-                notes.append(f"only its first {PDF_MAX_PAGES} of {n} pages were read (PDF page budget)")
+            return text
+
+        pages = _read_pages(n, page_text, notes)
         text = "\n".join(pages).replace("\r\n", "\n").replace("\r", "\n")
         if not text.strip():
             why = _no_text(doc, raw, len(pages), n)
@@ -259,6 +253,26 @@ def _pdfium(data: bytes, *, check_fonts: bool) -> PdfText:
         return PdfText(text, reader_name("pdfium"), notes=notes)
     finally:
         doc.close()
+
+
+def _read_pages(n: int, page_text: Callable[[int], str], notes: list[str]) -> list[str]:
+    """The texts of a PDF's pages in order (`page_text(i)`: page i's, from either reader) within the budgets: at most
+    PDF_MAX_PAGES pages, none after PDF_EMPTY_PAGES pages without a character, none after PDF_TIME_BUDGET seconds.
+    Each cut is said in `notes`."""
+    pages: list[str] = []
+    started = time.perf_counter()
+    for i in range(min(n, PDF_MAX_PAGES)):
+        pages.append(page_text(i))
+        if i + 1 == PDF_EMPTY_PAGES and n > PDF_EMPTY_PAGES and not any(p.strip() for p in pages):
+            break
+        if i + 1 < n and time.perf_counter() - started > PDF_TIME_BUDGET:
+            notes.append(f"only its first {i + 1} of {n} pages were read: reading stopped at the PDF time "
+                         f"budget ({PDF_TIME_BUDGET:g} s)")
+            break
+    else:
+        if n > PDF_MAX_PAGES:
+            notes.append(f"only its first {PDF_MAX_PAGES} of {n} pages were read (PDF page budget)")
+    return pages
 
 
 def _pdfium_unembedded_fonts(doc, raw) -> list[str]:
@@ -335,19 +349,7 @@ def _pypdf(data: bytes) -> PdfText:
         if reader.is_encrypted and not reader.decrypt(""):
             return PdfText(None, name, "binary content (pdf) that cannot be opened without a password")
         n = len(reader.pages)
-        pages: list[str] = []
-        started = time.perf_counter()
-        for i in range(min(n, PDF_MAX_PAGES)):
-            pages.append(reader.pages[i].extract_text())
-            if i + 1 == PDF_EMPTY_PAGES and n > PDF_EMPTY_PAGES and not any(p.strip() for p in pages):
-                break
-            if i + 1 < n and time.perf_counter() - started > PDF_TIME_BUDGET:
-                notes.append(f"only its first {i + 1} of {n} pages were read: reading stopped at the PDF time "
-                             f"budget ({PDF_TIME_BUDGET:g} s)")
-                break
-        else:
-            if n > PDF_MAX_PAGES:
-                notes.append(f"only its first {PDF_MAX_PAGES} of {n} pages were read (PDF page budget)")
+        pages = _read_pages(n, lambda i: reader.pages[i].extract_text(), notes)
     except Exception as exc:  # pypdf raises PdfReadError, ValueError, KeyError … on broken files
         return PdfText(None, name, f"binary content (pdf) that cannot be opened: {type(exc).__name__}: {exc}")
     text = "\n".join(pages)

@@ -169,7 +169,8 @@ def library_floor(docs: list[Document]) -> dict[str, float]:
     """CPU seconds of the work no parser of ours can skip, done by the libraries alone: the codec decoding the bytes
     (the encoding already known), and for HTML pages libxml2 parsing the page and libxslt walking it. No Python of
     ours runs in between, so this bounds the reports/s any parse built on these libraries can reach here."""
-    from tasks.parse.decode import _parse_html, _transform, decode_bytes
+    from tasks.parse.decode import decode_bytes
+    from tasks.parse.html_text import _parse_html, _transform
 
     known = [(d.data, decode_bytes(d.data)) for d in docs]
     spent = {"decode (codec only)": 0.0, "HTML parse (libxml2)": 0.0, "HTML walk (libxslt)": 0.0}
