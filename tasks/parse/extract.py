@@ -13,6 +13,7 @@ from typing import Any
 
 from schemas import form
 from tasks.parse.cells import (
+    REVIEW_HEADER_END_RE,
     Cell,
     Fit,
     Run,
@@ -744,9 +745,6 @@ def _settle_by_columns(fits: dict[str, Fit], rows: tuple[form.Row, ...]) -> None
 # ---------------------------------------------------------------------------------------------------------------
 # Table 4
 
-_RL_HEADER_END_RE = re.compile(r"(?:审\s*结|总\s*计|起\s*诉)\s*$")
-
-
 def extract_review_litigation(region: str | None, flattened: bool, out: Extracted) -> list | None:
     if region is None:
         out.findings.append(finding("review_litigation_incomplete", "table 4 (行政复议、行政诉讼) not found", table="review_litigation"))
@@ -756,7 +754,7 @@ def extract_review_litigation(region: str | None, flattened: bool, out: Extracte
     chosen: list[Cell] | None = None
     header_seen = False
     for run in runs:
-        header_seen = header_seen or bool(_RL_HEADER_END_RE.search(run.text) or "维持" in run.text)
+        header_seen = header_seen or bool(REVIEW_HEADER_END_RE.search(run.text) or "维持" in run.text)
         if header_seen and any(c.kind != "blank" for c in run.values):
             chosen = run.values
             break
