@@ -83,7 +83,8 @@ def texts() -> st.SearchStrategy[str]:
 
 
 @st.composite
-def lines(draw, label: st.SearchStrategy[str] | None = None, width: int | None = None, clean: bool = False) -> str:
+def lines(draw, label: st.SearchStrategy[str] | None = None, width: int | None = None, clean: bool = False,
+          odd: bool = False) -> str:
     """A line of a table region: pipe cells (padded, closed or not), a cell alone, a PDF row (a label, then values
     after spaces), or white space. `label` and `width`: a row of the form with about its number of values (`clean`:
     exactly, and clean values)."""
@@ -94,6 +95,8 @@ def lines(draw, label: st.SearchStrategy[str] | None = None, width: int | None =
     layout = draw(st.sampled_from(["pipe", "pipe", "pdf", "alone", "blank"] if width is None else ["pipe", "pdf", "alone"]))
     if clean and layout != "pipe":
         cells_ = [c or "—" for c in cells_]  # a blank is no cell there: a clean table prints a dash
+    if odd and cells_:  # one cell in any printed form: a decimal, a negative, a share, too large, not a number
+        cells_[draw(st.integers(0, len(cells_) - 1))] = draw(st.one_of(numbers(), st.sampled_from(sorted(cells.NON_NUMERIC_TOKENS))))
     if layout == "pipe":
         row = [draw(label), *cells_] if draw(st.booleans()) or width is not None else cells_
         row = [f"{draw(SPACE)}{c}{draw(SPACE)}" for c in row]
@@ -116,13 +119,15 @@ def regions(draw) -> str:
 @st.composite
 def table_regions(draw, rows: list[tuple[str, int]], header: list[str]) -> str:
     """A table's region: its header words, then its rows in form order (label, about its number of values), some
-    rows dropped, stray lines between; or, one time in two, a clean table (every row, its width, clean values)."""
+    rows dropped, stray lines between; or, one time in two, a clean table (every row, its width, clean values; half
+    of them with one cell in any printed form)."""
     clean = draw(st.booleans())
+    odd = draw(st.integers(-len(rows), len(rows) - 1)) if clean else -1  # a clean table but for one cell, half the time
     out = [draw(st.sampled_from(["|".join(header), " ".join(header), "\n".join(header), ""]))]
-    for label, n in rows:
+    for i, (label, n) in enumerate(rows):
         if not clean and draw(st.integers(0, 19)) == 0:
             continue  # a row lost
-        out.append(draw(lines(st.just(label), n, clean)))
+        out.append(draw(lines(st.just(label), n, clean, odd == i)))
         if draw(st.integers(0, 9)) == 0:
             out.append(draw(lines()) if not clean else draw(st.sampled_from(["", " ", "| | |", "||||"])))
     return "\n".join(out)
