@@ -26,8 +26,9 @@ NUMBER_RE = re.compile(r"^([+\-]?)((?:\d{1,3}(?:,\d{3})+)|\d+)(\.\d+)?\s*" + UNI
 _WS_SPLIT = re.compile(r"\s+")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Cell:
+    """A table cell as printed. Never changed once made: `classify` hands the same cell out for the same token."""
     kind: str  # "text", "number", "blank" (nothing printed), "null" (a dash or 无), "non_numeric" (若干, N/A)
     text: str
     value: int | float | None = None
@@ -41,18 +42,18 @@ class Cell:
 
 
 def classify(token: str) -> Cell:
-    """A token's cell (a new one: line_cells marks layout padding on it). What a token is, is kept per process
-    (`_CLASSIFIED`): tokens repeat from report to report (labels, small numbers, dashes)."""
+    """A token's cell. Kept per process (`_CLASSIFIED`): tokens repeat from report to report (labels, small numbers,
+    dashes), and a cell is never changed, so the same token gives the same cell."""
     hit = _CLASSIFIED.get(token)
     if hit is None:
-        hit = _classified(token)
+        hit = Cell(*_classified(token))
         if len(_CLASSIFIED) >= _CLASSIFIED_MAX:
             _CLASSIFIED.clear()
         _CLASSIFIED[token] = hit
-    return Cell(*hit)
+    return hit
 
 
-_CLASSIFIED: dict[str, tuple[str, str, int | float | None]] = {}  # a token as printed → kind, text, value
+_CLASSIFIED: dict[str, Cell] = {}  # a token as printed → its cell
 _CLASSIFIED_MAX = 200_000
 
 
@@ -79,6 +80,7 @@ def _classified(token: str) -> tuple[str, str, int | float | None]:
 
 
 _VALUE_KINDS = frozenset({"number", "null", "non_numeric"})
+_PADDING = Cell("blank", "", pad=True)
 
 
 def line_cells(region: str) -> list[Cell]:
@@ -98,8 +100,7 @@ def cells_of_line(line: str) -> list[Cell]:
             pieces.pop()  # the pipe that closes a row is not a cell
         row = [classify(p) for p in pieces]
         if len(row) > 1 and not any(c.kind in _VALUE_KINDS for c in row):
-            for c in row:
-                c.pad = c.kind == "blank"
+            return [_PADDING if c.kind == "blank" else c for c in row]
         return row
     line = line.strip()
     if not line:
