@@ -1,4 +1,6 @@
-"""The batch reader of clean tables (tasks/parse/batch_tables.py) against the per-document reader (tasks/cells + extract)."""
+"""The batch reader of clean tables (tasks/parse/batch_tables.py) against the per-document reader (tasks/cells + extract):
+identical records on the renderer's output and on every file of the shared samples. Their steps on random input:
+tests/test_parser_paths.py."""
 
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ def _docs(n: int, seed: int) -> list[Document]:
             for i in range(n)]
 
 
-def test_same_records_with_and_without_the_batch_reader(monkeypatch):
-    docs = _docs(180, 3)
+def _same_with_and_without_the_batch_reader(monkeypatch, docs: list[Document]) -> int:
+    """Parse `docs` with the batch reader and without it (every table by the per-document path): identical records
+    and frames. Returns how many tables the batch reader took."""
     used: list[int] = []
     real = parse.fast_tables
 
@@ -35,10 +38,25 @@ def test_same_records_with_and_without_the_batch_reader(monkeypatch):
     fast = parse_documents(docs)
     monkeypatch.setattr(parse, "fast_tables", lambda prepared: {})
     slow = parse_documents(docs)
-    assert used[0] > 300, "the batch reader should take most tables of a clean corpus"
     assert fast.records == slow.records
     for name, frame in fast.frames.items():
         assert frame.sort(frame.columns).equals(slow.frames[name].sort(frame.columns)), name
+    return used[0]
+
+
+def test_same_records_with_and_without_the_batch_reader(monkeypatch):
+    taken = _same_with_and_without_the_batch_reader(monkeypatch, _docs(180, 3))
+    assert taken > 300, "the batch reader should take most tables of a clean corpus"
+
+
+def test_same_records_on_the_shared_samples(monkeypatch, samples_dir):
+    """Every file of the shared samples (seeds, real reports, the PDF and the fragment; not the labels): the
+    records the pipeline gives are the per-document path's."""
+    files = sorted(p for p in samples_dir.rglob("*")
+                   if p.is_file() and "expected" not in p.relative_to(samples_dir).parts and p.name != "README.md")
+    assert len(files) >= 8, files
+    taken = _same_with_and_without_the_batch_reader(monkeypatch, [Document(str(p), p.read_bytes()) for p in files])
+    assert taken >= 10, "the batch reader should take the samples' clean tables"
 
 
 TOKENS = ["0", "12", "007", "1,234", "1,234,567", "-5", "+3", "2.5", "12元", "3 件", "251000元", "10%", "—", "/", "无", "x",

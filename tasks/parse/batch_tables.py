@@ -1,69 +1,73 @@
 """The clean tables of a batch, read lean: the fast path for every layout but flattened text.
 
-It reads exactly as the per-document path does (`tasks.parse.cells`: line_cells → to_runs → match_rows → fit_cells), but
-keeps a table only when it reads cleanly: every row found, every row exactly its cells, every cell a number or a
-blank, no value that a finding would question. Anything else is left to the per-document path, which explains it
-with findings. `tests/test_batch_tables.py` checks that both paths give the same records.
+It reads with the per-document path's own steps (`tasks.parse.cells`: cells_of_line → label_runs → match_rows →
+trimmed, and its table-4 header regex), each given lean cells, but keeps a table only when it reads cleanly: every
+row found, every row exactly its cells, every cell a number or a blank, no value that a finding would question.
+Anything else is left to the per-document path, which explains it with findings. `tests/test_batch_tables.py`
+checks that both paths give the same records (the renderer's output, the shared samples); `tests/test_parser_paths.py`
+holds their steps to each other on random input.
 
-Lean means: a cell is a (kind, value, pad, plain) tuple, not an object; a token is classified once per process
-(`_cell` keeps what `tasks.parse.cells.classify` said of it), and a label run's text is searched for row labels once
-(`tasks.parse.cells.label_spans` keeps the labels found in it) — labels repeat from report to report. Measured on the bench corpus
+Lean means: a cell is a (kind, value, pad, plain) tuple, not an object; a line's cells are kept per process
+(`_LINES`: each token of a line unseen before is classified once per process, `tasks.parse.cells.classify` keeps
+it), and a label run's text is searched for row labels once (`tasks.parse.cells.label_spans` keeps the labels found
+in it) — labels repeat from report to report. Measured on the bench corpus
 (`make bench-parse`): ~250 µs a report for the three tables, against ~800 µs for the same reading written as Polars
 expressions over the batch (a frame row per cell, some forty expressions, joins and group-bys) and ~1,450 µs for the
-per-document path.
+per-document path. Reading with cells' steps instead of copies of them (issue 16), measured on 5,000 generated text
+reports, batches of 1,000, 3 rounds interleaved, medians of CPU time: 129 -> 118 µs a report once the lines are
+known; 146 -> 186 µs on a first pass with nothing kept (a line unseen before is read into cells' Cell objects, then
+made lean: 116 -> 130 µs with the garbage collector off, the rest is its work on those objects); the per-document
+table readers 434 -> 340 µs (classify keeps each token's cell).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from operator import itemgetter
 
 from schemas import form
-from tasks.parse.cells import classify, combine, match_rows, review_total_first
+from tasks.parse.cells import (
+    REVIEW_HEADER_END_RE,
+    Cell,
+    cells_of_line,
+    combine,
+    label_runs,
+    match_rows,
+    review_total_first,
+    trimmed,
+)
 
 TEXT, NUMBER, BLANK, NULL, NON_NUMERIC = range(5)
 _KIND = {"text": TEXT, "number": NUMBER, "blank": BLANK, "null": NULL, "non_numeric": NON_NUMERIC}
 _VALUE_KINDS = (NUMBER, NULL, NON_NUMERIC)
 _LIMIT = 1_000_000_000  # a count this large is a misread; the per-document path says so
 
-# A cell: kind, value (a text cell's: its text without white space), pad (layout padding), plain (a whole number
-# 0 ≤ n < _LIMIT, a blank or a dash: a value no finding questions in any table).
-Cell = tuple[int, "int | float | str | None", bool, bool]
-_PAD = (BLANK, None, True, True)
+# A lean cell: kind, value (a text cell's: its text without white space), pad (layout padding), plain (a whole
+# number 0 ≤ n < _LIMIT, a blank or a dash: a value no finding questions in any table).
+LeanCell = tuple[int, "int | float | str | None", bool, bool]
 _KIND_OF, _VALUE_OF, _IS_PAD, _PLAIN = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
 
-_CELLS: dict[str, Cell] = {}  # a token as printed (spaces around it kept) → its cell
-_CACHE_MAX = 200_000
+
+def lean(c: Cell) -> LeanCell:
+    """The lean cell of a per-document path's cell."""
+    kind = _KIND[c.kind]
+    if kind == TEXT:
+        return (TEXT, "".join(c.text.split()), False, False)
+    value = c.value
+    plain = kind == BLANK or kind == NULL or (kind == NUMBER and type(value) is int and 0 <= value < _LIMIT)
+    return (kind, value, c.pad, plain)
 
 
-def _cell(token: str) -> Cell:
-    """The cell of a token, as `classify` reads it."""
-    hit = _CELLS.get(token)
-    if hit is None:
-        c = classify(token)
-        kind = _KIND[c.kind]
-        if kind == TEXT:
-            hit = (TEXT, "".join(c.text.split()), False, False)
-        else:
-            plain = kind in (BLANK, NULL) or (kind == NUMBER and type(c.value) is int and 0 <= c.value < _LIMIT)
-            hit = (kind, c.value, False, plain)
-        if len(_CELLS) >= _CACHE_MAX:
-            _CELLS.clear()
-        _CELLS[token] = hit
-    return hit
-
-
-def line_cells(region: str) -> list[Cell]:
-    """The region's cells in reading order, as `tasks.parse.cells.line_cells` reads them. A line's cells depend on the
-    line alone, and lines repeat from report to report (labels, rows of zeros: 96% of the bench corpus's table
-    lines were seen before), so each line's cells are kept (`_LINES`)."""
-    cells: list[Cell] = []
+def line_cells(region: str) -> list[LeanCell]:
+    """The region's cells in reading order: `tasks.parse.cells.cells_of_line` of each line, made lean. A line's cells
+    depend on the line alone, and lines repeat from report to report (labels, rows of zeros: 96% of the bench
+    corpus's table lines were seen before), so each line's cells are kept (`_LINES`)."""
+    cells: list[LeanCell] = []
     get = _LINES.get
     for line in region.split("\n"):
         hit = get(line)
         if hit is None:
-            hit = _line_cells(line)
+            hit = tuple(map(lean, cells_of_line(line)))
             if len(_LINES) >= _LINES_MAX:
                 _LINES.clear()
             _LINES[line] = hit
@@ -71,80 +75,23 @@ def line_cells(region: str) -> list[Cell]:
     return cells
 
 
-_LINES: dict[str, tuple[Cell, ...]] = {}  # a line as printed → its cells
+_LINES: dict[str, tuple[LeanCell, ...]] = {}  # a line as printed → its cells
 _LINES_MAX = 50_000  # ~0.25 KB an entry (measured): ~12 MB at most a process; common lines come back at once after a clear
 
 
-def _line_cells(line: str) -> tuple[Cell, ...]:
-    """One line's cells."""
-    get = _CELLS.get
-    if "|" in line:
-        pieces = line.split("|")
-        if not pieces[-1].strip():
-            pieces.pop()  # the pipe that closes a row is not a cell
-        row = list(map(get, pieces))
-        if not all(row):
-            row = [c or _cell(p) for c, p in zip(row, pieces, strict=True)]
-        # a line of several cells none of which is a value: its blanks are layout padding
-        if len(row) > 1 and row[-1][0] not in _VALUE_KINDS and not any(c[0] in _VALUE_KINDS for c in row):
-            row = [_PAD if c[0] == BLANK else c for c in row]
-        return tuple(row)
-    cell = get(line) or _cell(line)
-    if cell[0] != TEXT:
-        return () if cell[0] == BLANK else (cell,)  # blank lines separate cells; they are not cells
-    tokens = line.split()
-    if len(tokens) == 1:
-        return (cell,)
-    # PDF text: numbers peeled off the end of the line, after the label
-    tail: list[Cell] = []
-    while len(tokens) > 1:
-        c = get(tokens[-1]) or _cell(tokens[-1])
-        if c[0] == TEXT or c[0] == BLANK:
-            break
-        tail.append(c)
-        tokens.pop()
-    return (_cell(" ".join(tokens)), *reversed(tail))
+def runs(cells: list[LeanCell]) -> list[tuple[str, list[LeanCell]]]:
+    """Label runs: consecutive text cells joined, and the value cells after them (`tasks.parse.cells.label_runs`, the
+    runs step of `to_runs`)."""
+    return label_runs(cells, list(map(_KIND_OF, cells)), list(map(_VALUE_OF, cells)), TEXT)  # type: ignore[arg-type]
 
 
-def _runs(cells: list[Cell]) -> list[tuple[str, list[Cell]]]:
-    """Label runs: consecutive text cells joined, and the value cells after them (`tasks.parse.cells.to_runs`). The next
-    text cell is found with list.index: the value cells between are taken as one slice."""
-    kinds = list(map(_KIND_OF, cells))
-    n = len(cells)
-    runs: list[tuple[str, list[Cell]]] = []
-    i = 0
-    while True:
-        j = i
-        while j < n and kinds[j] == TEXT:
-            j += 1
-        try:
-            k = kinds.index(TEXT, j)
-        except ValueError:
-            k = n
-        runs.append(("".join(map(_VALUE_OF, cells[i:j])), cells[j:k]))  # type: ignore[arg-type]
-        if k == n:
-            return runs
-        i = k
-
-
-def _fit(values: list[Cell], n: int) -> list[Cell] | None:
+def fit(values: list[LeanCell], n: int) -> list[LeanCell] | None:
     """`tasks.parse.cells.fit_cells` where it reads a row without a problem; None where it would report one."""
-    if len(values) > n:
-        kept = [c for c in values if not c[2]]
-        if len(kept) >= n:
-            values = kept
-    lo, hi = 0, len(values)
-    while hi - lo > n and values[hi - 1][0] == BLANK:
-        hi -= 1
-    while hi - lo > n and values[lo][0] == BLANK:
-        lo += 1
-    if hi - lo > n:
-        non_blank = [c for c in values[lo:hi] if c[0] != BLANK]
-        return non_blank if len(non_blank) == n else None
-    return values[lo:hi] if hi - lo == n else None
+    vals = trimmed(values, n, _KIND_OF, _IS_PAD, BLANK)
+    return vals if len(vals) == n else None
 
 
-def _clean_values(cells: list[Cell], *, integer: bool, negative_ok: Sequence[bool] | None = None
+def _clean_values(cells: list[LeanCell], *, integer: bool, negative_ok: Sequence[bool] | None = None
                   ) -> list[int | float | None] | None:
     """The row's values (blank and dash → None) when no finding would question any of them, else None."""
     if all(map(_PLAIN, cells)):
@@ -172,12 +119,12 @@ def read_row_tables(regions: Sequence[tuple[int, str]], patterns: Sequence[str],
     combined = combine(patterns)
     result: dict[int, list[list[int | float | None]]] = {}
     for g, region in regions:
-        found = match_rows(_runs(line_cells(region)), combined, _IS_PAD)
+        found = match_rows(runs(line_cells(region)), combined, _IS_PAD)
         if len(found) != len(cells_per_row):
             continue
         rows = []
         for k, n in enumerate(cells_per_row):
-            fitted = _fit(found[k], n)
+            fitted = fit(found[k], n)
             values = None if fitted is None else _clean_values(fitted, integer=integer, negative_ok=negative[k])
             if values is None:
                 break
@@ -185,9 +132,6 @@ def read_row_tables(regions: Sequence[tuple[int, str]], patterns: Sequence[str],
         else:
             result[g] = rows
     return result
-
-
-_RL_HEADER_END_RE = re.compile(r"(?:审结|总计|起诉)$")
 
 
 def read_review_tables(regions: Sequence[tuple[int, str]]) -> dict[int, list[int | float | None]]:
@@ -198,14 +142,14 @@ def read_review_tables(regions: Sequence[tuple[int, str]]) -> dict[int, list[int
         if review_total_first(region):  # 总计 before each group's outcomes: the slow path reorders
             continue
         header = False
-        runs = _runs(line_cells(region))
-        for k, (text, values) in enumerate(runs):
-            header = header or "维持" in text or bool(_RL_HEADER_END_RE.search(text))
+        found = runs(line_cells(region))
+        for k, (text, values) in enumerate(found):
+            header = header or "维持" in text or bool(REVIEW_HEADER_END_RE.search(text))
             if header and any(c[0] in _VALUE_KINDS for c in values):
-                fitted = _fit(values, 15)
+                fitted = fit(values, 15)
                 clean = None if fitted is None else _clean_values(fitted, integer=True)
                 # values in a later row too (last year's figures below this year's): the slow path tells whose
-                if clean is not None and not any(c[0] in _VALUE_KINDS for _, later in runs[k + 1:] for c in later):
+                if clean is not None and not any(c[0] in _VALUE_KINDS for _, later in found[k + 1:] for c in later):
                     result[g] = clean
                 break
     return result

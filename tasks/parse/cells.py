@@ -6,9 +6,12 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import starmap
+from operator import attrgetter
 from typing import NamedTuple, TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 # Cells that mean "nothing printed here" (spec: blank, —, /, 无). Seen in the seeds and real reports.
 NULL_TOKENS = frozenset({"-", "--", "—", "——", "–", "―", "/", "\\", "无", "空", "/ ", "×", "x"})
@@ -23,8 +26,9 @@ NUMBER_RE = re.compile(r"^([+\-]?)((?:\d{1,3}(?:,\d{3})+)|\d+)(\.\d+)?\s*" + UNI
 _WS_SPLIT = re.compile(r"\s+")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Cell:
+    """A table cell as printed. Never changed once made: `classify` hands the same cell out for the same token."""
     kind: str  # "text", "number", "blank" (nothing printed), "null" (a dash or 无), "non_numeric" (若干, N/A)
     text: str
     value: int | float | None = None
@@ -38,11 +42,27 @@ class Cell:
 
 
 def classify(token: str) -> Cell:
+    """A token's cell. Kept per process (`_CLASSIFIED`): tokens repeat from report to report (labels, small numbers,
+    dashes), and a cell is never changed, so the same token gives the same cell."""
+    hit = _CLASSIFIED.get(token)
+    if hit is None:
+        hit = Cell(*_classified(token))
+        if len(_CLASSIFIED) >= _CLASSIFIED_MAX:
+            _CLASSIFIED.clear()
+        _CLASSIFIED[token] = hit
+    return hit
+
+
+_CLASSIFIED: dict[str, Cell] = {}  # a token as printed → its cell
+_CLASSIFIED_MAX = 200_000
+
+
+def _classified(token: str) -> tuple[str, str, int | float | None]:
     t = token.strip()
     if not t:
-        return Cell("blank", "")
+        return "blank", "", None
     if t.isascii() and t.isdigit():  # the common case, without the regex
-        return Cell("number", t, int(t))
+        return "number", t, int(t)
     m = NUMBER_RE.match(t)
     if m:
         sign, digits, frac = m.groups()
@@ -51,55 +71,53 @@ def classify(token: str) -> Cell:
             value: int | float = float(f"{sign}{digits}{frac}")
         else:
             value = int(f"{sign}{digits}")
-        return Cell("number", t, value)
+        return "number", t, value
     if t in NULL_TOKENS:
-        return Cell("null", t)
+        return "null", t, None
     if t in NON_NUMERIC_TOKENS or PERCENT_RE.match(t):
-        return Cell("non_numeric", t)
-    return Cell("text", t)
+        return "non_numeric", t, None
+    return "text", t, None
 
 
 _VALUE_KINDS = frozenset({"number", "null", "non_numeric"})
+_PADDING = Cell("blank", "", pad=True)
 
 
 def line_cells(region: str) -> list[Cell]:
-    """Cells of a region in pipe, cell-per-line, whitespace-padded or PDF-text layout."""
+    """Cells of a region in pipe, cell-per-line, whitespace-padded or PDF-text layout: each line's `cells_of_line`."""
     cells: list[Cell] = []
     for line in region.split("\n"):
-        if "|" in line:
-            pieces = line.split("|")
-            if not pieces[-1].strip():
-                pieces.pop()  # the pipe that closes a row is not a cell
-            row = [classify(p) for p in pieces]
-            if len(row) > 1 and not any(c.kind in _VALUE_KINDS for c in row):
-                for c in row:
-                    c.pad = c.kind == "blank"
-            cells.extend(row)
-            continue
-        line = line.strip()
-        if not line:
-            continue  # blank lines separate cells; they are not cells
-        cell = classify(line)
-        if cell.kind != "text":
-            cells.append(cell)
-            continue
-        # PDF text: a row per line, numbers separated by spaces after the label. Peel numbers off the end.
-        tokens = _WS_SPLIT.split(line)
-        tail: list[Cell] = []
-        while len(tokens) > 1:
-            c = classify(tokens[-1])
-            if c.kind == "text" or c.kind == "blank":
-                break
-            tail.append(c)
-            tokens.pop()
-        head = " ".join(tokens)
-        lead = classify(head)
-        if lead.kind != "text" and not tail:
-            cells.append(lead)
-        else:
-            cells.append(Cell("text", head) if lead.kind == "text" else lead)
-        cells.extend(reversed(tail))
+        cells.extend(cells_of_line(line))
     return cells
+
+
+def cells_of_line(line: str) -> list[Cell]:
+    """One line's cells: the one reading of a line both paths use (the batch reader keeps each line's, made lean).
+    A line's cells depend on the line alone."""
+    if "|" in line:
+        pieces = line.split("|")
+        if not pieces[-1].strip():
+            pieces.pop()  # the pipe that closes a row is not a cell
+        row = [classify(p) for p in pieces]
+        if len(row) > 1 and not any(c.kind in _VALUE_KINDS for c in row):
+            return [_PADDING if c.kind == "blank" else c for c in row]
+        return row
+    line = line.strip()
+    if not line:
+        return []  # blank lines separate cells; they are not cells
+    cell = classify(line)
+    if cell.kind != "text":
+        return [cell]
+    # PDF text: a row per line, numbers separated by spaces after the label. Peel numbers off the end.
+    tokens = _WS_SPLIT.split(line)
+    tail: list[Cell] = []
+    while len(tokens) > 1:
+        c = classify(tokens[-1])
+        if c.kind == "text" or c.kind == "blank":
+            break
+        tail.append(c)
+        tokens.pop()
+    return [classify(" ".join(tokens)), *reversed(tail)]
 
 
 _FUSED_TOKEN = re.compile(r"\d[\d.,]*|[^\d]+")
@@ -151,23 +169,32 @@ class Run(NamedTuple):
 
 
 def to_runs(cells: Sequence[Cell]) -> list[Run]:
-    runs: list[Run] = []
-    text_parts: list[str] = []
-    values: list[Cell] = []
-    for c in cells:
-        if c.kind == "text":
-            if values:
-                runs.append(Run(_squashed(text_parts), values))
-                text_parts, values = [], []
-            text_parts.append(c.text)
-        else:
-            values.append(c)
-    runs.append(Run(_squashed(text_parts), values))
-    return runs
+    cells = cells if isinstance(cells, list) else list(cells)
+    kinds = [c.kind for c in cells]
+    texts = ["".join(c.text.split()) if k == "text" else "" for c, k in zip(cells, kinds, strict=True)]
+    return list(starmap(Run, label_runs(cells, kinds, texts, "text")))
 
 
-def _squashed(parts: list[str]) -> str:
-    return "".join("".join(parts).split())  # labels are matched without white space (PDF wraps them anywhere)
+def label_runs(cells: list[T], kinds: list[K], texts: list[str], text: K) -> list[tuple[str, list[T]]]:
+    """Label runs: consecutive text cells joined, and the value cells after them, as (text, values) pairs; the one
+    runs step of both paths, given each cell's kind, the kind of a text cell and each text cell's text without white
+    space (labels are matched without it: PDF wraps them anywhere). The next text cell is found with list.index: the
+    value cells between are taken as one slice."""
+    n = len(kinds)
+    runs: list[tuple[str, list[T]]] = []
+    i = 0
+    while True:
+        j = i
+        while j < n and kinds[j] == text:
+            j += 1
+        try:
+            k = kinds.index(text, j)
+        except ValueError:
+            k = n
+        runs.append(("".join(texts[i:j]), cells[j:k]))
+        if k == n:
+            return runs
+        i = k
 
 
 def combine(patterns: Sequence[str]) -> re.Pattern[str]:
@@ -262,19 +289,7 @@ def fit_cells(values: list[Cell], n: int, sums: tuple[int, int] | None = None) -
     """Fit a row's value cells to its n cells; `sums` = (groups, addends) when each group ends in its total."""
     if any(c.kind == "digits" for c in values):
         return _fit_fused(values, n, sums)
-    vals = list(values)
-    if len(vals) > n:
-        kept = [c for c in vals if not c.pad]
-        if len(kept) >= n:
-            vals = kept
-    while len(vals) > n and vals[-1].kind == "blank":
-        vals.pop()
-    while len(vals) > n and vals[0].kind == "blank":
-        vals.pop(0)
-    if len(vals) > n:
-        non_blank = [c for c in vals if c.kind != "blank"]
-        if len(non_blank) == n:
-            vals = non_blank
+    vals = trimmed(values, n, _KIND_OF, _PAD_OF, "blank")
     if len(vals) == n:
         return Fit(vals)
     if n < len(vals) <= EXTRA_ROWS_KEPT * n:
@@ -282,6 +297,31 @@ def fit_cells(values: list[Cell], n: int, sums: tuple[int, int] | None = None) -
     # too few; or far too many: the numbers of many rows after one label (a table dumped a column at a time, all
     # labels first) are no row's, not even their first n
     return Fit(None, problem="incomplete")
+
+
+def trimmed(values: list[T], n: int, kind: Callable[[T], K], pad: Callable[[T], bool], blank: K) -> list[T]:
+    """A row's value cells (a new list) cut toward its n cells as far as its layout allows: layout padding dropped
+    while n cells stay, then blanks at either end while more than n, then every blank if exactly n cells are left.
+    The row reads cleanly where n cells come out. The one fit step of both paths (`kind`, `pad` and `blank` read
+    either path's cells)."""
+    if len(values) > n:
+        kept = [c for c in values if not pad(c)]
+        if len(kept) >= n:
+            values = kept
+    lo, hi = 0, len(values)
+    while hi - lo > n and kind(values[hi - 1]) == blank:
+        hi -= 1
+    while hi - lo > n and kind(values[lo]) == blank:
+        lo += 1
+    vals = values[lo:hi]
+    if len(vals) > n:
+        non_blank = [c for c in vals if kind(c) != blank]
+        if len(non_blank) == n:
+            return non_blank
+    return vals
+
+
+_KIND_OF, _PAD_OF = attrgetter("kind"), attrgetter("pad")
 
 
 def _extra_dropped(vals: list[Cell], n: int, sums: tuple[int, int] | None) -> Fit:
@@ -481,6 +521,10 @@ def _addends_to(s: str, k: int, target: int, budget: list[int]) -> Iterator[tupl
         for rest in _addends_to(s[ln:], k - 1, target - v, budget):
             yield (v, *rest)
 
+
+# A label run that ends table 4's header (…尚未审结 总计, …复议后起诉): table 4's values are the first values from the
+# first label run that ends so or holds 维持 on. Both paths look for the header with it.
+REVIEW_HEADER_END_RE = re.compile(r"(?:审\s*结|总\s*计|起\s*诉)\s*$")
 
 # 总计 printed right before the first outcome's label, on its line (总计 | 结果维持 | …, 总计 | 结果 维持 | …). A header
 # wrapped over lines, as OCR and PDF text give a two-level header (结果 结果 其他 尚未 / 总计 … / 维持 纠正 …, the

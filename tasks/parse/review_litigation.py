@@ -7,6 +7,7 @@ import re
 from schemas import form
 from tasks.parse.applications import LABEL_EDITS_MAX, edits, year_order
 from tasks.parse.cells import (
+    REVIEW_HEADER_END_RE,
     Cell,
     Fit,
     Run,
@@ -18,8 +19,6 @@ from tasks.parse.cells import (
 from tasks.parse.extracted import Extracted, finding
 from tasks.parse.tables import agreed, ambiguous, cells_for, checked
 
-_RL_HEADER_END_RE = re.compile(r"(?:审\s*结|总\s*计|起\s*诉)\s*$")
-
 
 def extract_review_litigation(region: str | None, flattened: bool, out: Extracted) -> list | None:
     if region is None:
@@ -30,7 +29,7 @@ def extract_review_litigation(region: str | None, flattened: bool, out: Extracte
     chosen: list[Cell] | None = None
     header_seen = False
     for run in runs:
-        header_seen = header_seen or bool(_RL_HEADER_END_RE.search(run.text) or "维持" in run.text)
+        header_seen = header_seen or bool(REVIEW_HEADER_END_RE.search(run.text) or "维持" in run.text)
         if header_seen and any(c.kind != "blank" for c in run.values):
             chosen = run.values
             break
