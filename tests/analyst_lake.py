@@ -17,10 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
-
 from flows import pipeline
-from flows.postrun import post_run
 from tasks.storage import Store
 from tasks.synth.corpus import TRUTH_KEY, generate_corpus, read_truth
 from tasks.synth.render import random_record, render_bytes
@@ -45,14 +42,6 @@ class AnalystLake:
     truth: list[dict[str, Any]]
     run: dict[str, Any]
     post: dict[str, Any]
-
-
-@flow(name="nightly-with-post-run")
-def nightly_with_post_run(source: str, dest: str) -> dict[str, Any]:
-    """What the nightly flow does once post_run is wired in (flows/pipeline.py)."""
-    summary = pipeline.run_pipeline("nightly", source, dest, runner="threads")
-    post = post_run(dest, summary.run_id, summary.row())
-    return {"run": summary.row(), "post": post}
 
 
 # -- the corpus --------------------------------------------------------------------------------------------------
@@ -119,8 +108,8 @@ def _continue_from(rec: dict[str, Any], prev: dict[str, Any]) -> None:
 
 def build(src: Path, dest: Path) -> AnalystLake:
     truth = build_corpus(src)
-    result = nightly_with_post_run(source=str(src), dest=str(dest))
-    return AnalystLake(src, dest, truth, result["run"], result["post"])
+    result = pipeline.nightly(pipeline.RunSettings(source=str(src), dest=str(dest), runner="threads"))
+    return AnalystLake(src, dest, truth, result, result["post_run"])  # (the flow's post-run steps: cross-year, report)
 
 
 # -- answers from the truth file ---------------------------------------------------------------------------------
