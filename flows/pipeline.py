@@ -25,23 +25,39 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from flows.batches import Parsed, parse_batches
+# (noqa F401: names tests and benches import from here since before this module was split)
+from flows.batches import (  # noqa: F401
+    Parsed,
+    _parse_in_chunks,
+    _worker_idle,
+    _workers_share_api,
+    make_task_runner,
+    parse_batch,
+    parse_batches,
+    process_batch,
+)
+from flows.plan import (  # noqa: F401
+    SIDECAR_SUFFIX,
+    Plan,
+    make_batches,
+    page_batches,
+    plan_work,
+    refuse_overlap,
+    split_listing,
+    split_pdfs,
+    with_problems,
+)
 from flows.postrun import cross_year, quality_report, report_due
-from flows.settings import RunSettings
+from flows.settings import (
+    PipelineSettings,  # noqa: F401
+    RunSettings,
+)
 from tasks import lake
 from tasks.faults import fault_point
 from tasks.lake.commit import commit_staged, recover_commits
 from tasks.parse.documents import PARSER_VERSION
+from tasks.parse.pdf import SCAN_PAGE_BYTES  # noqa: F401
 from tasks.storage import Store
-
-from flows.plan import Plan, plan_work, refuse_overlap, with_problems  # isort: skip
-# Names tests and benches import from this module since before it was split (the planning helpers, the batch task,
-# the settings, the task runners): kept importable from here.
-from flows.batches import (  # noqa: E402,F401  isort: skip
-    _parse_in_chunks, _worker_idle, _workers_share_api, make_task_runner, parse_batch, process_batch)
-from flows.plan import SIDECAR_SUFFIX, make_batches, page_batches, split_listing, split_pdfs  # noqa: E402,F401  isort: skip
-from flows.settings import PipelineSettings  # noqa: E402,F401  isort: skip
-from tasks.parse.pdf import SCAN_PAGE_BYTES  # noqa: E402,F401  isort: skip
 
 
 @flow(name="nightly", log_prints=True)
@@ -57,7 +73,12 @@ def nightly(settings: RunSettings, full: bool = False) -> dict[str, Any]:
         run.add(plan, parsed)
         run.add_commit(commit(settings.dest, run.run_id, run.row(), state, quote(plan), quote(parsed), quote(lease)))
         record_run(settings.dest, run.finish())
-    return post_run(settings.dest, run)
+    out = run.result()
+    if due := report_due(settings.dest, run.run_id, changed=run.changed):  # else an idle run: the last report stands
+        with post_run_guard(out):  # the lake is committed: a failure from here on is logged and returned, not raised
+            out["post_run"] = quality_report(settings.dest, due, run.row(), cross_year(settings.dest, due))
+    run.raise_if_partial()
+    return out
 
 
 @flow(name="backfill", log_prints=True)
@@ -73,7 +94,12 @@ def backfill(years: list[int], settings: RunSettings) -> dict[str, Any]:
         run.add(plan, parsed)
         run.add_commit(commit(settings.dest, run.run_id, run.row(), state, quote(plan), quote(parsed), quote(lease)))
         record_run(settings.dest, run.finish())
-    return post_run(settings.dest, run)
+    out = run.result()
+    if due := report_due(settings.dest, run.run_id, changed=run.changed):  # else an idle run: the last report stands
+        with post_run_guard(out):  # the lake is committed: a failure from here on is logged and returned, not raised
+            out["post_run"] = quality_report(settings.dest, due, run.row(), cross_year(settings.dest, due))
+    run.raise_if_partial()
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -138,24 +164,17 @@ def record_run(dest: str, run: RunSummary) -> None:
                           run.failed, run.skipped, run.timings["wall_s"])
 
 
-def post_run(dest: str, run: RunSummary) -> dict[str, Any]:
-    """The lake committed: cross-year findings, then the data-quality report, for this run (or, after an idle run,
-    for the last run whose report never finished). A failure here is logged and returned, never raised; a partial
-    run (a batch failed) raises after this."""
-    out = {**run.row(), "timings": dict(run.timings)}
-    if due := report_due(dest, run.run_id, changed=bool(run.parsed or run.deleted or run.failed)):
-        t0 = time.perf_counter()
-        try:
-            out["post_run"] = quality_report(dest, due, run.row(), cross_year(dest, due))
-        except Exception as exc:
-            get_run_logger().error("post-run steps failed (the lake is committed): %s",
-                                   Store.redact(f"{type(exc).__name__}: {exc}"))
-            out["post_run_error"] = Store.redact(f"{type(exc).__name__}: {exc}")
-        out["timings"]["post_run_s"] = time.perf_counter() - t0
-    if run.status == "partial":
-        raise RuntimeError(f"run {run.run_id} partial: {run.failed_batches} of {run.batches} batches failed "
-                           f"(recorded in failures; the rest committed; the next run retries them)")
-    return out
+@contextlib.contextmanager
+def post_run_guard(out: dict[str, Any]) -> Iterator[None]:
+    """The post-run steps, timed (post_run_s); a failure is logged and kept in `post_run_error`, never raised."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    except Exception as exc:
+        get_run_logger().error("post-run steps failed (the lake is committed): %s",
+                               Store.redact(f"{type(exc).__name__}: {exc}"))
+        out["post_run_error"] = Store.redact(f"{type(exc).__name__}: {exc}")
+    out["timings"]["post_run_s"] = time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -228,6 +247,20 @@ class RunSummary:
     def finish(self) -> RunSummary:
         self.timings["wall_s"] = time.perf_counter() - self.t_start
         return self
+
+    @property
+    def changed(self) -> bool:
+        """Whether the run changed the lake (parsed, deleted or failed something): its post-run steps are due."""
+        return bool(self.parsed or self.deleted or self.failed)
+
+    def result(self) -> dict[str, Any]:
+        """What the flow returns: the run's row and its timings (the post-run steps add theirs)."""
+        return {**self.row(), "timings": dict(self.timings)}
+
+    def raise_if_partial(self) -> None:
+        if self.status == "partial":
+            raise RuntimeError(f"run {self.run_id} partial: {self.failed_batches} of {self.batches} batches failed "
+                               f"(recorded in failures; the rest committed; the next run retries them)")
 
     def row(self) -> dict[str, Any]:
         wall = self.timings.get("wall_s", 0.0)
