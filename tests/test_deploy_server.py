@@ -1,5 +1,6 @@
 """The deployment for real on this machine: a Prefect server, both work pools, deploy/prefect.yaml deployed with the
-CLI, a process worker, the nightly deployment run on a generated corpus, then run again (overlapping) to no effect."""
+CLI, a process worker, the nightly deployment run on a generated corpus, then run again (overlapping) to no effect;
+a nightly run's steps read back through the API as task runs; a backfill of one year."""
 
 from __future__ import annotations
 
