@@ -4,6 +4,9 @@ Each flow body is its steps, each a Prefect task (the UI shows each with its dur
 left → list → plan → parse batches (one task per batch, flows/batches.py) → commit (tasks/lake/commit.py) → record
 the run → cross-year → quality report (flows/postrun.py). The flow holds the writer lease from the recovery to the
 run record; SIGTERM/SIGINT stop it at once. The flows take one settings object (`RunSettings`, flows/settings.py).
+The step tasks cost little: 5,000 generated text reports, old flow (steps inline) against this one, interleaved, 3
+each, medians: a full run 53.1 s against 52.5 s of flow time (noise ±20 s on a loaded machine), an idle rerun 1.24 s
+against 1.28 s; the lakes' tables byte-identical.
 """
 
 from __future__ import annotations
