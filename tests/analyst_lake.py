@@ -44,6 +44,12 @@ class AnalystLake:
     post: dict[str, Any]
 
 
+def nightly_with_post_run(source: str, dest: str) -> dict[str, Any]:
+    """The nightly flow, whose post-run steps (cross-year, the data-quality report) are its last tasks."""
+    result = pipeline.nightly(pipeline.RunSettings(source=source, dest=dest, runner="threads"))
+    return {"run": result, "post": result["post_run"]}
+
+
 # -- the corpus --------------------------------------------------------------------------------------------------
 
 def build_corpus(src: Path) -> list[dict[str, Any]]:
@@ -108,8 +114,8 @@ def _continue_from(rec: dict[str, Any], prev: dict[str, Any]) -> None:
 
 def build(src: Path, dest: Path) -> AnalystLake:
     truth = build_corpus(src)
-    result = pipeline.nightly(pipeline.RunSettings(source=str(src), dest=str(dest), runner="threads"))
-    return AnalystLake(src, dest, truth, result, result["post_run"])  # (the flow's post-run steps: cross-year, report)
+    result = nightly_with_post_run(source=str(src), dest=str(dest))
+    return AnalystLake(src, dest, truth, result["run"], result["post"])
 
 
 # -- answers from the truth file ---------------------------------------------------------------------------------
