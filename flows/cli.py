@@ -85,13 +85,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def _run_flow(args: argparse.Namespace, *, years: list[int] | None) -> dict:
     from flows.pipeline import backfill, nightly
+    from flows.settings import RunSettings
 
-    common = {"source": args.source, "dest": args.dest, "runner": args.runner, "dask_address": args.dask_address,
-              "batch_files": args.batch_files, "workers": args.workers,
-              "progress": sys.stderr.isatty() if getattr(args, "progress", None) is None else args.progress}
+    given = {"runner": args.runner, "dask_address": args.dask_address, "batch_files": args.batch_files,
+             "workers": args.workers}
+    settings = RunSettings(source=args.source, dest=args.dest, **{k: v for k, v in given.items() if v},
+                           progress=sys.stderr.isatty() if getattr(args, "progress", None) is None else args.progress)
     if years is not None and args.command == "backfill":
-        return backfill(years=years, **common)
-    return nightly(full=args.full, **common) if years is None else backfill(years=years, **common)
+        return backfill(years=years, settings=settings)
+    return nightly(settings=settings, full=args.full) if years is None else backfill(years=years, settings=settings)
 
 
 def _print_summary(row: dict) -> None:

@@ -17,10 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
-
 from flows import pipeline
-from flows.postrun import post_run
 from tasks.storage import Store
 from tasks.synth.corpus import TRUTH_KEY, generate_corpus, read_truth
 from tasks.synth.render import random_record, render_bytes
@@ -47,12 +44,10 @@ class AnalystLake:
     post: dict[str, Any]
 
 
-@flow(name="nightly-with-post-run")
 def nightly_with_post_run(source: str, dest: str) -> dict[str, Any]:
-    """What the nightly flow does once post_run is wired in (flows/pipeline.py)."""
-    summary = pipeline.run_pipeline("nightly", source, dest, runner="threads")
-    post = post_run(dest, summary.run_id, summary.row())
-    return {"run": summary.row(), "post": post}
+    """The nightly flow, whose post-run steps (cross-year, the data-quality report) are its last tasks."""
+    result = pipeline.nightly(pipeline.RunSettings(source=source, dest=dest, runner="threads"))
+    return {"run": result, "post": result["post_run"]}
 
 
 # -- the corpus --------------------------------------------------------------------------------------------------

@@ -392,7 +392,8 @@ def run_nightly(source: str, dest: str, **kw: Any) -> Lake:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GOVREPORTS_BATCH_RETRIES", "0")  # a deterministic crash fails alike on every retry: only slower
         try:
-            summary = pipeline.nightly(source=source, dest=dest, runner="threads", **kw)
+            given = {k: v for k, v in kw.items() if v is not None}  # None: the setting's default
+            summary = pipeline.nightly(pipeline.RunSettings(source=source, dest=dest, runner="threads", **given))
         except RuntimeError as exc:
             error = str(exc)
     result = read_lake(dest)

@@ -1,5 +1,6 @@
 """The deployment for real on this machine: a Prefect server, both work pools, deploy/prefect.yaml deployed with the
-CLI, a process worker, the nightly deployment run on a generated corpus, then run again (overlapping) to no effect."""
+CLI, a process worker, the nightly deployment run on a generated corpus, then run again (overlapping) to no effect;
+a nightly run's steps read back through the API as task runs; a backfill of one year."""
 
 from __future__ import annotations
 
@@ -243,7 +244,7 @@ def test_deployments_are_registered_as_declared(stack):
     assert nightly["work_pool_name"] == "govreports-process"
     assert nightly["entrypoint"] == "flows/pipeline.py:nightly"
     # the Prefect Variables were resolved at deploy time
-    assert nightly["parameters"] == {"source": str(stack.source), "dest": str(stack.lake), "runner": "local"}
+    assert nightly["parameters"] == {"settings": {"source": str(stack.source), "dest": str(stack.lake), "runner": "local"}}
     (sched,) = nightly["schedules"]
     assert (sched["schedule"]["cron"], sched["schedule"]["timezone"]) == ("0 2 * * *", "Asia/Shanghai")
     assert nightly["global_concurrency_limit"]["limit"] == 1
@@ -262,7 +263,7 @@ def test_deployments_are_registered_as_declared(stack):
         k8s = stack.deployment(flow, f"{flow}-k8s")
         assert k8s["work_pool_name"] == "govreports-k8s"
         assert k8s["job_variables"]["image"] == stack.env["GOVREPORTS_IMAGE"]
-        assert k8s["parameters"]["dask_address"] == "tcp://dask-scheduler:8786"
+        assert k8s["parameters"]["settings"]["dask_address"] == "tcp://dask-scheduler:8786"
         assert k8s["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/govreports"}}]
 
 
@@ -331,6 +332,56 @@ def test_nightly_runs_on_the_process_worker_and_a_rerun_changes_nothing(stack):
     after = lake_snapshot(stack.lake)
     assert after == before, {k: (before.get(k), after.get(k)) for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     assert len(list((stack.lake / "_runs").glob("*.parquet"))) == 2  # one record per run that ran
+
+
+# what a nightly run shows in the Prefect UI: each step of the flow body as a task run, in this order
+NIGHTLY_STEPS = ("recover", "list", "plan", "parse-batch", "commit", "record-run", "cross-year", "quality-report")
+
+
+def step_of_task_run(name: str) -> str | None:
+    """The flow step a task run belongs to, by its name (`parse-batch-00003`, `cross-year-<run id>`)."""
+    return next((step for step in NIGHTLY_STEPS if name == step or name.startswith(step + "-")), None)
+
+
+def test_a_nightly_run_shows_its_steps_as_task_runs(stack, tmp_path):
+    """The flow body is its steps: list, plan, the parse batches, commit, record-run and the post-run steps each
+    appear in the API as Completed task runs with their own start and end, in the flow's order. The run is given
+    its own settings object (a fresh lake, small batches): it replaces the deployment's whole."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    stack.pause_nightly_schedules()
+    settings = {"source": str(stack.source), "dest": str(tmp_path / "lake"), "runner": "local", "batch_files": 16}
+    out = stack.cli("deployment", "run", "nightly/nightly", "--params", json.dumps({"settings": settings}))
+    run_id = re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)
+    (run,) = stack.wait_terminal([run_id])
+    assert run["state_type"] == "COMPLETED", f"{run['state']}\n{stack.logs()}"
+    assert run["parameters"] == {"settings": settings}
+
+    with temporary_settings({PREFECT_API_URL: stack.api_url}), get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run_id)])))
+    by_step: dict[str | None, list[Any]] = {}
+    for tr in task_runs:
+        by_step.setdefault(step_of_task_run(tr.name), []).append(tr)
+    assert set(by_step) == set(NIGHTLY_STEPS), sorted(tr.name for tr in task_runs)
+    for step, runs in by_step.items():
+        for tr in runs:
+            assert tr.state_type is not None and tr.state_type.value == "COMPLETED", (tr.name, tr.state)
+            assert tr.start_time and tr.end_time and tr.end_time >= tr.start_time, (tr.name, tr.start_time, tr.end_time)
+        if step != "parse-batch":
+            assert len(runs) == 1, [tr.name for tr in runs]
+    summary = stack.summary_artifact(run_id)
+    batches = int(summary_value(summary, "batches"))
+    assert batches > 1 and len(by_step["parse-batch"]) == batches  # one task run per batch (16 files each at most)
+    # in the flow's order: each step starts after the previous step's task runs ended
+    for before, after in zip(NIGHTLY_STEPS, NIGHTLY_STEPS[1:], strict=False):
+        ended = max(tr.end_time for tr in by_step[before])
+        started = min(tr.start_time for tr in by_step[after])
+        assert started >= ended, f"{after} started at {started}, before {before} ended at {ended}"
+    assert (tmp_path / "lake" / "_reports" / "latest.html").exists()
 
 
 def test_backfill_deployment_reprocesses_the_given_year(stack):

@@ -171,6 +171,9 @@ def test_entrypoint_resolves_to_the_flow_and_parameters_match_its_signature(name
     assert not per_run & set(params), f"{per_run} must be given per run, not fixed in the deployment"
     for schedule in dep.get("schedules") or []:
         assert set(schedule.get("parameters") or {}) <= set(signature.parameters)
+    # the flows take one settings object; the deployment fixes nothing beside it (what a run does, `full` or
+    # `years`, is given per run)
+    assert set(params) == {"settings"}, set(params)
 
     # the values have the flow's types (templates are strings, as source and dest are)
     example = {"years": [2023]} if "years" in per_run else {}
@@ -184,9 +187,9 @@ def test_entrypoint_resolves_to_the_flow_and_parameters_match_its_signature(name
 
 def test_storage_urls_come_from_prefect_variables_and_never_inline():
     for dep in deployments():
-        params = dep["parameters"]
-        assert params["source"] == "{{ prefect.variables.govreports_source }}"
-        assert params["dest"] == "{{ prefect.variables.govreports_dest }}"
+        settings = dep["parameters"]["settings"]  # the flows' one settings object
+        assert settings["source"] == "{{ prefect.variables.govreports_source }}"
+        assert settings["dest"] == "{{ prefect.variables.govreports_dest }}"
 
 
 def test_every_placeholder_is_one_prefect_deploy_resolves():
@@ -391,9 +394,9 @@ def test_dask_manifests_run_the_same_image_and_are_reached_by_the_k8s_deployment
     assert 8786 in [p["port"] for p in service["spec"]["ports"]]
     assert service["spec"]["selector"] == scheduler["spec"]["template"]["metadata"]["labels"]
     for dep in ("nightly-k8s", "backfill-k8s"):
-        params = deployment(dep)["parameters"]
-        assert params["runner"] == "dask"
-        assert params["dask_address"] == f"tcp://{service['metadata']['name']}:8786"
+        settings = deployment(dep)["parameters"]["settings"]
+        assert settings["runner"] == "dask"
+        assert settings["dask_address"] == f"tcp://{service['metadata']['name']}:8786"
 
     (sched_box,) = scheduler["spec"]["template"]["spec"]["containers"]
     (work_box,) = worker["spec"]["template"]["spec"]["containers"]

@@ -107,9 +107,10 @@ def clean(prefect_api, corpus, tmp_path_factory) -> dict[str, Any]:
 
 # -- helpers ------------------------------------------------------------------------------------------------------
 
-def run_inproc(src, dest, **kw) -> dict[str, Any]:
+def run_inproc(src, dest, full: bool = False, **kw) -> dict[str, Any]:
     kw.setdefault("runner", "threads")
-    return pipeline.nightly(source=str(src), dest=str(dest), batch_files=BATCH_FILES, workers=2, **kw)
+    return pipeline.nightly(pipeline.RunSettings(source=str(src), dest=str(dest), batch_files=BATCH_FILES, workers=2, **kw),
+                            full=full)
 
 
 def snapshot(dest) -> dict[str, pl.DataFrame]:
@@ -461,8 +462,8 @@ def s3_accounting(moto: dict[str, Any], prefix: str, scenario: str) -> dict[str,
 def test_transient_storage_errors_are_retried_and_the_lake_is_the_same(prefect_api, moto, proxy, clean):
     proxy.configure(share=0.1, faults={"500": 2, "503": 2, "reset": 2, "reset_after": 1, "delay": 2}, delay_s=0.3)
     raw = f"s3://{moto['bucket']}/raw"
-    s = pipeline.nightly(source=raw, dest=f"s3://{moto['bucket']}/lake-transient", runner="threads",
-                         batch_files=BATCH_FILES, workers=2)
+    s = pipeline.nightly(pipeline.RunSettings(source=raw, dest=f"s3://{moto['bucket']}/lake-transient", runner="threads",
+                                              batch_files=BATCH_FILES, workers=2))
     assert s["status"] == "completed" and s["failed"] == clean["counts"]["failures"]
     print("proxy:", dict(proxy.counts))
     for kind in ("500", "503", "reset", "reset_after", "delay"):
@@ -488,7 +489,7 @@ def test_persistent_storage_errors_land_in_failures_and_the_next_run_picks_them_
                                                               rf"/_staging/[^/]+/00001/", methods=["GET", "PUT"])
     raw, dest = f"s3://{moto['bucket']}/raw", f"s3://{moto['bucket']}/lake-persistent"
     with pytest.raises(RuntimeError, match=r"partial: 1 of \d+ batches failed"):
-        pipeline.nightly(source=raw, dest=dest, runner="threads", batch_files=BATCH_FILES, workers=2)
+        pipeline.nightly(pipeline.RunSettings(source=raw, dest=dest, runner="threads", batch_files=BATCH_FILES, workers=2))
     assert proxy.counts["500"] > 0
     proxy.off()
     snap = s3_snapshot(moto, "lake-persistent")
@@ -504,7 +505,7 @@ def test_persistent_storage_errors_land_in_failures_and_the_next_run_picks_them_
     runs = lake.read_runs(store_for(moto, "lake-persistent"))
     assert runs.get_column("status").to_list() == ["partial"]
 
-    s = pipeline.nightly(source=raw, dest=dest, runner="threads", batch_files=BATCH_FILES, workers=2)
+    s = pipeline.nightly(pipeline.RunSettings(source=raw, dest=dest, runner="threads", batch_files=BATCH_FILES, workers=2))
     retried = set(batch_failed.get_column("source").to_list()) | set(unreadable)
     assert s["status"] == "completed"
     assert s["parsed"] == len(retried - set(clean["lake"]["failures"].get_column("source").to_list()))

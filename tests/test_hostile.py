@@ -177,7 +177,7 @@ def run(src: Path, dest: Path, runner: str = "threads", **env: str) -> dict:
         for k, v in env.items():
             mp.setenv(k, v)
         faults.reset()
-        return pipeline.nightly(source=str(src), dest=str(dest), runner=runner, batch_files=60, workers=2)
+        return pipeline.nightly(pipeline.RunSettings(source=str(src), dest=str(dest), runner=runner, batch_files=60, workers=2))
 
 
 @pytest.mark.slow
@@ -420,7 +420,7 @@ def test_dest_inside_or_equal_to_source_is_refused(prefect_harness, tmp_path, wh
     src = good_source(tmp_path, 3)
     dest = src / "lake" if where == "inside" else src
     with pytest.raises(ValueError, match="dest outside the source"):
-        pipeline.nightly(source=str(src), dest=str(dest), runner="threads")
+        pipeline.nightly(pipeline.RunSettings(source=str(src), dest=str(dest), runner="threads"))
     assert not (dest / lake.STATE_KEY).exists() and not (src / "lake").exists()
     # the same through a symlinked path, and on S3 prefixes
     link = tmp_path / "link"

@@ -11,8 +11,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from flows import batches as flow_batches
 from flows import pipeline
+from flows import plan as flow_plan
+from flows.settings import PipelineSettings, RunSettings
 from schemas.tables import TABLES
+from tasks.lake import commit as lake_commit
 from tasks.storage import Store
 from tasks.synth.corpus import generate_corpus, read_truth
 from tasks.synth.render import random_record, render_bytes
@@ -60,7 +64,8 @@ def table_files(dest: Path) -> dict[str, bytes]:
 
 
 def run(src, dest, **kw) -> dict:
-    return pipeline.nightly(source=str(src), dest=str(dest), runner=kw.pop("runner", "threads"), **kw)
+    kw.setdefault("runner", "threads")
+    return pipeline.nightly(RunSettings(source=str(src), dest=str(dest), **kw))
 
 
 def test_nightly_lake_matches_truth_and_reruns_change_nothing(harness, corpus, tmp_path):
@@ -149,7 +154,7 @@ def test_run_killed_between_staging_and_commit_recovers(harness, corpus, tmp_pat
     def die(*_a, **_k):
         raise Killed("killed between staging and commit")
 
-    monkeypatch.setattr(pipeline, "commit_run", die)
+    monkeypatch.setattr(lake_commit, "commit_run", die)
     with pytest.raises(Killed):
         run(corpus, dest)
     assert any((dest / "_staging").rglob("_SUCCESS"))  # staged, never committed
@@ -165,7 +170,7 @@ def test_run_killed_between_staging_and_commit_recovers(harness, corpus, tmp_pat
 def test_backfill_years(harness, corpus, tmp_path):
     dest = tmp_path / "lake"
     run(corpus, dest)
-    s = pipeline.backfill(years=[2021, 2022], source=str(corpus), dest=str(dest), runner="threads")
+    s = pipeline.backfill([2021, 2022], RunSettings(source=str(corpus), dest=str(dest), runner="threads"))
     truth = [t for t in read_truth(Store(str(corpus))) if t["kind"] == "report" and t["record"]["year"] in (2021, 2022)]
     assert s["parsed"] >= len(truth)
     assert s["parsed"] < s["files_seen"]
@@ -193,7 +198,7 @@ def test_s3_seaweedfs_end_to_end(harness, corpus, tmp_path, monkeypatch):
             if p.is_file() and not p.relative_to(corpus).parts[0].startswith("_tmp"):
                 src.put_bytes(str(p.relative_to(corpus)), p.read_bytes())
         dest_url = f"s3://{s3['bucket']}/lake"
-        s = pipeline.nightly(source=src.url, dest=dest_url, runner="threads")
+        s = pipeline.nightly(RunSettings(source=src.url, dest=dest_url, runner="threads"))
         assert s["status"] == "completed"
         dest = Store(dest_url)
         keys = set(dest.list_objects("reports/").get_column("key").to_list())
@@ -201,7 +206,7 @@ def test_s3_seaweedfs_end_to_end(harness, corpus, tmp_path, monkeypatch):
                 "year", "admin_level").unique().iter_rows():
             assert f"reports/year={y}/admin_level={lv}/part-0.parquet" in keys
         assert_same_lake(lake_frames(dest_url), lake_frames(local))
-        again = pipeline.nightly(source=src.url, dest=dest_url, runner="threads")
+        again = pipeline.nightly(RunSettings(source=src.url, dest=dest_url, runner="threads"))
         assert again["parsed"] == 0
         logs = json.dumps(s, default=str) + json.dumps(again, default=str)
         assert s3["secret"] not in logs
@@ -212,7 +217,7 @@ import json, os, sys
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 import psutil
-from flows.pipeline import _workers_share_api, make_task_runner
+from flows.batches import _workers_share_api, make_task_runner
 
 @task(cache_policy=NO_CACHE)
 def probe(i):
@@ -260,15 +265,15 @@ def test_workers_report_to_the_flows_temporary_server(tmp_path, runner):
 def test_worker_idle_time_is_split_into_start_up_between_batches_and_tail():
     # two workers over a phase from t=100 to t=130: A's batches 103–110 and 111–120, B's one batch 105–128
     spans = [("host:A", 111.0, 120.0), ("host:B", 105.0, 128.0), ("host:A", 103.0, 110.0)]
-    idle = pipeline._worker_idle(spans, 100.0, 130.0)
+    idle = flow_batches._worker_idle(spans, 100.0, 130.0)
     assert idle == {"workers_seen": 2.0, "worker_startup_s": 3.0 + 5.0, "worker_between_s": 1.0,
                     "worker_tail_s": 10.0 + 2.0}
-    assert pipeline._worker_idle([], 100.0, 130.0)["workers_seen"] == 0.0
+    assert flow_batches._worker_idle([], 100.0, 130.0)["workers_seen"] == 0.0
 
 
 def _sizes(n: int, workers: int, max_files: int = 2000, max_bytes: int = 64 * 2**20, size: int = 100) -> list[int]:
     items = [{"key": f"k{i:06d}", "size": size, "etag": "e"} for i in range(n)]
-    batches = pipeline.make_batches(items, max_files, max_bytes, workers=workers)
+    batches = flow_plan.make_batches(items, max_files, max_bytes, workers=workers)
     assert [it["key"] for b in batches for it in b] == [it["key"] for it in items]  # every item once, in order
     return [len(b) for b in batches]
 
@@ -312,7 +317,7 @@ def test_a_batch_parsed_in_chunks_gives_the_frames_of_one_call():
     docs.append(Document("r/dup-of-1.txt", docs[1].data))  # same bytes, another chunk, no sidecar
     docs.append(Document("r/broken.txt", b"\x00\x01binary"))
     whole = parse_documents(docs)
-    chunked = pipeline._parse_in_chunks(docs, 3)
+    chunked = flow_batches._parse_in_chunks(docs, 3)
     assert [r["source"] for r in chunked.records] == [d.source for d in docs]
     for name, frame in whole.frames.items():
         by = lake.grain(name)
@@ -325,16 +330,16 @@ def test_a_batch_parsed_in_chunks_gives_the_frames_of_one_call():
 def test_pdfs_go_in_batches_of_their_own_sized_by_pages():
     """PDFs (scans among them: seconds a page) are batched by estimated pages after the text reports' batches."""
     items = [{"key": f"r/{i}.txt", "size": 5_000} for i in range(3000)]
-    items[10:10] = [{"key": f"s/{i}.PDF", "size": 6 * pipeline.SCAN_PAGE_BYTES} for i in range(9)]  # 6 pages each
-    items.append({"key": "s/big.pdf", "size": 60 * pipeline.SCAN_PAGE_BYTES})
-    text, pdfs = pipeline.split_pdfs(items)
+    items[10:10] = [{"key": f"s/{i}.PDF", "size": 6 * flow_plan.SCAN_PAGE_BYTES} for i in range(9)]  # 6 pages each
+    items.append({"key": "s/big.pdf", "size": 60 * flow_plan.SCAN_PAGE_BYTES})
+    text, pdfs = flow_plan.split_pdfs(items)
     assert len(text) == 3000 and len(pdfs) == 10
-    settings = pipeline.PipelineSettings(workers=2, scan_batch_pages=24)
+    settings = PipelineSettings(workers=2, scan_batch_pages=24)
     listing = pl.DataFrame({"key": [it["key"] for it in items], "size": [it["size"] for it in items],
                             "etag": ["e"] * len(items)})
     state = pl.DataFrame(schema={"key": pl.String, "etag": pl.String, "size": pl.Int64, "parser_version": pl.String,
                                  "status": pl.String, "year": pl.Int32, "sidecar_etag": pl.String})
-    plan = pipeline.plan_work(listing, state, settings)
+    plan = flow_plan.plan_work(listing, state, settings)
     kinds = [{it["key"].lower().endswith(".pdf") for it in b} for b in plan.batches]
     assert all(len(k) == 1 for k in kinds)  # never a PDF in a text batch
     text_batches = [b for b, k in zip(plan.batches, kinds, strict=True) if k == {False}]
@@ -347,9 +352,9 @@ def test_small_text_pdfs_count_by_their_bytes_in_page_batches():
     """A 50 KiB text-layer PDF is a sixth of a scanned page's bytes: some 140 of them share a 24-page batch (one a
     page made a realistic crawl's PDFs hundreds of tiny batches), and the batch's file cap still holds."""
     items = [{"key": f"p/{i}.pdf", "size": 50 * 1024} for i in range(1000)]
-    sizes = [len(b) for b in pipeline.page_batches(items, 24, 6000)]
-    assert sizes[0] == int(24 * pipeline.SCAN_PAGE_BYTES // (50 * 1024)) and sum(sizes) == 1000
-    assert max(len(b) for b in pipeline.page_batches(items, 24, 100)) == 100
+    sizes = [len(b) for b in flow_plan.page_batches(items, 24, 6000)]
+    assert sizes[0] == int(24 * flow_plan.SCAN_PAGE_BYTES // (50 * 1024)) and sum(sizes) == 1000
+    assert max(len(b) for b in flow_plan.page_batches(items, 24, 100)) == 100
 
 
 @pytest.mark.skipif(not __import__("tasks.parse.ocr", fromlist=["available"]).available(), reason="the ocr extra is not installed")

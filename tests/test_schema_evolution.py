@@ -224,7 +224,7 @@ def test_a_run_on_top_of_an_old_lake_works_and_a_backfill_upgrades_it(prefect_ap
     generate_corpus(Store(str(src)), 36, seed=31, years=(2022, 2023), sidecar_share=0.6, duplicate_share=0.0,
                     broken_share=0.0)
     dest = tmp_path / "lake"
-    pipeline.nightly(source=str(src), dest=str(dest), runner="threads", batch_files=12, workers=2)
+    pipeline.nightly(pipeline.RunSettings(source=str(src), dest=str(dest), runner="threads", batch_files=12, workers=2))
     _downgrade(dest)
     assert lake.outdated_partitions(Store(str(dest)), "reports")
 
@@ -234,11 +234,11 @@ def test_a_run_on_top_of_an_old_lake_works_and_a_backfill_upgrades_it(prefect_ap
         rec = random_record(rng, year=year, organ=organ, admin_level=level)
         (src / "reports" / "new").mkdir(parents=True, exist_ok=True)
         (src / "reports" / "new" / f"{i}.txt").write_bytes(render_bytes(rec, "pipe", rng=i))
-    s = pipeline.nightly(source=str(src), dest=str(dest), runner="threads", batch_files=12, workers=2)
+    s = pipeline.nightly(pipeline.RunSettings(source=str(src), dest=str(dest), runner="threads", batch_files=12, workers=2))
     assert s["status"] == "completed" and s["parsed"] == 2
     clean = tmp_path / "clean"
     shutil.rmtree(clean, ignore_errors=True)
-    pipeline.nightly(source=str(src), dest=str(clean), runner="threads", batch_files=12, workers=2)
+    pipeline.nightly(pipeline.RunSettings(source=str(src), dest=str(clean), runner="threads", batch_files=12, workers=2))
 
     store = Store(str(dest))
     got, want = _snapshot(dest), _snapshot(clean)
@@ -254,7 +254,7 @@ def test_a_run_on_top_of_an_old_lake_works_and_a_backfill_upgrades_it(prefect_ap
         assert_frame_equal(got[name], want[name], check_row_order=True)
 
     # a backfill of every year rewrites every partition at the current version: the lake is the clean lake
-    pipeline.backfill(years=[2022, 2023], source=str(src), dest=str(dest), runner="threads", batch_files=12, workers=2)
+    pipeline.backfill([2022, 2023], pipeline.RunSettings(source=str(src), dest=str(dest), runner="threads", batch_files=12, workers=2))
     for table in DROPPED:
         assert lake.outdated_partitions(store, table) == []
     got, want = _snapshot(dest), _snapshot(clean)

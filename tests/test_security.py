@@ -341,7 +341,7 @@ def test_a_run_over_hostile_keys_writes_only_inside_dest(prefect_api, tmp_path):
     (tmp_path / "work").mkdir()
     dest = tmp_path / "work" / "lake"
     before = _tree(tmp_path) - _tree(src)
-    s = pipeline.nightly(source=str(src), dest=str(dest), runner="threads", batch_files=4, workers=2)
+    s = pipeline.nightly(pipeline.RunSettings(source=str(src), dest=str(dest), runner="threads", batch_files=4, workers=2))
     assert s["status"] == "completed"
     after = _tree(tmp_path) - _tree(src)
     assert {p for p in after - before if not p.startswith("work/lake")} == set()
@@ -370,10 +370,10 @@ def test_a_run_over_hostile_keys_writes_only_inside_dest(prefect_api, tmp_path):
             # '.' and '..' segments are odd keys, not control files: every one is an object to account for
             assert sorted(set(k.removeprefix("raw/") for k in evil_s3) - set(listed)) == []
             local_dest = tmp_path / "work" / "lake-from-s3"
-            s1 = pipeline.nightly(source=f"s3://{info['bucket']}/raw", dest=str(local_dest), runner="threads",
-                                  batch_files=4, workers=2)
-            s2 = pipeline.nightly(source=f"s3://{info['bucket']}/raw", dest=f"s3://{info['bucket']}/lake",
-                                  runner="threads", batch_files=4, workers=2)
+            s1 = pipeline.nightly(pipeline.RunSettings(source=f"s3://{info['bucket']}/raw", dest=str(local_dest),
+                                                       runner="threads", batch_files=4, workers=2))
+            s2 = pipeline.nightly(pipeline.RunSettings(source=f"s3://{info['bucket']}/raw", dest=f"s3://{info['bucket']}/lake",
+                                                       runner="threads", batch_files=4, workers=2))
         finally:
             for k, v in old_env.items():
                 if v is None:

@@ -124,7 +124,7 @@ def local_part(n: int, work: Path) -> None:
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
 
-    from flows.pipeline import PipelineSettings, nightly, process_batch
+    from flows.pipeline import PipelineSettings, RunSettings, nightly, process_batch
     from tasks.storage import Store
 
     src, dest = work / "source", work / "lake"
@@ -140,7 +140,7 @@ def local_part(n: int, work: Path) -> None:
     workers = PipelineSettings().workers or os.cpu_count() or 2  # as make_task_runner picks them
     with PeakMemory() as mem:
         t0 = time.perf_counter()
-        s = nightly(source=str(src), dest=str(dest), runner="local")
+        s = nightly(RunSettings(source=str(src), dest=str(dest), runner="local"))
         wall = time.perf_counter() - t0  # the whole flow run: its start, batches, commit and post-run steps
     print("run:", {k: s[k] for k in ("files_seen", "parsed", "failed", "batches", "wall_s")},
           {k: round(v, 2) for k, v in s["timings"].items()})
@@ -166,7 +166,7 @@ def local_part(n: int, work: Path) -> None:
         os.environ["GOVREPORTS_PDF_READER"] = "pypdf"
         try:
             t0 = time.perf_counter()
-            p = nightly(source=str(src), dest=str(work / "lake-pypdf"), runner="local")
+            p = nightly(RunSettings(source=str(src), dest=str(work / "lake-pypdf"), runner="local"))
             wall_p = time.perf_counter() - t0
         finally:
             del os.environ["GOVREPORTS_PDF_READER"]
@@ -176,7 +176,7 @@ def local_part(n: int, work: Path) -> None:
     reruns = []
     for _ in range(3):
         t0 = time.perf_counter()
-        again = nightly(source=str(src), dest=str(dest), runner="local")
+        again = nightly(RunSettings(source=str(src), dest=str(dest), runner="local"))
         reruns.append((time.perf_counter() - t0, again["wall_s"]))
     reruns.sort()
     print(f"nightly rerun with nothing new (median of 3): {reruns[1][0]:.1f} s wall, {reruns[1][1]:.2f} s flow body "
@@ -211,7 +211,7 @@ def s3_part(n: int, work: Path) -> None:
     import s3fs
     from servers import s3_settings, seaweedfs_s3, server_env, store_for
 
-    from flows.pipeline import nightly
+    from flows.pipeline import RunSettings, nightly
 
     with seaweedfs_s3() as info:
         env = server_env(info)
@@ -240,7 +240,7 @@ def s3_part(n: int, work: Path) -> None:
         for i in range(3):
             dest = work / f"s3lake{i}"
             t0 = time.perf_counter()
-            s = nightly(source=url, dest=str(dest), runner="local")
+            s = nightly(RunSettings(source=url, dest=str(dest), runner="local"))
             runs.append((s["wall_s"], time.perf_counter() - t0, s))
             shutil.rmtree(dest, ignore_errors=True)
         runs.sort(key=lambda r: r[0])
