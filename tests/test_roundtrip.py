@@ -172,3 +172,15 @@ def test_a_pdf_text_layer_with_thousands_separators_and_signs_is_read_as_pdf_tex
         assert _cells(got) == _cells(rec), seed
         assert got["layout"] == "pdf_text", seed
     assert separated, "no rendering printed thousands separators: the test checks nothing"
+
+
+@pytest.mark.parametrize(("organ", "province"), [("东昌府区东昌府镇人民政府", "山东省"), ("中站区中站镇农业综合服务中心", "河南省"),
+                                                 ("聊城市东昌府区东昌府镇财政所", "山东省")])
+def test_a_township_named_as_its_county_is_a_township(organ, province):
+    """东昌府镇 in 东昌府区, 中站镇 in 中站区: 府 and 站 end organ words (人民政府, 服务站) but here end the township's
+    name; read as the county's organ before (found on random_record seeds 30107, 36341, 45670)."""
+    for seed, layout in enumerate(TEXT_LAYOUTS):
+        rec = random_record(random.Random(seed), organ=organ, admin_level="township", province=province)
+        got = _parse_one(render_bytes(rec, layout, rng=seed))
+        _same_metadata(got, rec)
+        assert got["admin_level"] == "township"
