@@ -43,6 +43,7 @@ def _tables(rec: dict, label: dict) -> None:
     ("2021年庆阳市档案馆政府信息公开工作年度报告", "庆阳市档案馆", "prefectural"),
     ("2021年本溪市粮食和物资储备局政府信息公开工作年度报告", "本溪市粮食和物资储备局", "prefectural"),
     ("2021 年 全椒县档案馆\n政府信息公开工作年度报告", "全椒县档案馆", "county"),
+    ("2021年中国人民银行政府信息公开工作年度报告", "中国人民银行", "central"),
 ])
 def test_title_with_the_year_first_or_last_names_the_organ(title, organ, level):
     """Seed 002 with its title replaced: the organ is the title's, never a place the body names (庆阳市)."""

@@ -106,7 +106,7 @@ CN_NUMERAL_DATE_LINE_RE = re.compile(
     r"(?m)^[ \t]*([〇○零一二三四五六七八九]{4}|\d{4})\s*年\s*([一二三四五六七八九十]{1,2})\s*月\s*([一二三四五六七八九十]{1,3})\s*日[ \t]*$")
 BY_ORGAN_RE = re.compile(
     r"(?:本(?:次)?(?:年度)?报告(?:是)?由|本报告系|现将|特向社会公布)\s*([\u4e00-\u9fff()]{2,40}?)\s*(?:\(以下简称|根据|依据|按照|依照|编制|结合|\d{4}\s*年度?政府信息公开)")
-_ORGAN_SUFFIX = r"(?:人民政府(?:办公室|办公厅)?|政府办公室|政府|行政公署|管理委员会|管委会|办事处|委员会|办公室|办公厅|局|厅|委|办|署|中心|院|所|站|部|馆)"
+_ORGAN_SUFFIX = r"(?:人民政府(?:办公室|办公厅)?|政府办公室|政府|行政公署|管理委员会|管委会|办事处|委员会|办公室|办公厅|局|厅|委|办|署|中心|院|所|站|部|馆|银行)"
 ORGAN_SUFFIX_RE = re.compile(_ORGAN_SUFFIX + "$")
 # The longest start of a text that ends as an organ's name does
 ORGAN_NAME_END_RE = re.compile(".*" + _ORGAN_SUFFIX)
