@@ -139,3 +139,48 @@ def test_variants_real_reports_print_read_back_or_are_flagged(rec, layout, seed,
     assert _cells(got) == want
     # a record that names no organ (the bureau that never names itself) is read as such: organ_missing, a warning
     assert rules <= {"label_variant"} | ({"organ_missing"} if rec["organ"] is None else set()), rules
+
+
+def _dense_record(seed: int, version: str) -> dict:
+    """A consistent record whose every application row holds a value of 1,000 or more and whose table-2 changes are
+    positive: printed with thousands separators and plus signs, hardly a PDF row is plain digits."""
+    rec = random_record(random.Random(seed), format_version=version)
+    for measures in rec["active_disclosure"].values():
+        for m in measures:
+            measures[m] = 3 if m == "change" else 1000 + seed
+    rows = form.APPLICATION_ROWS[version]
+    apps = {r.key: [1000 + i] * 6 for i, r in enumerate(rows) if r.group == "outcome"}
+    apps["total"] = [sum(v[j] for v in apps.values()) for j in range(6)]
+    apps["carried_forward"] = [1500] * 6
+    apps["carried_over"] = [2000] * 6
+    apps["new_received"] = [t + 1500 - 2000 for t in apps["total"]]
+    rec["applications"] = {r.key: [*apps[r.key], sum(apps[r.key])] for r in rows}
+    rec["review_litigation"] = [v for _ in form.REVIEW_GROUPS for v in (1000, 1001, 1002, 1003, 4006)]
+    return rec
+
+
+@pytest.mark.parametrize("version", form.FORMAT_VERSIONS)
+def test_a_pdf_text_layer_with_thousands_separators_and_signs_is_read_as_pdf_text(version):
+    """PDF text rows printed as 1,000 or +3 are rows of numbers: such a report is read as pdf_text, not as
+    whitespace_cell_per_line (found by hypothesis: a township's report with few all-zero rows)."""
+    separated = 0
+    for seed in range(12):
+        rec = _dense_record(seed, version)
+        data = render_bytes(rec, "pdf_text", rng=seed)
+        separated += "1,0" in data.decode()
+        got = _parse_one(data)
+        assert _cells(got) == _cells(rec), seed
+        assert got["layout"] == "pdf_text", seed
+    assert separated, "no rendering printed thousands separators: the test checks nothing"
+
+
+@pytest.mark.parametrize(("organ", "province"), [("东昌府区东昌府镇人民政府", "山东省"), ("中站区中站镇农业综合服务中心", "河南省"),
+                                                 ("聊城市东昌府区东昌府镇财政所", "山东省")])
+def test_a_township_named_as_its_county_is_a_township(organ, province):
+    """东昌府镇 in 东昌府区, 中站镇 in 中站区: 府 and 站 end organ words (人民政府, 服务站) but here end the township's
+    name; read as the county's organ before (found on random_record seeds 30107, 36341, 45670)."""
+    for seed, layout in enumerate(TEXT_LAYOUTS):
+        rec = random_record(random.Random(seed), organ=organ, admin_level="township", province=province)
+        got = _parse_one(render_bytes(rec, layout, rng=seed))
+        _same_metadata(got, rec)
+        assert got["admin_level"] == "township"

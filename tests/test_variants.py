@@ -37,6 +37,13 @@ def _tables(rec: dict, label: dict) -> None:
     ("2021 年 庆阳市西峰区人民政府\n政府信息公开工作年度报告", "庆阳市西峰区人民政府", "county"),
     ("庆阳市人民政府办公室2021年政府信息公开工作年度报告", "庆阳市人民政府办公室", "prefectural"),
     ("庆阳市人民政府办公室政府信息公开工作年度报告（2021年）", "庆阳市人民政府办公室", "prefectural"),
+    # organs ending in 政府 (not 人民政府: never rewritten to it) or 馆, places starting as 我局/本机关/全市 do (seen
+    # by hypothesis on the synthetic corpus: null, or 庆阳市人民政府 for 庆阳市政府)
+    ("2021年庆阳市政府政府信息公开工作年度报告", "庆阳市政府", "prefectural"),
+    ("2021年庆阳市档案馆政府信息公开工作年度报告", "庆阳市档案馆", "prefectural"),
+    ("2021年本溪市粮食和物资储备局政府信息公开工作年度报告", "本溪市粮食和物资储备局", "prefectural"),
+    ("2021 年 全椒县档案馆\n政府信息公开工作年度报告", "全椒县档案馆", "county"),
+    ("2021年中国人民银行政府信息公开工作年度报告", "中国人民银行", "central"),
 ])
 def test_title_with_the_year_first_or_last_names_the_organ(title, organ, level):
     """Seed 002 with its title replaced: the organ is the title's, never a place the body names (庆阳市)."""
@@ -60,6 +67,15 @@ def test_organ_from_the_signature():
     rec = _parse(text)
     assert (rec["organ"], rec["admin_level"]) == ("庆阳市农业农村局", "prefectural")
     assert "organ_missing" not in {f["rule"] for f in rec["findings"]}
+
+
+@pytest.mark.parametrize("organ", ["庆阳市档案馆", "本溪市农业农村局"])
+def test_organ_from_the_signature_ending_in_a_hall_or_starting_as_a_pronoun_does(organ):
+    """A signature naming 档案馆, or a place that starts as 本局 does (本溪市), is the organ; 本局 alone is not."""
+    rec = _parse(SEED_000.replace("\n2025年1月9日", f"\n{organ}\n2025年1月9日"))
+    assert rec["organ"] == organ
+    rec = _parse(SEED_000.replace("\n2025年1月9日", "\n本局\n2025年1月9日"))
+    assert rec["organ"] is None
 
 
 def test_an_organ_is_never_cut_out_of_prose():

@@ -124,9 +124,11 @@ _ZONE_BODY_RE = re.compile(r"(?:管理委员会|管委会|管理办公室|管理
 _OTHER_RE = re.compile(
     r"(?:中共|中国共产党|党委|党工委|纪委|人民代表大会|人大常委会|政协|人民法院|检察院|委员会办公室$)"
 )
-# Township names: <name><镇|乡|街道|苏木> then a government/office word or the end.
+# Township names: <name><镇|乡|街道|苏木> then a government/office word or the end. The name holds no word that ends
+# an organ (政府, 所, 站 …), but 府 or 站 right before the suffix is the name's own (东昌府镇, 中站镇, 天府街道): without
+# it 聊城市东昌府区东昌府镇人民政府 was read as the county's.
 _TOWNSHIP_RE = re.compile(
-    r"(?P<name>[^局委厅部办府室所站队处]{1,10}?(?:街道|苏木|镇|乡))"
+    r"(?P<name>(?:[^局委厅部办府室所站队处]|[府站](?=街道|苏木|镇|乡)){1,10}?(?:街道|苏木|镇|乡))"
     r"(?P<rest>人民政府|政府|街道办事处|办事处|街道办|党委|党工委|党政|综合|办公室|便民服务|为民服务|政务服务|"
     r"社会事务|经济发展|公共服务|人民代表大会|人大|纪委|[^局委厅部区乡村]{0,6}?(?:所|站|中心|办|队)|$)"
 )

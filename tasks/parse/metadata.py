@@ -50,7 +50,7 @@ CN_NUMERAL_DATE_LINE_RE = re.compile(
     r"(?m)^[ \t]*([〇○零一二三四五六七八九]{4}|\d{4})\s*年\s*([一二三四五六七八九十]{1,2})\s*月\s*([一二三四五六七八九十]{1,3})\s*日[ \t]*$")
 BY_ORGAN_RE = re.compile(
     r"(?:本(?:次)?(?:年度)?报告(?:是)?由|本报告系|现将|特向社会公布)\s*([\u4e00-\u9fff()]{2,40}?)\s*(?:\(以下简称|根据|依据|按照|依照|编制|结合|\d{4}\s*年度?政府信息公开)")
-_ORGAN_SUFFIX = r"(?:人民政府(?:办公室|办公厅)?|政府办公室|行政公署|管理委员会|管委会|办事处|委员会|办公室|办公厅|局|厅|委|办|署|中心|院|所|站|部)"
+_ORGAN_SUFFIX = r"(?:人民政府(?:办公室|办公厅)?|政府办公室|政府|行政公署|管理委员会|管委会|办事处|委员会|办公室|办公厅|局|厅|委|办|署|中心|院|所|站|部|馆|银行)"
 ORGAN_SUFFIX_RE = re.compile(_ORGAN_SUFFIX + "$")
 # The longest start of a text that ends as an organ's name does
 ORGAN_NAME_END_RE = re.compile(".*" + _ORGAN_SUFFIX)
@@ -88,11 +88,20 @@ _PLACE_END_RE = re.compile(r"(?:省|市|州|盟|县|区|旗|镇|乡|街道|自�
 _NOT_AN_ORGAN = ("我", "本", "全", "各", "该")
 
 
+def _pronoun(organ: str) -> bool:
+    """本局, 我委, 全市, 该局: no organ's name — but 本溪市…, 全椒县… are (the division table knows them)."""
+    if not organ.startswith(_NOT_AN_ORGAN):
+        return False
+    from tasks.parse.divisions import resolve_organ
+
+    return resolve_organ(organ).division_code is None
+
+
 def _year_first_title(head: str) -> re.Match[str] | None:
     """A title with its year first and the organ after it, the organ ending as organs and places do."""
     for m in TITLE_YEAR_FIRST_RE.finditer(head):
         organ = m.group(2)
-        if (ORGAN_SUFFIX_RE.search(organ) or _PLACE_END_RE.search(organ)) and not organ.startswith(_NOT_AN_ORGAN):
+        if (ORGAN_SUFFIX_RE.search(organ) or _PLACE_END_RE.search(organ)) and not _pronoun(organ):
             return m
     return None
 
@@ -139,7 +148,7 @@ def signature_organ(text: str) -> str | None:
         return None
     above = tail[:dates[-1].start()].rstrip().rsplit("\n", 1)[-1].strip(" \t|")
     if re.fullmatch(r"[\u4e00-\u9fff()]{2,40}", above) and ORGAN_SUFFIX_RE.search(above) \
-            and not above.startswith(_NOT_AN_ORGAN):
+            and not _pronoun(above):
         return above
     return None
 
@@ -158,7 +167,8 @@ def detect_organ(text: str, title_prefix: str | None) -> str | None:
         if named and not ORGAN_SUFFIX_RE.search(publisher):
             publisher = named.group(0)
     by = BY_ORGAN_RE.search(head)
-    by_organ = by.group(1) if by and ORGAN_SUFFIX_RE.search(by.group(1)) and not by.group(1).startswith(("我", "本")) else None
+    by_organ = by.group(1) if by and ORGAN_SUFFIX_RE.search(by.group(1)) and not (
+        by.group(1).startswith(("我", "本")) and _pronoun(by.group(1))) else None
     # the most complete name that agrees with the others wins (004: 发布机构 `党政办公室`, body `淮安经济技术开发区党政办公室`)
     if publisher and by_organ and publisher in by_organ:
         return by_organ
@@ -254,7 +264,7 @@ def _title_line(line: str) -> tuple[str, int] | None:
         if m is None or m.start() > 0 or len(bare) - m.end() > 2:
             return None
         organ = m.group(2)
-    if not re.fullmatch(r"[\u4e00-\u9fff()]{2,40}", organ) or organ.startswith(_NOT_AN_ORGAN):
+    if not re.fullmatch(r"[\u4e00-\u9fff()]{2,40}", organ) or _pronoun(organ):
         return None
     return organ, int(m.group(1))
 

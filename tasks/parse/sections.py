@@ -112,7 +112,10 @@ def find_sections(text: str) -> dict[str, tuple[int, int] | None]:
 
 
 _MULTI_PIPE_NUMBER_LINE_RE = re.compile(r"(?m)^(?=(?:[^\n|]*\|){3})[^\n]*?\|[^\S\n]*\d")
-_NUMERIC_ROW_RE = re.compile(r"(?m)[\u4e00-\u9fff)][^\S\n]+\d+(?:[^\S\n]+\d+){2,}[^\S\n]*$")
+# A PDF text row: a label, then three or more numbers on its line, as printed: 1,000 (thousands separators), +3 / -3
+# (table 2's change column), 12.5 — a row of such numbers read as plain digits only was missed, and a report whose
+# rows mostly carry them came out whitespace_cell_per_line.
+_NUMERIC_ROW_RE = re.compile(r"(?m)[\u4e00-\u9fff)）”][^\S\n]+(?:[+\-]?\d[\d,，]*(?:\.\d+)?[^\S\n]+){2,}[+\-]?\d[\d,，]*(?:\.\d+)?[^\S\n]*$")
 
 
 def detect_layout(text: str, tables_text: str, is_html: bool) -> str:
