@@ -56,8 +56,11 @@ log = logging.getLogger(__name__)
 # as one row in a 2021 table 3, scanned PDFs read by OCR with numbers kept where the sum rules confirm them, damaged
 # table-4 group labels (label_variant), other reports' titles listed before the article (site chrome) and a full
 # page's <title> over them, table 3 with 总计 printed first or two years side by side (本年/上年), table 4 with last
-# year's figures beside or below this year's or with each group's 总计 printed first).
-PARSER_VERSION = "1.3.0"
+# year's figures beside or below this year's or with each group's 总计 printed first;
+# 1.3.1: PDF text rows whose numbers print thousands separators or signs (layout pdf_text, not whitespace cells),
+# organs ending in 政府/馆/银行, names starting 本/全/我/各/该 that the division table knows (本溪市, 全椒县), townships
+# named after their county (东昌府区东昌府镇) given the township level).
+PARSER_VERSION = "1.3.1"
 UNKNOWN_YEAR = 0  # partition for reports whose year cannot be told (non-reports, cut files): never dropped
 LEVELS = set(form.ADMIN_LEVELS)
 
