@@ -19,8 +19,8 @@ LAYOUT_WEIGHTS = {"html": 30, "pipe": 20, "cell_per_line": 15, "whitespace_cell_
 ENCODING_WEIGHTS = {"utf-8": 55, "gb18030": 20, "gbk": 15, "utf-8-sig": 7, "utf-16": 3}
 EXTENSIONS = {"html": ".html", "pdf_text": ".txt"}
 # Binary attachments, as sites publish reports (`attachments=True`: the demo and the benchmarks): a text-layer PDF
-# drawn with an embedded CJK subset font, a Word file, an image-only PDF (a scan: unsupported_format, "no text
-# layer", until scans are read); the rest of the reports in the text layouts above.
+# drawn with an embedded CJK subset font, a Word file, an image-only PDF (a scan: the record printed as the form and
+# scanned, tasks/synth/scans.py, read by OCR); the rest of the reports in the text layouts above.
 ATTACHMENT_SHARES = {"pdf": 0.30, "docx": 0.05, "scan": 0.03}
 ATTACHMENT_EXTENSIONS = {"pdf": ".pdf", "docx": ".docx", "scan": ".pdf"}
 ATTACHMENT_LAYOUTS = {"pdf": "pdf_text", "docx": "pipe", "scan": None}  # how the parser reads each
@@ -78,7 +78,8 @@ def generate_corpus(store, n_reports: int, *, seed: int = 0, years: tuple[int, i
                     attachments: bool = False, panel: PublisherPanel | None = None) -> CorpusStats:
     """Write n_reports report files (plus some duplicates and broken files) under `prefix/` and a truth file.
     `attachments`: ATTACHMENT_SHARES of the reports as PDF, Word and scanned-PDF files, drawn in worker processes
-    (a PDF ~20 ms); a scan's truth entry is kind "scan".
+    (a PDF ~20 ms, a scan ~0.5 s); a scan's truth entry is kind "scan" with the record it prints and its `variant`
+    (tasks/synth/scans.py). The same arguments give byte-identical files.
     `panel`: also a province's governments, every year, with exact shares of missing and late reports
     (generate_publisher_panel; under `prefix/panel/`)."""
     if attachments:
@@ -119,7 +120,9 @@ def generate_corpus(store, n_reports: int, *, seed: int = 0, years: tuple[int, i
                  "record": rec, "division": {"province": div.province, "prefecture": div.prefecture,
                                              "county": div.county, "division_code": div.division_code}}
         if kind == "scan":
-            entry["why"] = "no text layer"
+            from tasks.synth.attachments import scan_variant
+
+            entry["variant"] = scan_variant(binary[-1][1][2]).name  # the variant scan_attachment draws from that seed
         if rng.random() < sidecar_share:
             side = {"organ": organ, "level": level, "region": region_of(div), "url": f"https://www.example.gov.cn/xxgk/{i}.html"}
             jobs.append((key + ".meta.json", json.dumps(side, ensure_ascii=False).encode()))
