@@ -1,10 +1,20 @@
-"""The pipeline end to end, as `make bench` runs it. Prints, for the issue's targets:
+"""The pipeline end to end, as `make bench` runs it. Prints, for the issues' targets:
 
-- local store, BENCH_REPORTS reports (default 100,000): flow time (Prefect's server start-up excluded and reported),
-  orchestration share (flow time not spent reading, parsing, staging or committing), peak memory of the whole job
-  (the flow process and its task workers, sampled; Prefect's temporary server reported apart), a nightly rerun
-  with nothing new;
+- local store, BENCH_REPORTS reports (default 20,000 of the realistic mix: text layouts, ~30% text-layer PDFs, ~5%
+  Word files, ~3% scans; with BENCH_TEXT_ONLY=1, `make bench-text`, 100,000 text reports): flow time (Prefect's
+  server start-up excluded and reported), orchestration share (flow time not spent reading, parsing, staging or
+  committing), peak memory of the whole job (the flow process and its task workers, sampled; Prefect's temporary
+  server reported apart), the reports by the reader that read them, the same run with PDFs read by pypdf as a
+  ratio (issue 15), a nightly rerun with nothing new. Issue 15's mix predates OCR: its scans stay unsupported_format
+  "no text layer", so this run switches OCR off (GOVREPORTS_OCR=off: a scan stays unsupported_format, "OCR switched
+  off"); reading them costs seconds a page, which the scans part below measures;
 - the naive design (one Prefect task per file) measured on a sample, extrapolated, as a ratio against ours;
+- scans (issue 17; BENCH_SCANS_REPORTS, default 2,000 of the realistic mix, ~60 scans, ~10 min on 2 cores; 0
+  skips): the same corpus run with OCR off and on, alternating (BENCH_SCANS_ROUNDS pairs, default 1): the scans
+  landed with all their values, with nulls and findings, or failed; table 3's values right, null or wrong against
+  the corpus truth (and year and organ); the text reports' throughput of each run, from the flow time at which every
+  non-scan batch had finished (`timings["text_done_s"]`) where the pipeline reports it, else the whole flow time
+  (said so in the printout);
 - SeaweedFS (BENCH_S3_REPORTS, default 10,000; 0 skips): a bare s3fs bulk read of the same keys, then the pipeline
   reading them, objects/s each and the ratio.
 
@@ -91,10 +101,13 @@ class PeakMemory:
         self._thread.join()
 
 
-def generate(dest: str, n: int, seed: int, env: dict[str, str] | None = None) -> float:
-    """The corpus, written by the CLI in its own process (its memory is not the pipeline's)."""
+def generate(dest: str, n: int, seed: int, env: dict[str, str] | None = None, *, attachments: bool | None = None) -> float:
+    """The corpus, written by the CLI in its own process (its memory is not the pipeline's); text layouts only with
+    BENCH_TEXT_ONLY=1 unless `attachments` says."""
     t = time.perf_counter()
-    text_only = ["--text-only"] if os.environ.get("BENCH_TEXT_ONLY") == "1" else []
+    if attachments is None:
+        attachments = os.environ.get("BENCH_TEXT_ONLY") != "1"
+    text_only = [] if attachments else ["--text-only"]
     subprocess.run([sys.executable, "-m", "flows.cli", "generate", "--reports", str(n), "--dest", dest, "--seed", str(seed),
                     *text_only], check=True, cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t
@@ -138,6 +151,9 @@ def local_part(n: int, work: Path) -> None:
     warm()
     print(f"Prefect temporary server start-up (excluded below): {time.perf_counter() - t:.1f} s")
     workers = PipelineSettings().workers or os.cpu_count() or 2  # as make_task_runner picks them
+    if os.environ.get("BENCH_TEXT_ONLY") != "1":
+        os.environ["GOVREPORTS_OCR"] = "off"  # issue 15's mix: scans stay unsupported_format (see the docstring)
+        print("OCR switched off (GOVREPORTS_OCR=off) for this part: scans stay unsupported_format, as in issue 15's mix")
     with PeakMemory() as mem:
         t0 = time.perf_counter()
         s = nightly(RunSettings(source=str(src), dest=str(dest), runner="local"))
@@ -147,7 +163,8 @@ def local_part(n: int, work: Path) -> None:
     orch_s, orch_share = orchestration(s, workers, wall)
     t = s["timings"]
     print(f"nightly: {s['parsed']} reports parsed in {wall:.1f} s of flow time = {s['parsed'] / wall:.0f} reports/s "
-          f"(target: 100,000 in 120 s); {s['batches']} batches on {workers} worker processes")
+          f"(targets: 100,000 text reports in 120 s; the realistic mix >= 250 reports/s); {s['batches']} batches on "
+          f"{workers} worker processes")
     print(f"  work: read {t.get('task_read_s', 0):.1f} s, parse {t.get('task_parse_s', 0):.1f} s, stage "
           f"{t.get('task_stage_s', 0):.1f} s (summed over batches), list+plan {t.get('list_plan_s', 0):.1f} s, commit "
           f"{t.get('commit_s', 0):.1f} s, cross-year + quality report {t.get('post_run_s', 0):.1f} s")
@@ -160,6 +177,9 @@ def local_part(n: int, work: Path) -> None:
           f"{mem.peak_workers / 2**20:.0f} MiB)")
     mix = _mix(dest)
     print(f"  mix read: {mix}")
+    if any(k.startswith("rapidocr") for k in mix) and os.environ.get("GOVREPORTS_OCR") == "off":
+        print("  NOTE: scans were read by OCR although GOVREPORTS_OCR=off: this build has no OCR switch, so the flow "
+              "time above includes OCR")
     if os.environ.get("BENCH_PYPDF", "1") == "1" and os.environ.get("BENCH_TEXT_ONLY") != "1" \
             and any(k.startswith("pdfium") for k in mix):
         # the same run with every PDF read by pypdf (the reader before pdfium), into a lake of its own
@@ -204,6 +224,109 @@ def local_part(n: int, work: Path) -> None:
     per_file = (time.perf_counter() - t0) / len(items)
     print(f"naive one-task-per-file: {per_file * 1000:.0f} ms/file on {len(items)} files -> {per_file * n:.0f} s for {n} "
           f"(ratio {per_file * n / wall:.1f}x our flow time)")
+    os.environ.pop("GOVREPORTS_OCR", None)
+
+
+APP_COLUMNS = ("natural_person", "commercial", "research", "nonprofit", "legal_service", "other", "total")
+
+
+def scan_outcomes(lake: Path, truth: list[dict]) -> dict[str, int]:
+    """The corpus's scans in the lake against their truth: landed with every table-3 value (`values`), with nulls
+    and findings (`findings`), or not read (`failed`: no OCR-read reports row); table 3's values right, null or wrong;
+    year and organ right or wrong; a null without a finding naming the table."""
+    import polars as pl
+
+    from tasks import lake as lake_mod
+    from tasks.storage import Store
+
+    store = Store(str(lake))
+    rep = lake_mod.read_table(store, "reports")
+    apps = lake_mod.read_table(store, "applications")
+    finds = lake_mod.read_table(store, "findings")
+    out = dict.fromkeys(("scans", "values", "findings", "failed", "right", "null", "wrong", "meta_right", "meta_wrong",
+                         "null_unexplained"), 0)
+    by_source = {r["source"]: r for r in rep.iter_rows(named=True)}
+    for t in truth:
+        out["scans"] += 1
+        row = by_source.get(t["key"])
+        if row is None or not (row.get("reader") or "").startswith("rapidocr"):
+            out["failed"] += 1
+            continue
+        rec = t["record"]
+        meta_ok = (row["year"], row["organ"]) == (rec["year"], rec["organ"])
+        out["meta_right" if meta_ok else "meta_wrong"] += 1
+        got = {r["row_key"]: r for r in apps.filter(pl.col("report_id") == row["report_id"]).iter_rows(named=True)}
+        nulls = 0
+        for key, want_row in (rec.get("applications") or {}).items():
+            for j, want in enumerate(want_row or []):
+                if want is None:
+                    continue
+                have = (got.get(key) or {}).get(APP_COLUMNS[j])
+                if have is None:
+                    nulls += 1
+                else:
+                    out["right" if have == want else "wrong"] += 1
+        out["null"] += nulls
+        has_findings = finds.filter(pl.col("report_id") == row["report_id"]).height > 0
+        if nulls == 0:
+            out["values"] += 1
+        else:
+            out["findings"] += 1
+            out["null_unexplained"] += not has_findings
+    return out
+
+
+def scans_part(n: int, work: Path) -> None:
+    """Issue 17's nightly run: the same corpus with OCR off and on, alternating; see the module docstring."""
+    from flows.pipeline import RunSettings, nightly
+    from tasks.storage import Store
+    from tasks.synth.corpus import read_truth
+
+    src = work / "scans-source"
+    print(f"scans part: {n} reports of the realistic mix generated in {generate(str(src), n, 17, attachments=True):.0f} s "
+          "(not timed below)")
+    truth = read_truth(Store(str(src)))
+    scans = [t for t in truth if t["kind"] == "scan"]
+    texts = sum(1 for t in truth if t["kind"] == "report")
+    print(f"  {len(scans)} scans ({', '.join(sorted({t['variant'] for t in scans}))}), {texts} other reports")
+    rounds = int(os.environ.get("BENCH_SCANS_ROUNDS", "1"))
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    fallback = False
+    for i in range(rounds):
+        for mode in ("off", "on"):
+            os.environ["GOVREPORTS_OCR"] = mode
+            dest = work / f"scans-lake-{mode}-{i}"
+            try:
+                t0 = time.perf_counter()
+                s = nightly(RunSettings(source=str(src), dest=str(dest), runner="local"))
+                wall = time.perf_counter() - t0
+            finally:
+                os.environ.pop("GOVREPORTS_OCR", None)
+            text_done = s["timings"].get("text_done_s")
+            fallback |= text_done is None
+            text_s = text_done if text_done is not None else wall
+            rates[mode].append(texts / text_s)
+            mix = _mix(dest)
+            print(f"  OCR {mode:3s} (round {i + 1}): {s['parsed']} parsed, {s['failed']} failed in {wall:.1f} s of flow "
+                  f"time; text reports done at {text_s:.1f} s"
+                  f"{'' if text_done is not None else ' (no text_done_s in the run summary: whole flow time)'} = "
+                  f"{texts / text_s:.0f} text reports/s; mix read: {mix}")
+            if mode == "on":
+                o = scan_outcomes(dest, scans)
+                print(f"    scans: {o['scans']} in the corpus: {o['values']} landed with all their table-3 values, "
+                      f"{o['findings']} with nulls and findings ({o['null_unexplained']} of them without a finding), "
+                      f"{o['failed']} not read by OCR")
+                print(f"    table-3 values of the scans read: {o['right']} right, {o['null']} null, {o['wrong']} wrong "
+                      f"(target 0 wrong); year and organ: {o['meta_right']} right, {o['meta_wrong']} wrong")
+            elif any(k.startswith("rapidocr") for k in mix):
+                print("    NOTE: scans were read by OCR although GOVREPORTS_OCR=off: this build has no OCR switch")
+            shutil.rmtree(dest, ignore_errors=True)
+    import statistics
+
+    off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
+    print(f"text reports' throughput (median of {rounds}): OCR off {off:.0f}/s, OCR on {on:.0f}/s = {on / off:.0%} of "
+          f"the run without scans read (target >= 90%)"
+          f"{'; from the whole flow time (the pipeline reported no text_done_s)' if fallback else ''}")
 
 
 def s3_part(n: int, work: Path) -> None:
@@ -251,12 +374,16 @@ def s3_part(n: int, work: Path) -> None:
 
 
 def main() -> None:
-    n = int(os.environ.get("BENCH_REPORTS", "100000"))
+    text_only = os.environ.get("BENCH_TEXT_ONLY") == "1"
+    n = int(os.environ.get("BENCH_REPORTS", "100000" if text_only else "20000"))
+    n_scans = int(os.environ.get("BENCH_SCANS_REPORTS", "0" if text_only else "2000"))
     n_s3 = int(os.environ.get("BENCH_S3_REPORTS", "10000"))
     work = Path(tempfile.mkdtemp(prefix="govreports-bench-"))
     try:
         if n:
             local_part(n, work)
+        if n_scans:
+            scans_part(n_scans, work)
         if n_s3:
             s3_part(n_s3, work)
     finally:
