@@ -7,8 +7,9 @@ The drawing uses the renderer's own blocks and table grids (`narrative.py`, `gri
 HTML tables have), so a scan holds exactly the values of its record. Everything is drawn from seeds and the PDF
 carries no date, so the same seed gives the same bytes.
 
-Measured here (2 loaded cores, `scan_attachment` on random records, one process): 200 dpi ~0.5 s a report of 6–8
-pages, 150 dpi ~0.3 s; the JPEG-noise variant ~0.8 s; ~150–250 KB a page (JPEG inside the PDF).
+Measured here (CPU time, `attachments.scan_attachment` on 12 random records, 2 loaded cores): 3–4 pages a report;
+150 dpi ~0.2 s, 200 dpi ~0.25 s, skewed ~0.75–0.9 s (the rotation), JPEG noise ~0.6–0.8 s; ~0.5 s on average;
+~190–360 KB a page (the pages are JPEG inside the PDF), so the per-file budget's 300 KB a page estimate fits.
 """
 
 from __future__ import annotations
