@@ -230,7 +230,7 @@ def local_part(n: int, work: Path) -> None:
 APP_COLUMNS = ("natural_person", "commercial", "research", "nonprofit", "legal_service", "other", "total")
 
 
-def scan_outcomes(lake: Path, truth: list[dict]) -> dict[str, int]:
+def scan_outcomes(lake: Path, truth: list[dict]) -> dict:
     """The corpus's scans in the lake against their truth: landed with every table-3 value (`values`), with nulls
     and findings (`findings`), or not read (`failed`: no OCR-read reports row); table 3's values right, null or wrong;
     year and organ right or wrong; a null without a finding naming the table."""
@@ -245,6 +245,7 @@ def scan_outcomes(lake: Path, truth: list[dict]) -> dict[str, int]:
     finds = lake_mod.read_table(store, "findings")
     out = dict.fromkeys(("scans", "values", "findings", "failed", "right", "null", "wrong", "meta_right", "meta_wrong",
                          "null_unexplained"), 0)
+    out["meta_wrong_seen"] = []  # (key, variant, (year, organ) read, (year, organ) printed)
     by_source = {r["source"]: r for r in rep.iter_rows(named=True)}
     for t in truth:
         out["scans"] += 1
@@ -255,6 +256,8 @@ def scan_outcomes(lake: Path, truth: list[dict]) -> dict[str, int]:
         rec = t["record"]
         meta_ok = (row["year"], row["organ"]) == (rec["year"], rec["organ"])
         out["meta_right" if meta_ok else "meta_wrong"] += 1
+        if not meta_ok:
+            out["meta_wrong_seen"].append((t["key"], t["variant"], (row["year"], row["organ"]), (rec["year"], rec["organ"])))
         got = {r["row_key"]: r for r in apps.filter(pl.col("report_id") == row["report_id"]).iter_rows(named=True)}
         nulls = 0
         for key, want_row in (rec.get("applications") or {}).items():
@@ -318,6 +321,8 @@ def scans_part(n: int, work: Path) -> None:
                       f"{o['failed']} not read by OCR")
                 print(f"    table-3 values of the scans read: {o['right']} right, {o['null']} null, {o['wrong']} wrong "
                       f"(target 0 wrong); year and organ: {o['meta_right']} right, {o['meta_wrong']} wrong")
+                for key, variant, read, printed in o["meta_wrong_seen"][:5]:
+                    print(f"      {key} ({variant}): read {read}, printed {printed}")
             elif any(k.startswith("rapidocr") for k in mix):
                 print("    NOTE: scans were read by OCR although GOVREPORTS_OCR=off: this build has no OCR switch")
             shutil.rmtree(dest, ignore_errors=True)
