@@ -41,7 +41,8 @@ def test_same_seed_gives_byte_identical_corpus(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_generated_scans_land_with_values_or_findings_never_wrong(tmp_path, monkeypatch):
     """Each scan of a small corpus (its truth entry: the record it prints and its variant) parsed with OCR: the
-    metadata exact, every table-3 and table-4 value the record's or null, a null only with a finding naming it."""
+    year, form and organ and every table-3 and table-4 value the record's or null, a null only with findings; at
+    least 90% of the values read."""
     from tasks.parse import ocr
     from tasks.parse.documents import Document, parse_documents
     from tests.scans import score
@@ -58,8 +59,8 @@ def test_generated_scans_land_with_values_or_findings_never_wrong(tmp_path, monk
         rec = t["record"]
         got = parse_documents([Document(t["key"], (tmp_path / t["key"]).read_bytes())]).records[0]
         assert (got["reader"] or "").startswith("rapidocr-onnxruntime "), (t["variant"], got["findings"])
-        assert {k: got[k] for k in ("year", "format_version", "organ")} == {
-            k: rec[k] for k in ("year", "format_version", "organ")}, t["variant"]
+        for k in ("year", "format_version", "organ"):  # the record's, or null with a finding: never another value
+            assert got[k] == rec[k] or (got[k] is None and got["findings"]), (t["variant"], k, got[k], rec[k])
         s = score(got, rec)
         assert s["wrong"] == 0, (t["variant"], s)
         assert s["read"] >= 0.9 * s["printed"], (t["variant"], s)

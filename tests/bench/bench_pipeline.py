@@ -233,7 +233,7 @@ APP_COLUMNS = ("natural_person", "commercial", "research", "nonprofit", "legal_s
 def scan_outcomes(lake: Path, truth: list[dict]) -> dict:
     """The corpus's scans in the lake against their truth: landed with every table-3 value (`values`), with nulls
     and findings (`findings`), or not read (`failed`: no OCR-read reports row); table 3's values right, null or wrong;
-    year and organ right or wrong; a null without a finding naming the table."""
+    year and organ right, null (either) or wrong (either); a scan with nulls but no finding."""
     import polars as pl
 
     from tasks import lake as lake_mod
@@ -243,7 +243,7 @@ def scan_outcomes(lake: Path, truth: list[dict]) -> dict:
     rep = lake_mod.read_table(store, "reports")
     apps = lake_mod.read_table(store, "applications")
     finds = lake_mod.read_table(store, "findings")
-    out = dict.fromkeys(("scans", "values", "findings", "failed", "right", "null", "wrong", "meta_right", "meta_wrong",
+    out = dict.fromkeys(("scans", "values", "findings", "failed", "right", "null", "wrong", "meta_right", "meta_null", "meta_wrong",
                          "null_unexplained"), 0)
     out["meta_wrong_seen"] = []  # (key, variant, (year, organ) read, (year, organ) printed)
     by_source = {r["source"]: r for r in rep.iter_rows(named=True)}
@@ -255,8 +255,10 @@ def scan_outcomes(lake: Path, truth: list[dict]) -> dict:
             continue
         rec = t["record"]
         meta_ok = (row["year"], row["organ"]) == (rec["year"], rec["organ"])
-        out["meta_right" if meta_ok else "meta_wrong"] += 1
-        if not meta_ok:
+        meta_null = not meta_ok and all(g is None or g == w for g, w in ((row["year"], rec["year"]),
+                                                                        (row["organ"], rec["organ"])))
+        out["meta_right" if meta_ok else "meta_null" if meta_null else "meta_wrong"] += 1
+        if not meta_ok and not meta_null:
             out["meta_wrong_seen"].append((t["key"], t["variant"], (row["year"], row["organ"]), (rec["year"], rec["organ"])))
         got = {r["row_key"]: r for r in apps.filter(pl.col("report_id") == row["report_id"]).iter_rows(named=True)}
         nulls = 0
@@ -320,7 +322,8 @@ def scans_part(n: int, work: Path) -> None:
                       f"{o['findings']} with nulls and findings ({o['null_unexplained']} of them without a finding), "
                       f"{o['failed']} not read by OCR")
                 print(f"    table-3 values of the scans read: {o['right']} right, {o['null']} null, {o['wrong']} wrong "
-                      f"(target 0 wrong); year and organ: {o['meta_right']} right, {o['meta_wrong']} wrong")
+                      f"(target 0 wrong); year and organ: {o['meta_right']} right, "
+                      f"{o['meta_null']} null, {o['meta_wrong']} wrong")
                 for key, variant, read, printed in o["meta_wrong_seen"][:5]:
                     print(f"      {key} ({variant}): read {read}, printed {printed}")
             elif any(k.startswith("rapidocr") for k in mix):
