@@ -11,7 +11,7 @@
 - the naive design (one Prefect task per file) measured on a sample, extrapolated, as a ratio against ours;
 - scans (issue 17; BENCH_SCANS_REPORTS, default 2,000 of the realistic mix, ~60 scans, ~10 min on 2 cores; 0
   skips): the same corpus run with OCR off and on, alternating (BENCH_SCANS_ROUNDS pairs, default 1): the scans
-  landed with all their values, with nulls and findings, or failed; table 3's values right, null or wrong against
+  landed with all their values, with nulls and findings, or failed; tables 3 and 4's values right, null or wrong against
   the corpus truth (and year and organ); the text reports' throughput of each run, from the flow time at which every
   non-scan batch had finished (`timings["text_done_s"]`) where the pipeline reports it, else the whole flow time
   (said so in the printout);
@@ -231,8 +231,9 @@ APP_COLUMNS = ("natural_person", "commercial", "research", "nonprofit", "legal_s
 
 
 def scan_outcomes(lake: Path, truth: list[dict]) -> dict:
-    """The corpus's scans in the lake against their truth: landed with every table-3 value (`values`), with nulls
-    and findings (`findings`), or not read (`failed`: no OCR-read reports row); table 3's values right, null or wrong;
+    """The corpus's scans in the lake against their truth: landed with every table-3 and table-4 value (`values`), with nulls
+    and findings (`findings`), or not read (`failed`: no OCR-read reports row); tables 3 and 4's values right, null
+    or wrong;
     year and organ right, null (either) or wrong (either); a scan with nulls but no finding."""
     import polars as pl
 
@@ -243,6 +244,7 @@ def scan_outcomes(lake: Path, truth: list[dict]) -> dict:
     rep = lake_mod.read_table(store, "reports")
     apps = lake_mod.read_table(store, "applications")
     finds = lake_mod.read_table(store, "findings")
+    rls = lake_mod.read_table(store, "review_litigation")
     out = dict.fromkeys(("scans", "values", "findings", "failed", "right", "null", "wrong", "meta_right", "meta_null", "meta_wrong",
                          "null_unexplained"), 0)
     out["meta_wrong_seen"] = []  # (key, variant, (year, organ) read, (year, organ) printed)
@@ -271,6 +273,17 @@ def scan_outcomes(lake: Path, truth: list[dict]) -> dict:
                     nulls += 1
                 else:
                     out["right" if have == want else "wrong"] += 1
+        from schemas.form import REVIEW_GROUPS, REVIEW_OUTCOMES
+
+        rl = {r["group"]: r for r in rls.filter(pl.col("report_id") == row["report_id"]).iter_rows(named=True)}
+        for k, want in enumerate(rec.get("review_litigation") or []):  # table 4: three groups of five, flat
+            if want is None:
+                continue
+            have = (rl.get(REVIEW_GROUPS[k // 5]) or {}).get(REVIEW_OUTCOMES[k % 5])
+            if have is None:
+                nulls += 1
+            else:
+                out["right" if have == want else "wrong"] += 1
         out["null"] += nulls
         has_findings = finds.filter(pl.col("report_id") == row["report_id"]).height > 0
         if nulls == 0:
@@ -318,10 +331,10 @@ def scans_part(n: int, work: Path) -> None:
                   f"{texts / text_s:.0f} text reports/s; mix read: {mix}")
             if mode == "on":
                 o = scan_outcomes(dest, scans)
-                print(f"    scans: {o['scans']} in the corpus: {o['values']} landed with all their table-3 values, "
+                print(f"    scans: {o['scans']} in the corpus: {o['values']} landed with all their table-3 and table-4 values, "
                       f"{o['findings']} with nulls and findings ({o['null_unexplained']} of them without a finding), "
                       f"{o['failed']} not read by OCR")
-                print(f"    table-3 values of the scans read: {o['right']} right, {o['null']} null, {o['wrong']} wrong "
+                print(f"    table-3 and table-4 values of the scans read: {o['right']} right, {o['null']} null, {o['wrong']} wrong "
                       f"(target 0 wrong); year and organ: {o['meta_right']} right, "
                       f"{o['meta_null']} null, {o['meta_wrong']} wrong")
                 for key, variant, read, printed in o["meta_wrong_seen"][:5]:
