@@ -124,7 +124,11 @@ def _finish_one(decoded: Decoded, p: Prepared | Extracted, fast: dict[str, Any] 
     out = p if isinstance(p, Extracted) else extract_tables(p, fast, spam)
     for note in decoded.notes:
         out.findings.append(finding("pdf_pages_unread", f"PDF read in part: {note}", severity="warning"))
-    if decoded.ocr is not None:  # a scan: only the numbers the sum rules confirm are kept
+    if decoded.ocr is not None and decoded.encoding == "docx":  # a Word file's pictured tables (word_pictures.py)
+        from tasks.parse.word_pictures import confirm_pictures
+
+        confirm_pictures(out, decoded.ocr)
+    elif decoded.ocr is not None:  # a scan: only the numbers the sum rules confirm are kept
         from tasks.parse.ocr_confirm import confirm
 
         confirm(out, decoded.ocr)
