@@ -124,7 +124,7 @@ def _open(blob: bytes):
     from PIL import Image
 
     if len(blob) > PICTURE_MAX_BYTES:
-        return None, f"{len(blob) >> 20} MiB stored, more than {PICTURE_MAX_BYTES >> 20} MiB"
+        return None, f"{len(blob) >> 10} KiB stored, more than {PICTURE_MAX_BYTES >> 10} KiB"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -289,3 +289,7 @@ def confirm_pictures(out, state: WordPictures) -> None:
             [f for f in after if f not in before and f.get("table") not in keep]
     for note in state.notes:
         out.findings.append(finding(NOTE_RULE, f"a picture in the Word file was not read: {note}", severity="warning"))
+    if state.notes and state.ocr is None:  # no tables found, and pictures not read: the file's finding says why
+        for f in out.findings:
+            if f["rule"] == "unsupported_format" and "no report tables found" in f["message"]:
+                f["message"] += f" (the Word file's pictures were not read: {'; '.join(state.notes)})"
