@@ -365,3 +365,29 @@ def test_a_word_file_gets_the_time_budget_once_per_picture_it_could_read():
     assert ocr_pages(word_file(SEED)) == 5  # table 2, table 3 over two pages each, table 4
     assert ocr_pages(word_file(SEED, pictures=False, logo=_logo())) == 1
     assert ocr_pages(b"text") == 1
+
+
+# -- measurement: `python -m tests.test_word_pictures [dpi]` ------------------------------------------------------
+
+def measure(dpi: int = DPI) -> None:
+    """Every seed as a Word file with its tables as pictures: CPU seconds per file (parse only, one process) and
+    values of tables 3 and 4 read of those printed, wrong ones counted."""
+    import time
+
+    total = {"printed": 0, "read": 0, "wrong": 0}
+    for name in scans.seed_names():
+        data = word_file(name, dpi=dpi)
+        cpu, wall = time.process_time(), time.perf_counter()
+        rec = parse_documents([Document(f"{name}.docx", data)]).records[0]
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        s = scans.score(rec, scans.expected(name))
+        total = {k: total[k] + s[k] for k in total}
+        print(f"{name} {dpi} dpi: {cpu:.1f} s CPU ({wall:.1f} s wall), {s['read']}/{s['printed']} read, "
+              f"{s['wrong']} wrong, {word_pictures.estimated_picture_pages(data)} pictures")
+    print(f"all: {total['read']}/{total['printed']} read, {total['wrong']} wrong")
+
+
+if __name__ == "__main__":
+    import sys
+
+    measure(int(sys.argv[1]) if len(sys.argv) > 1 else DPI)

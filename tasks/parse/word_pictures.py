@@ -179,20 +179,21 @@ def read_pictures(document, lines: list[str], pictures: list[Picture]) -> Decode
         return _text(text, docx_reader(), None)
     state = WordPictures(text_tables=frozenset(k for k in ("active_disclosure", "applications", "review_litigation")
                                                if k not in missing))
-    candidates: list[tuple[Picture, object]] = []
+    candidates: list[tuple[Picture, object, str]] = []
     parts = document.part.related_parts
     for n, pic in enumerate(pictures, start=1):
         part = parts.get(pic.rid)
         blob = getattr(part, "blob", None)
         if blob is None:
             continue  # a link to a file outside the document: nothing to read
+        label = f"picture {n} of {len(pictures)} ({part.partname})"
         img, why = _open(blob)
         if img is None:
-            state.notes.append(f"picture {n} of {len(pictures)} ({part.partname}): {why}")
+            state.notes.append(f"{label}: {why}")
             continue
         if img.size[0] < TABLE_MIN_WIDTH_PX or img.size[1] < TABLE_MIN_HEIGHT_PX:
             continue  # a logo, an emblem, a seal: too small to hold a table
-        candidates.append((pic, img))
+        candidates.append((pic, img, label))
     if len(candidates) > MAX_PICTURES:
         state.notes.append(f"{len(candidates)} pictures could hold tables: only the first {MAX_PICTURES} were read "
                            f"by OCR")
@@ -245,12 +246,12 @@ def _ocr(candidates, has_text: bool, state: WordPictures):
     import time
 
     start = time.perf_counter()
-    for pic, img in candidates:
+    for pic, img, label in candidates:
         try:
             arr = _array(img, pic.width_emu)
             page_lines, page_scores, png = ocr.read_page(arr, len(pngs), timing)
         except Exception as exc:  # a picture that fails to decode or to read costs that picture only
-            state.notes.append(f"picture {pic.rid} could not be read by OCR: {type(exc).__name__}: {exc}")
+            state.notes.append(f"{label} could not be read by OCR: {type(exc).__name__}: {exc}")
             continue
         finally:
             img.close()
