@@ -367,6 +367,27 @@ def test_a_word_file_gets_the_time_budget_once_per_picture_it_could_read():
     assert ocr_pages(b"text") == 1
 
 
+def test_a_table4_header_wrapped_with_total_ending_its_line_keeps_the_forms_order():
+    """Seed 004's table 4 as a picture, read by OCR: its two-level header comes back as `结果 结果 其他 尚未 总计` over
+    `维持 纠正 …`. That 总计 ends the line above 维持: not a header printing 总计 first (it was: the row 2 0 0 0 2 read as
+    0 0 0 2 2, two wrong values its group's sum rule cannot catch)."""
+    from tasks.parse.extract import extract
+
+    region = ("四、政府信息公开行政复议、行政诉讼情况\n行政复议 行政诉讼\n未经复议直接起诉 复议后起诉\n"
+              "结果 结果 其他 尚未 总计\n维持 纠正 结果 审结 结果 结果 其他 尚未 总计 结果 结果 其他 尚未 总计\n"
+              "维持 纠正 结果 审结 维持 纠正 结果 审结\n2 0 0 0 2 0 0 0 0 0 0 0 0 0 0\n五、存在的主要问题及改进情况\n")
+    text = _parsed_text_without_table4()
+    rec = extract(text + "\n" + region).record
+    assert rec["review_litigation"] == [2, 0, 0, 0, 2] + [0] * 10
+
+
+@functools.cache
+def _parsed_text_without_table4() -> str:
+    """Seed 004's report as text up to its table 4 (Word tables as pipe rows)."""
+    text = decode_bytes(word_file("004_d01d2cbab1ffe994", pictures=False)).text
+    return text[:text.index("四、")]
+
+
 # -- measurement: `python -m tests.test_word_pictures [dpi]` ------------------------------------------------------
 
 def measure(dpi: int = DPI) -> None:
