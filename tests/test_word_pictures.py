@@ -313,9 +313,14 @@ def test_a_seal_beside_pictured_tables_adds_nothing(monkeypatch):
 
 
 def test_without_the_ocr_extra_the_prose_is_read_and_the_tables_say_why(monkeypatch):
+    """Neither the engine nor Pillow (which the extra brings) installed: the prose is read, the tables are missing
+    and the findings say why."""
+    import sys
+
+    data, pages = word_file(SEED), page_word_file(SEED, dpi=72)
     monkeypatch.setattr(ocr, "available", lambda: False)
+    monkeypatch.setitem(sys.modules, "PIL", None)  # import PIL fails
     _no_ocr(monkeypatch)
-    data = word_file(SEED)
     parsed = parse_documents([Document("report.docx", data)])
     rec, report = parsed.records[0], parsed.frames["reports"].row(0, named=True)
     exp = scans.expected(SEED)
@@ -330,7 +335,7 @@ def test_without_the_ocr_extra_the_prose_is_read_and_the_tables_say_why(monkeypa
         "not read: 5 picture(s) that may hold the report's tables were not read: OCR not installed)"]
     assert report["reader"] == f"python-docx {__import__('docx').__version__}" and report["ocr_confidence_min"] is None
     # pages only, no text: the file is unsupported with the reason, as a scan is
-    rec = parse_documents([Document("pages.docx", page_word_file(SEED, dpi=72))]).records[0]
+    rec = parse_documents([Document("pages.docx", pages)]).records[0]
     assert [f["rule"] for f in rec["findings"]] == ["unsupported_format"]
     assert "OCR not installed" in rec["findings"][0]["message"]
 
