@@ -112,9 +112,10 @@ REPORTS = Table(
         Column("parser_version", pl.String, False, "govreports parser version that produced the row.", "derived"),
         Column("reader", pl.String, True, "What read the report's text: pdfium <version> or pypdf <version> for a PDF "
                "(pypdf where a CJK font is named but not embedded, or GOVREPORTS_PDF_READER=pypdf), the OCR engine and "
-               "its version for a scan (rapidocr-onnxruntime <version>), python-docx <version> for Word, lxml for an "
+               "its version for a scan (rapidocr-onnxruntime <version>), python-docx <version> for Word (+ the OCR "
+               "engine where its tables are pictures), lxml for an "
                "HTML page, text for a plain-text file; null when nothing could be read (schema version 2).", "raw bytes"),
-        Column("ocr_confidence_min", pl.Float64, True, "A scan read by OCR: the lowest engine score (0–1) of a table value kept; null for a "
+        Column("ocr_confidence_min", pl.Float64, True, "A scan (or a Word file's pictured tables) read by OCR: the lowest engine score (0–1) of a table value kept; null for a "
                "text layer. Values the sum rules could not confirm are null with ocr_unconfirmed findings whatever the score.", "OCR"),
     ),
 )

@@ -530,7 +530,10 @@ REVIEW_HEADER_END_RE = re.compile(r"(?:审\s*结|总\s*计|起\s*诉)\s*$")
 # wrapped over lines, as OCR and PDF text give a two-level header (结果 结果 其他 尚未 / 总计 … / 维持 纠正 …, the
 # rasterised huaian report), puts a 总计 before the first 维持 without printing it first: it is not this header.
 _MAINTAINED_RE = re.compile(r"维\s*持")  # the first outcome's word, wherever a cell breaks it (结果维<br>持)
-_TOTAL_FIRST_RE = re.compile(r"总计[ \t|｜]*(?:结果\s*)?$")
+# (\Z, not $: $ also matches before a last line break, so 总计 ending the line above 维持 — a two-level header wrapped
+# as 结果 结果 其他 尚未 总计 / 维持 纠正 …, seed 004's table 4 drawn and read by OCR — was taken for 总计 first, and a row
+# 2 0 0 0 2 read as 0 0 0 2 2, a reordering its group's sum rule cannot catch)
+_TOTAL_FIRST_RE = re.compile(r"总计[ \t|｜]*(?:结果\s*)?\Z")
 
 
 def review_total_first(region: str) -> bool:

@@ -114,9 +114,7 @@ def decode_bytes(data: bytes, *, _gunzipped: bool = False) -> Decoded:
         from tasks.parse import word  # (word imports this module: imported here, when a zip comes)
 
         if word.is_docx(data):
-            from dataclasses import replace
-
-            return replace(word.docx_text(data), reader=word.docx_reader())
+            return word.docx_text(data)  # (its reader: python-docx, and the OCR engine where pictures held tables)
     if kind == "gzip" and not _gunzipped:
         return _gunzip(data)
     if kind:

@@ -59,8 +59,9 @@ log = logging.getLogger(__name__)
 # year's figures beside or below this year's or with each group's 总计 printed first;
 # 1.3.1: PDF text rows whose numbers print thousands separators or signs (layout pdf_text, not whitespace cells),
 # organs ending in 政府/馆/银行, names starting 本/全/我/各/该 that the division table knows (本溪市, 全椒县), townships
-# named after their county (东昌府区东昌府镇) given the township level).
-PARSER_VERSION = "1.3.1"
+# named after their county (东昌府区东昌府镇) given the township level); 1.3.2: Word files whose tables are pictures read
+# by OCR (tasks/parse/word_pictures.py), numbers kept where the sum rules confirm them.
+PARSER_VERSION = "1.3.2"
 UNKNOWN_YEAR = 0  # partition for reports whose year cannot be told (non-reports, cut files): never dropped
 LEVELS = set(form.ADMIN_LEVELS)
 
@@ -124,7 +125,11 @@ def _finish_one(decoded: Decoded, p: Prepared | Extracted, fast: dict[str, Any] 
     out = p if isinstance(p, Extracted) else extract_tables(p, fast, spam)
     for note in decoded.notes:
         out.findings.append(finding("pdf_pages_unread", f"PDF read in part: {note}", severity="warning"))
-    if decoded.ocr is not None:  # a scan: only the numbers the sum rules confirm are kept
+    if decoded.ocr is not None and decoded.encoding == "docx":  # a Word file's pictured tables (word_pictures.py)
+        from tasks.parse.word_pictures import confirm_pictures
+
+        confirm_pictures(out, decoded.ocr)
+    elif decoded.ocr is not None:  # a scan: only the numbers the sum rules confirm are kept
         from tasks.parse.ocr_confirm import confirm
 
         confirm(out, decoded.ocr)

@@ -58,6 +58,13 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 RECORD_FIELDS = ("report_id", "year", "admin_level")  # what a batch keeps of each record (state rows)
 
 
+def ocr_pages(data: bytes) -> int:
+    """The pages OCR could read in a file: a scan's pages, a Word file's pictures (1 for anything else)."""
+    from tasks.parse.word_pictures import estimated_picture_pages
+
+    return max(estimated_scan_pages(data), estimated_picture_pages(data))
+
+
 def time_reason(budget_s: float) -> str:
     return f"exceeded the time budget ({budget_s:g} s)"
 
@@ -205,8 +212,9 @@ class Supervisor:
         limit_rss = self.memory_budget_mb * 1024 * 1024
         batch_budget = self.time_budget_s * 4  # a batch-wide step over the whole chunk
         # a scan is read by OCR at 2-4 s a page on a quiet core (tasks/parse/ocr.py): a PDF gets the file budget for each
-        # scanned page its bytes could hold (at most OCR's page limit); any other file, and a text PDF, the budget
-        doc_budgets = [self.time_budget_s * estimated_scan_pages(d.data) for d in docs]
+        # scanned page its bytes could hold (at most OCR's page limit), a Word file for each picture that could hold a
+        # table (tasks/parse/word_pictures.py); any other file, and a text PDF, the budget
+        doc_budgets = [self.time_budget_s * ocr_pages(d.data) for d in docs]
         spent: dict[tuple[int, int], float] = {}
         cur = (STEP_IDLE, -1)
         base_rss = child.rss()

@@ -1,11 +1,13 @@
 """Word attachments: a `.docx` (python-docx) as its paragraphs and tables in body order, a table row as pipe cells, merged
-cells written out once a column; refused before parsing where its parts unpack past the limits."""
+cells written out once a column; refused before parsing where its parts unpack past the limits. Pictures that hold
+the report's tables (pasted scans or screenshots) are read by OCR in `tasks/parse/word_pictures.py`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from tasks.parse.decode import Decoded, TooLarge, finish_text
+from tasks.parse.word_pictures import Picture, has_pictures, picture_refs, read_pictures
 
 _DOCX_READER: list[str] = []
 
@@ -60,20 +62,27 @@ def _docx_too_large(data: bytes) -> str | None:
 
 
 def docx_text(data: bytes) -> Decoded:
-    """A Word document's paragraphs and tables in body order (python-docx). A table row becomes `cell | cell |`, as
+    """A Word document's paragraphs and tables in body order (python-docx), `reader` saying so (and the OCR engine
+    where pictures gave tables). A table row becomes `cell | cell |`, as
     an HTML table's does: a cell merged across columns is written once, one merged down rows stands in each row.
     Tables are walked element by element once (python-docx's `row.cells` walks a vertical merge up to its first
     cell for every cell below it: a 1.5 KB merge chain took 40 s, 8 KB never finished)."""
     import io
+    from dataclasses import replace
 
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
+    pictures: list = []
+    pictured = False
+
     def blocks(container, lines: list[str]) -> list[str]:
         for block in container.iter_inner_content():
             if isinstance(block, Paragraph):
                 lines.append(block.text)
+                if pictured:  # where each picture stands: after the text of its paragraph
+                    pictures.extend(Picture(len(lines), rid, width) for rid, width in picture_refs(block._p))
             elif isinstance(block, Table) and block._tbl.xpath("./w:tr/w:tc//w:tbl"):
                 # a table holding tables lays out the page (a web page pasted into Word): its cells are read as
                 # blocks, the tables inside as tables (a cell continuing a vertical merge holds nothing of its own)
@@ -89,14 +98,20 @@ def docx_text(data: bytes) -> Decoded:
     try:
         problem = _docx_too_large(data)
         if problem:
-            return Decoded(None, "docx", problem=f"binary content (zip/docx/xlsx) too large to read: {problem}")
-        lines = blocks(docx.Document(io.BytesIO(data)), [])
+            return Decoded(None, "docx", problem=f"binary content (zip/docx/xlsx) too large to read: {problem}",
+                           reader=docx_reader())
+        document = docx.Document(io.BytesIO(data))
+        pictured = has_pictures(document.element.body)  # one search of the body: most Word files have none
+        lines = blocks(document, [])
     except TooLarge as exc:
-        return Decoded(None, "docx", problem=f"binary content (zip/docx/xlsx) too large to read: {exc}")
+        return Decoded(None, "docx", problem=f"binary content (zip/docx/xlsx) too large to read: {exc}",
+                       reader=docx_reader())
     except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors … on a zip that is no document
         return Decoded(None, "docx", problem=f"binary content (zip/docx/xlsx) that is no readable Word document: "
-                                             f"{type(exc).__name__}: {exc}")
-    return finish_text("\n".join(lines), "docx")
+                                             f"{type(exc).__name__}: {exc}", reader=docx_reader())
+    if pictures:
+        return read_pictures(document, lines, pictures)
+    return replace(finish_text("\n".join(lines), "docx"), reader=docx_reader())
 
 
 def _docx_grid(table) -> Iterator[tuple[int, object, bool]]:
