@@ -39,10 +39,6 @@ def test_same_seed_gives_byte_identical_corpus(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "a real OCR bug (tasks/parse/ocr*, not this file's): the corpus's first scan (seed 17, 200dpi) reads table 4's "
-    "行政复议 row as [0, 0, 0, 2, 2] where it prints [2, 0, 0, 0, 2]: the 2 moved from 结果维持 to 尚未审结, which "
-    "the row's sum does not catch. Strict: remove this mark when the reading is fixed"))
 def test_generated_scans_land_with_values_or_findings_never_wrong(tmp_path, monkeypatch):
     """Each scan of a small corpus (its truth entry: the record it prints and its variant) parsed with OCR: the
     year, form and organ and every table-3 and table-4 value the record's or null, a null only with findings; at
