@@ -60,11 +60,12 @@ RECORD_FIELDS = ("report_id", "year", "admin_level")  # what a batch keeps of ea
 # The parser process's cyclic garbage collector: a first generation of 10,000 objects instead of Python's 700. A
 # chunk of 1,000 reports allocates millions of small objects (cells, tokens, rows) that are freed by reference
 # counting, yet every 700 of them set off a collection, and the full ones walk everything a chunk holds: at the
-# default, collection took 3.2-3.9 s of 17-20 s parsing 20,000 benchmark reports in one process (gc.callbacks,
-# /tmp/perf16/gct.py), at 10,000 1.1 s. It only changes when unreachable cycles are freed, never what is parsed.
+# default, collection took 3.2-3.9 s of 17-20 s parsing 20,000 benchmark reports in one process (gc.callbacks),
+# at 10,000 1.1 s. It only changes when unreachable cycles are freed, never what is parsed.
 # Issue 16's regression was mostly here: the restructure's parser allocates more (lean cells made from Cell objects,
 # classify's kept cells: 22% more first-generation collections). 15,000 bench reports in one process, 2 interleaved
-# rounds, CPU: 758006c 11.0/11.1 s (collection 1.7), 2c01031 11.5/12.2 s (1.7/2.0), with this 10.2/10.7 s (0.4/0.5).
+# rounds, CPU: 758006c 11.0/11.1 s (collection 1.7), 2c01031 11.5/12.2 s (1.7/2.0), with this 10.2/10.7 s (0.4/0.5)
+# (python -m tests.bench.bench_gc).
 CHILD_GC_THRESHOLD = (10_000, 10, 10)
 
 
