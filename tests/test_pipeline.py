@@ -17,6 +17,7 @@ from flows import plan as flow_plan
 from flows.settings import PipelineSettings, RunSettings
 from schemas.tables import TABLES
 from tasks.lake import commit as lake_commit
+from tasks.parse.documents import PARSER_VERSION
 from tasks.storage import Store
 from tasks.synth.corpus import generate_corpus, read_truth
 from tasks.synth.render import random_record, render_bytes
@@ -327,25 +328,56 @@ def test_a_batch_parsed_in_chunks_gives_the_frames_of_one_call():
     assert dup.get_column("source").to_list() == ["r/1.txt"] and dup.get_column("admin_level").to_list() == ["county"]
 
 
-def test_pdfs_go_in_batches_of_their_own_sized_by_pages():
-    """PDFs (scans among them: seconds a page) are batched by estimated pages after the text reports' batches."""
+def test_pdfs_share_the_text_batches_and_scans_go_in_ocr_batches_by_real_pages():
+    """Every report, PDFs too, goes in the tapered batches (a scan is found there and handed back); the scans handed
+    back are batched by their real pages, spread over the workers, the longest first."""
     items = [{"key": f"r/{i}.txt", "size": 5_000} for i in range(3000)]
-    items[10:10] = [{"key": f"s/{i}.PDF", "size": 6 * flow_plan.SCAN_PAGE_BYTES} for i in range(9)]  # 6 pages each
-    items.append({"key": "s/big.pdf", "size": 60 * flow_plan.SCAN_PAGE_BYTES})
-    text, pdfs = flow_plan.split_pdfs(items)
-    assert len(text) == 3000 and len(pdfs) == 10
-    settings = PipelineSettings(workers=2, scan_batch_pages=24)
+    items[10:10] = [{"key": f"s/{i}.PDF", "size": 6 * flow_plan.SCAN_PAGE_BYTES} for i in range(9)]
     listing = pl.DataFrame({"key": [it["key"] for it in items], "size": [it["size"] for it in items],
                             "etag": ["e"] * len(items)})
     state = pl.DataFrame(schema={"key": pl.String, "etag": pl.String, "size": pl.Int64, "parser_version": pl.String,
                                  "status": pl.String, "year": pl.Int32, "sidecar_etag": pl.String})
-    plan = flow_plan.plan_work(listing, state, settings)
-    kinds = [{it["key"].lower().endswith(".pdf") for it in b} for b in plan.batches]
-    assert all(len(k) == 1 for k in kinds)  # never a PDF in a text batch
-    text_batches = [b for b, k in zip(plan.batches, kinds, strict=True) if k == {False}]
-    pdf_batches = [b for b, k in zip(plan.batches, kinds, strict=True) if k == {True}]
-    assert plan.batches[:len(text_batches)] == text_batches  # the text reports first
-    assert [len(b) for b in pdf_batches] == [4, 4, 1, 1]  # 24 pages a batch; the 60-page file alone
+    plan = flow_plan.plan_work(listing, state, PipelineSettings(workers=2))
+    assert [len(b) for b in plan.batches] == [1505, 1504]  # the PDFs among the text reports, in key order
+    scans = [{"key": f"s/{i}.pdf", "pages": p} for i, p in enumerate([6, 6, 6, 6, 60, 3])]
+    batches = flow_plan.ocr_batches(scans, 24, workers=2)
+    assert [[it["key"] for it in b] for b in batches] == [["s/4.pdf"], ["s/0.pdf", "s/1.pdf", "s/2.pdf", "s/3.pdf"],
+                                                          ["s/5.pdf"]]  # 60 pages read as 40 (OCR's limit): alone
+    assert all(it["ocr"] is True for b in batches for it in b)
+    few = flow_plan.ocr_batches([{"key": "a", "pages": 3}, {"key": "b", "pages": 6}], 24, workers=2)
+    assert [[it["key"] for it in b] for b in few] == [["b"], ["a"]]  # a few scans: one a worker, not one batch
+    assert flow_plan.ocr_batches([], 24, workers=2) == []
+
+
+def test_a_parse_batch_hands_a_scan_back_with_its_real_pages(tmp_path):
+    """A parse batch reads its text reports and does not OCR the scan among them: it hands it back with its page
+    count, stages no row and no state for it (its OCR batch does); with OCR switched off it is unsupported."""
+    from tasks.parse.decode import OCR_SWITCHED_OFF
+    from tests import scans
+
+    src, dest = tmp_path / "src", tmp_path / "lake"
+    src.mkdir()
+    (src / "a.txt").write_bytes(render_bytes(random_record(__import__("random").Random(3)), "pipe"))
+    (src / "scan.pdf").write_bytes(scans.to_pdf(scans.scan(scans.draw_record(
+        scans.record_of(scans.expected("003_79956ac3fa82cfa6")), 100)[0], scans.VARIANTS[0]), 100))
+    items = [{"key": k, "size": (src / k).stat().st_size, "etag": "e"} for k in ("a.txt", "scan.pdf")]
+    t0 = __import__("time").perf_counter()
+    res = flow_batches.process_batch(str(src), str(dest), "run1", "00000", items, PipelineSettings())
+    assert __import__("time").perf_counter() - t0 < 20  # no OCR here (a 4-page scan takes ~10-40 s to read)
+    assert res["parsed"] == 1 and res["failed"] == 0
+    pages = len(__import__("pypdfium2").PdfDocument((src / "scan.pdf").read_bytes()))
+    assert pages > 1 and [(d["key"], d["pages"]) for d in res["deferred"]] == [("scan.pdf", pages)]
+    (keys,) = [pl.read_parquet(p) for p in dest.rglob("_keys.parquet") if "run1" in str(p)]
+    (reports,) = [pl.read_parquet(p) for p in dest.rglob("reports.parquet") if "run1" in str(p)]
+    assert keys.get_column("key").to_list() == ["a.txt"] and reports.get_column("source").to_list() == ["a.txt"]
+    off = flow_batches.process_batch(str(src), str(dest), "run2", "00000", items, PipelineSettings(ocr=False))
+    assert off["parsed"] == 2 and off["deferred"] == [] and off["findings"].get("unsupported_format") == 1
+    (keys,) = [pl.read_parquet(p) for p in dest.rglob("_keys.parquet") if "run2" in str(p)]
+    assert dict(keys.select("key", "parser_version").iter_rows()) == {
+        "a.txt": PARSER_VERSION, "scan.pdf": PARSER_VERSION + flow_plan.OCR_OFF_SUFFIX}
+    (found,) = [pl.read_parquet(p) for p in dest.rglob("findings.parquet") if "run2" in str(p)]
+    assert found.filter(pl.col("rule") == "unsupported_format").get_column("message").str.contains(
+        OCR_SWITCHED_OFF).all()
 
 
 def test_small_text_pdfs_count_by_their_bytes_in_page_batches():

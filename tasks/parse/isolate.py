@@ -46,7 +46,7 @@ from typing import Any
 import polars as pl
 
 from tasks.parse.documents import STEP_BATCH, STEP_DECODE, Document, ParsedBatch, parse_documents
-from tasks.parse.pdf import estimated_scan_pages
+from tasks.parse.pdf import SCAN_MAX_PAGES, estimated_scan_pages
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ STEP_IDLE = -1
 _PROGRESS = struct.Struct("<qq")   # step, document index within the chunk
 _HEADER = struct.Struct("<cQ")     # kind (b"R" result, b"E" error), payload length
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-RECORD_FIELDS = ("report_id", "year", "admin_level")  # what a batch keeps of each record (state rows)
+# what a batch keeps of each record: state rows, and a scan's pages (left to an OCR batch, or OCR switched off)
+RECORD_FIELDS = ("report_id", "year", "admin_level", "deferred_pages", "scan_pages")
 
 
 def time_reason(budget_s: float) -> str:
@@ -64,6 +65,18 @@ def time_reason(budget_s: float) -> str:
 
 def memory_reason(budget_mb: int) -> str:
     return f"exceeded the memory budget ({budget_mb} MiB)"
+
+
+def budget_pages(doc: Document) -> int:
+    """How many file budgets a document gets. A scan is read by OCR at 2-4 s a page on a quiet core
+    (tasks/parse/ocr.py): a scan read here gets one per page, its real pages where known (the flow's OCR batches),
+    else as many as its bytes could hold; at most OCR's page limit. Any other file, a text PDF, and a scan left to
+    an OCR batch or with OCR switched off (only its text layer is looked at), one."""
+    if doc.ocr != "read":
+        return 1
+    if doc.pages:
+        return max(1, min(SCAN_MAX_PAGES, doc.pages))
+    return estimated_scan_pages(doc.data)
 
 
 class ParserUnavailable(RuntimeError):
@@ -204,9 +217,7 @@ class Supervisor:
         del payload
         limit_rss = self.memory_budget_mb * 1024 * 1024
         batch_budget = self.time_budget_s * 4  # a batch-wide step over the whole chunk
-        # a scan is read by OCR at 2-4 s a page on a quiet core (tasks/parse/ocr.py): a PDF gets the file budget for each
-        # scanned page its bytes could hold (at most OCR's page limit); any other file, and a text PDF, the budget
-        doc_budgets = [self.time_budget_s * estimated_scan_pages(d.data) for d in docs]
+        doc_budgets = [self.time_budget_s * budget_pages(d) for d in docs]
         spent: dict[tuple[int, int], float] = {}
         cur = (STEP_IDLE, -1)
         base_rss = child.rss()
@@ -326,15 +337,16 @@ def _unpack(body: bytes) -> tuple[Any, memoryview]:
 
 
 def encode_documents(docs: Sequence[Document]) -> bytes:
-    head = [[d.source, len(d.data), d.meta, d.meta_problem] for d in docs]
+    head = [[d.source, len(d.data), d.meta, d.meta_problem, d.ocr, d.pages] for d in docs]
     return _pack(head, [d.data for d in docs])
 
 
 def decode_documents(body: bytes) -> list[Document]:
     head, rest = _unpack(body)
     docs, at = [], 0
-    for source, size, meta, problem in head:
-        docs.append(Document(source=source, data=bytes(rest[at:at + size]), meta=meta, meta_problem=problem))
+    for source, size, meta, problem, ocr, pages in head:
+        docs.append(Document(source=source, data=bytes(rest[at:at + size]), meta=meta, meta_problem=problem, ocr=ocr,
+                             pages=pages))
         at += size
     return docs
 
