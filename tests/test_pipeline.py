@@ -422,3 +422,106 @@ def test_scans_among_text_reports_land_in_the_lake_with_their_values_or_findings
                 want = exp["applications"][r["row_key"]][j]
                 assert r[col] == want or (r[col] is None and f"applications.{r['row_key']}[{j}]" in named)
         assert apps.select(pl.col("total").is_not_null().sum()).item() >= 24
+    # read in OCR batches of their own (real pages), after the parse batches staged the text reports
+    pages = sum(len(__import__("pypdfium2").PdfDocument(p.read_bytes())) for p in (src / "scans").iterdir())
+    assert summary["scans"] == 2 and summary["ocr_pages"] == pages
+    t = summary["timings"]
+    assert 0 < t["text_done_s"] < t["text_done_s"] + t["ocr_s"] <= t["wall_s"] and t["ocr_batches_s"] > 0
+    again = run(src, dest, runner="local")
+    assert (again["parsed"], again["batches"], again["scans"]) == (0, 0, 0)  # the rerun is idle
+
+
+def test_a_scan_read_in_its_ocr_batch_gets_a_time_budget_by_its_real_pages():
+    """A page's budget for each real page and one for the rest (re-reads, rules); bytes no longer guess the pages of
+    a scan whose count is known; a scan the parse batch only looks at (defer, off) and any other file: one."""
+    from tasks.parse import isolate
+    from tasks.parse.documents import Document
+    from tasks.parse.pdf import SCAN_MAX_PAGES, SCAN_PAGE_BYTES
+
+    big = b"%PDF-1.4\n" + b"\0" * (6 * SCAN_PAGE_BYTES)  # bytes enough for 7 pages
+    assert isolate.budget_pages(Document("s.pdf", big, ocr="read", pages=2)) == 3
+    assert isolate.budget_pages(Document("s.pdf", big, ocr="read", pages=500)) == SCAN_MAX_PAGES + 1
+    assert isolate.budget_pages(Document("s.pdf", big, ocr="read")) == 7  # pages unknown: from the bytes
+    assert isolate.budget_pages(Document("s.pdf", big, ocr="defer", pages=2)) == 1
+    assert isolate.budget_pages(Document("s.pdf", big, ocr="off", pages=2)) == 1
+    assert isolate.decode_documents(isolate.encode_documents([Document("s.pdf", big, ocr="read", pages=2)])) == [
+        Document("s.pdf", big, ocr="read", pages=2)]  # what the parser process gets
+
+
+def one_page_scan(seed: str) -> bytes:
+    """The first page of a seed's printed form as an image-only PDF (OCR: a few seconds, not a report's worth)."""
+    from tests import scans
+
+    variant = scans.VARIANTS[0]
+    pages, _ = scans.draw_record(scans.record_of(scans.expected(seed)), variant.dpi)
+    return scans.to_pdf(scans.scan(pages[:1], variant), variant.dpi)
+
+
+def small_source(tmp_path: Path, scans: dict[str, bytes], texts: int = 3) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(texts):
+        (src / f"r{i}.txt").write_bytes(render_bytes(random_record(__import__("random").Random(i)), "pipe"))
+    for name, data in scans.items():
+        (src / name).write_bytes(data)
+    return src
+
+
+@pytest.mark.skipif(not __import__("tasks.parse.ocr", fromlist=["available"]).available(), reason="the ocr extra is not installed")
+def test_ocr_switched_off_leaves_scans_unsupported_until_a_run_with_ocr_on(harness, tmp_path):
+    """GOVREPORTS_OCR=off: a scan lands as unsupported_format ("OCR switched off"), not OCR'd, and reruns with OCR
+    off leave it be; the first run with OCR on reads it (a user turning OCR back on expects the scans read)."""
+    src = small_source(tmp_path, {"scan.pdf": one_page_scan("003_79956ac3fa82cfa6")})
+    dest = tmp_path / "lake"
+    off = run(src, dest, ocr=False, file_time_budget_s=120)  # (budgets wide: a loaded machine must not refuse it)
+    assert (off["parsed"], off["scans"], off["status"]) == (4, 0, "completed")
+    lake = lake_frames(dest)
+    row = lake["reports"].filter(pl.col("source") == "scan.pdf").row(0, named=True)
+    assert row["parse_status"] == "unsupported" and row["reader"].startswith("pdfium")
+    why = lake["findings"].filter((pl.col("report_id") == row["report_id"]) & (pl.col("rule") == "unsupported_format"))
+    assert why.height == 1 and why.item(0, "message").endswith("scanned images): OCR switched off")
+    assert run(src, dest, ocr=False)["parsed"] == 0  # OCR still off: nothing to do
+    on = run(src, dest, file_time_budget_s=120)
+    assert (on["parsed"], on["scans"], on["ocr_pages"]) == (1, 1, 1)
+    row = lake_frames(dest)["reports"].filter(pl.col("source") == "scan.pdf").row(0, named=True)
+    assert row["reader"].startswith("rapidocr-onnxruntime ") and row["parse_status"] != "unsupported"
+    assert run(src, dest)["parsed"] == 0
+
+
+@pytest.mark.skipif(not __import__("tasks.parse.ocr", fromlist=["available"]).available(), reason="the ocr extra is not installed")
+def test_a_backfill_of_scans_spreads_its_ocr_batches_over_the_dask_workers(harness, tmp_path):
+    """Two one-page scans on a 2-worker Dask LocalCluster: an OCR batch each, one on each worker."""
+    src = small_source(tmp_path, {"a.pdf": one_page_scan("003_79956ac3fa82cfa6"),
+                                  "b.pdf": one_page_scan("001_617dfa8ade4c1a0e")}, texts=1)
+    out = pipeline.backfill([2023], RunSettings(source=str(src), dest=str(tmp_path / "lake"), runner="dask", workers=2,
+                                                       file_time_budget_s=120))
+    assert (out["status"], out["parsed"], out["scans"], out["batches"]) == ("completed", 3, 2, 2 + 2)  # 3 files in 2 parse batches, then an OCR batch a scan
+    assert out["timings"]["ocr_workers_seen"] == 2  # both OCR batches, each on its own worker
+
+
+@pytest.mark.skipif(not __import__("tasks.parse.ocr", fromlist=["available"]).available(), reason="the ocr extra is not installed")
+def test_a_scan_that_kills_its_worker_in_an_ocr_batch_costs_that_scan_only(tmp_path, monkeypatch):
+    """An OCR batch of two scans, the parser process killed in the first: that scan fails with the reason, the
+    other is read; a scan's time budget counts its real pages (the batch's items carry them)."""
+    import threading
+
+    from tasks import faults
+
+    src = small_source(tmp_path, {"a.pdf": one_page_scan("003_79956ac3fa82cfa6"),
+                                  "b.pdf": one_page_scan("001_617dfa8ade4c1a0e")}, texts=0)
+    items = [{"key": k, "size": (src / k).stat().st_size, "etag": "e", "pages": 1, "ocr": True} for k in ("a.pdf", "b.pdf")]
+    monkeypatch.setenv(faults.ENV_POINT, "parse_doc:a.pdf")
+    monkeypatch.setenv(faults.ENV_ACTION, "kill")
+    out: dict = {}
+    # a thread of its own: a new parser process, started with the fault set
+    worker = threading.Thread(target=lambda: out.update(flow_batches.ocr_batch.fn(
+        str(src), str(tmp_path / "lake"), "run1", "00001", json.dumps(items), {"file_time_budget_s": 120})))
+    worker.start()
+    worker.join(600)
+    assert (out["parsed"], out["failed"]) == (1, 1)
+    (fails,) = [pl.read_parquet(p) for p in (tmp_path / "lake").rglob("_failures.parquet")]
+    assert fails.get_column("source").to_list() == ["a.pdf"]
+    assert "died (signal SIGKILL)" in fails.item(0, "error")
+    (reports,) = [pl.read_parquet(p) for p in (tmp_path / "lake").rglob("reports.parquet")]
+    assert reports.get_column("source").to_list() == ["b.pdf"]
+    assert reports.item(0, "reader").startswith("rapidocr-onnxruntime ")

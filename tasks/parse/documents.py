@@ -295,6 +295,8 @@ def parse_documents(docs: Sequence[Document], progress: Callable[[int, int], Non
                         "scan_pages": getattr(decoded[i][0], "scan_pages", 0)})
 
     progress(STEP_BATCH, -1)
+    if not reports:  # every document a scan left to its OCR batch
+        return ParsedBatch(frames={name: empty_frame(table) for name, table in TABLES.items()}, records=records)
     ids = pl.DataFrame({"report_id": [r["report_id"] for r in reports], "year": [r["year"] for r in reports],
                         "admin_level": [r["admin_level"] for r in reports]},
                        schema={"report_id": pl.String, "year": pl.Int32, "admin_level": pl.String}).unique("report_id", keep="first")
