@@ -349,6 +349,20 @@ def test_pdfs_share_the_text_batches_and_scans_go_in_ocr_batches_by_real_pages()
     assert flow_plan.ocr_batches([], 24, workers=2) == []
 
 
+def test_a_scan_left_unread_with_ocr_off_is_planned_again_once_ocr_is_on():
+    """State marks a scan read with OCR switched off (parser_version +ocr-off): a run with OCR off skips it like any
+    unchanged file, the first run with OCR on plans it (users turning OCR on expect their scans read)."""
+    listing = pl.DataFrame({"key": ["a.txt", "s.pdf"], "size": [10, 20], "etag": ["e", "e"]})
+    state = pl.DataFrame({"key": ["a.txt", "s.pdf"], "etag": ["e", "e"], "size": [10, 20],
+                          "parser_version": [PARSER_VERSION, PARSER_VERSION + flow_plan.OCR_OFF_SUFFIX],
+                          "status": ["parsed", "parsed"], "year": [2023, 0], "sidecar_etag": [None, None]},
+                         schema_overrides={"size": pl.Int64, "year": pl.Int32, "sidecar_etag": pl.String})
+    off = flow_plan.plan_work(listing, state, PipelineSettings(ocr=False))
+    assert (off.batches, off.skipped) == ([], 2)
+    on = flow_plan.plan_work(listing, state, PipelineSettings(ocr=True))
+    assert [it["key"] for b in on.batches for it in b] == ["s.pdf"] and on.skipped == 1
+
+
 def test_a_parse_batch_hands_a_scan_back_with_its_real_pages(tmp_path):
     """A parse batch reads its text reports and does not OCR the scan among them: it hands it back with its page
     count, stages no row and no state for it (its OCR batch does); with OCR switched off it is unsupported."""
