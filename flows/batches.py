@@ -68,8 +68,12 @@ class Parsed:
 
 
 @contextlib.contextmanager
-def batch_runner(settings: RunSettings):
-    """The run's task runner, shared by its parse and OCR steps (a Dask cluster or a process pool started once)."""
+def batch_runner(settings: RunSettings, needed: bool = True):
+    """The run's task runner, shared by its parse and OCR steps (a Dask cluster or a process pool started once);
+    None when the run has no batches (an idle rerun starts no workers)."""
+    if not needed:
+        yield None
+        return
     with (_workers_share_api(settings.runner),
           make_task_runner(settings.runner, settings.dask_address, settings.workers) as tr):
         yield tr

@@ -3,8 +3,8 @@
 Each flow body is its steps, each a Prefect task (the UI shows each with its duration): recover what a dead run
 left → list → plan → parse batches (one task per batch, flows/batches.py) → OCR batches (the scans the parse batches
 handed back, by pages) → commit (tasks/lake/commit.py) → record the run → cross-year → quality report
-(flows/postrun.py). The flow holds the writer lease from the recovery to the
-run record; SIGTERM/SIGINT stop it at once. The flows take one settings object (`RunSettings`, flows/settings.py).
+(flows/postrun.py). The flow holds the writer lease from the recovery to the run record; SIGTERM/SIGINT stop it at
+once. The flows take one settings object (`RunSettings`, flows/settings.py).
 The step tasks cost little: 5,000 generated text reports, old flow (steps inline) against this one, interleaved, 3
 each, medians: a full run 53.1 s against 52.5 s of flow time (noise ±20 s on a loaded machine), an idle rerun 1.24 s
 against 1.28 s; the lakes' tables byte-identical.
@@ -75,7 +75,7 @@ def nightly(settings: RunSettings, full: bool = False) -> dict[str, Any]:
         with run.timed("list_plan_s"):
             listing = list_sources(settings.source)
             plan, state = plan_run(settings, listing, full=full)
-        with batch_runner(settings) as runner:
+        with batch_runner(settings, needed=bool(plan.batches)) as runner:
             parsed = parse_batches(settings, run.run_id, plan.batches, runner)
             run.mark("text_done_s")  # the text reports are staged: what a run with a few scans must not delay
             with run.timed("ocr_s"):
@@ -100,7 +100,7 @@ def backfill(years: list[int], settings: RunSettings) -> dict[str, Any]:
         with run.timed("list_plan_s"):
             listing = list_sources(settings.source)
             plan, state = plan_run(settings, listing, years=sorted(set(years)))
-        with batch_runner(settings) as runner:
+        with batch_runner(settings, needed=bool(plan.batches)) as runner:
             parsed = parse_batches(settings, run.run_id, plan.batches, runner)
             run.mark("text_done_s")  # the text reports are staged: what a run with a few scans must not delay
             with run.timed("ocr_s"):
