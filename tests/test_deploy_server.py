@@ -384,8 +384,9 @@ def test_a_nightly_run_shows_its_steps_as_task_runs(stack, tmp_path):
             assert len(runs) == 1, [tr.name for tr in runs]
     summary = stack.summary_artifact(run_id)
     batches = int(summary_value(summary, "batches"))
-    assert len(by_step["parse-batch"]) > 1 and len(by_step["ocr-batch"]) == 1  # 16 files a batch at most; one scan
-    assert len(by_step["parse-batch"]) + 1 == batches and summary_value(summary, "scans") == "1"
+    scans = int(summary_value(summary, "scans"))  # the one added, and any the generated corpus holds
+    assert len(by_step["parse-batch"]) > 1 and 1 <= len(by_step["ocr-batch"]) <= scans  # 16 files a batch at most
+    assert len(by_step["parse-batch"]) + len(by_step["ocr-batch"]) == batches  # one task run per batch
     # in the flow's order: each step starts after the previous step's task runs ended
     for before, after in zip(NIGHTLY_STEPS, NIGHTLY_STEPS[1:], strict=False):
         ended = max(tr.end_time for tr in by_step[before])

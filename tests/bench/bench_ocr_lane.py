@@ -6,7 +6,9 @@ text reports are staged), the run's wall time and the CPU time of its process tr
 
 The scans are the shared samples' printed forms drawn as one-page image-only PDFs (tests/scans.py, JPEG grain
 seeded per copy, so each is its own report): one page keeps the OCR step of a round to minutes; the parse batches
-see a scan's bytes and find it has no text layer whatever its pages.
+see a scan's bytes and find it has no text layer whatever its pages. `--ocr-off`: the runs with scans have OCR switched
+off, so a round takes seconds (the parse batches' work is the same up to handing a scan back, text_done_s is
+measured before any OCR starts), for more rounds on a loaded machine.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ RUN = r"""
 import json, sys
 from flows import pipeline
 from flows.settings import RunSettings
-out = pipeline.nightly(RunSettings(source=sys.argv[1], dest=sys.argv[2], runner="local", workers=int(sys.argv[3])))
+out = pipeline.nightly(RunSettings(source=sys.argv[1], dest=sys.argv[2], runner="local", workers=int(sys.argv[3]),
+                                   ocr=sys.argv[4] == "on"))
 print("RESULT " + json.dumps({"parsed": out["parsed"], "scans": out["scans"], "ocr_pages": out["ocr_pages"],
                                "batches": out["batches"], "timings": out["timings"]}))
 """
@@ -53,14 +56,14 @@ def make_sources(root: Path, reports: int, share: float) -> tuple[Path, Path, in
     return text, mixed, n
 
 
-def one_run(source: Path, dest: Path, workers: int, home: Path) -> dict:
+def one_run(source: Path, dest: Path, workers: int, home: Path, ocr: bool = True) -> dict:
     shutil.rmtree(dest, ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
                PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
                PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", RUN, str(source), str(dest), str(workers)], env=env,
+    proc = subprocess.Popen([sys.executable, "-c", RUN, str(source), str(dest), str(workers), "on" if ocr else "off"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     stdout = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
@@ -81,6 +84,8 @@ def main() -> None:
     ap.add_argument("--scan-share", type=float, default=0.03)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--ocr-off", action="store_true", help="the runs with scans leave them unread (GOVREPORTS_OCR=off): "
+                    "their parse batches do what an OCR run's do (find the scans), and no OCR step follows")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench_ocr_lane_"))
     try:
@@ -89,7 +94,7 @@ def main() -> None:
         rows: dict[str, list[dict]] = {"without": [], "with": []}
         for r in range(args.rounds):
             for label, src in (("without", text), ("with", mixed)) if r % 2 == 0 else (("with", mixed), ("without", text)):
-                out = one_run(src, root / f"lake-{label}", args.workers, root / "prefect")
+                out = one_run(src, root / f"lake-{label}", args.workers, root / "prefect", ocr=not args.ocr_off)
                 rows[label].append(out)
                 t = out["timings"]
                 print(f"round {r} {label:7s} text_done_s={t['text_done_s']:.1f} ocr_s={t.get('ocr_s', 0):.1f} "
