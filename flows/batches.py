@@ -4,7 +4,12 @@ summary out), submitted a window at a time to the chosen task runner, every futu
 A parse batch does not OCR a scan it meets (a PDF of page images with no text layer): it hands it back with its real
 page count (`Parsed.deferred`), so the text reports sharing its batch never wait seconds a page for it. The flow then
 reads those scans in OCR batches of their own, sized by pages (flows/plan.py `ocr_batches`), on the same runner
-(`batch_runner`), as its next step (`read_scans`, tasks `ocr-batch-NNNNN`); both steps stage, one commit follows."""
+(`batch_runner`), as its next step (`read_scans`, tasks `ocr-batch-NNNNN`); both steps stage, one commit follows.
+Measured here (`python -m tests.bench.bench_ocr_lane`, 1,000 generated text reports with and without 30 one-page
+scans, local runner, 2 workers, runs interleaved, the machine's 2 cores loaded 10-13 deep by other jobs): with the
+scans left unread (`--ocr-off`, 6 pairs) the text reports were staged at 14.97 s of flow time against 14.86 s
+(median, ratio 1.007; CPU of the run 18.0 s against 18.5 s); with OCR (3 pairs) 14.1 s against 11.1 s, pairs
+0.70-1.74 (noise), then 235-360 s of OCR batches, all 30 scans landed."""
 
 from __future__ import annotations
 
