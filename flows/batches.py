@@ -1,5 +1,15 @@
-"""The parse step: one Prefect task per batch of files (read concurrently, parse, stage; keys in, a small summary
-out), submitted a window at a time to the chosen task runner, every future resolved and every failure kept."""
+"""The parse and OCR steps: one Prefect task per batch of files (read concurrently, parse, stage; keys in, a small
+summary out), submitted a window at a time to the chosen task runner, every future resolved and every failure kept.
+
+A parse batch does not OCR a scan it meets (a PDF of page images with no text layer): it hands it back with its real
+page count (`Parsed.deferred`), so the text reports sharing its batch never wait seconds a page for it. The flow then
+reads those scans in OCR batches of their own, sized by pages (flows/plan.py `ocr_batches`), on the same runner
+(`batch_runner`), as its next step (`read_scans`, tasks `ocr-batch-NNNNN`); both steps stage, one commit follows.
+Measured here (`python -m tests.bench.bench_ocr_lane`, 1,000 generated text reports with and without 30 one-page
+scans, local runner, 2 workers, runs interleaved, the machine's 2 cores loaded 10-13 deep by other jobs): with the
+scans left unread (`--ocr-off`, 6 pairs) the text reports were staged at 14.97 s of flow time against 14.86 s
+(median, ratio 1.007; CPU of the run 18.0 s against 18.5 s); with OCR (3 pairs) 14.1 s against 11.1 s, pairs
+0.70-1.74 (noise), then 235-360 s of OCR batches, all 30 scans landed."""
 
 from __future__ import annotations
 
@@ -21,6 +31,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
+from flows.plan import OCR_OFF_SUFFIX, ocr_batches
 from flows.settings import PipelineSettings, RunSettings
 from tasks import lake
 from tasks.faults import fault_point
@@ -40,30 +51,74 @@ class Parsed:
     failed: int = 0  # files refused or unreadable inside staged batches (a failed batch's files: `failed_files`)
     findings: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    deferred: list[dict[str, Any]] = field(default_factory=list)  # scans left to OCR: their items, with `pages`
+    ocr_batches: int = 0
+    scans: int = 0       # scans given to the OCR batches, and their pages (at most OCR's page limit each)
+    ocr_pages: int = 0
 
     @property
     def failed_files(self) -> int:
         return sum(len(items) for _, items, _ in self.failed_batches)
 
+    def add_scans(self, ocr: Parsed) -> None:
+        """The OCR step's outcome folded in (its timings as ocr_*: the parse step's stay the text reports')."""
+        self.done_batches += ocr.done_batches
+        self.failed_batches += ocr.failed_batches
+        self.parsed += ocr.parsed
+        self.failed += ocr.failed
+        for rule, n in ocr.findings.items():
+            self.findings[rule] = self.findings.get(rule, 0) + n
+        self.ocr_batches, self.scans, self.ocr_pages = ocr.ocr_batches, ocr.scans, ocr.ocr_pages
+        self.timings.update({f"ocr_{k}": v for k, v in ocr.timings.items()})
 
-def parse_batches(settings: RunSettings, run_id: str, batches: Sequence[list[dict[str, Any]]]) -> Parsed:
-    """Submit one `parse_batch` task per batch on the run's task runner, a window ahead of the workers (in plan
-    order), and wait for every one: a batch that still fails after its retries is kept (it goes to failures; the
-    rest commits; the run says partial), never lost in a future nobody resolved."""
+
+@contextlib.contextmanager
+def batch_runner(settings: RunSettings, needed: bool = True):
+    """The run's task runner, shared by its parse and OCR steps (a Dask cluster or a process pool started once);
+    None when the run has no batches (an idle rerun starts no workers)."""
+    if not needed:
+        yield None
+        return
+    with (_workers_share_api(settings.runner),
+          make_task_runner(settings.runner, settings.dask_address, settings.workers) as tr):
+        yield tr
+
+
+def read_scans(settings: RunSettings, run_id: str, scans: Sequence[dict[str, Any]], runner: Any = None, *,
+               first_id: int = 0) -> Parsed:
+    """The OCR step: the scans the parse batches handed back, read in `ocr-batch-NNNNN` tasks sized by real pages
+    (numbered on from the parse batches: staged side by side, one commit)."""
+    batches = ocr_batches(scans, settings.scan_batch_pages, workers=settings.workers or os.cpu_count() or 2)
+    out = parse_batches(settings, run_id, batches, runner, first_id=first_id, task_fn=ocr_batch)
+    out.ocr_batches = len(batches)
+    out.scans = sum(len(b) for b in batches)
+    out.ocr_pages = sum(max(1, min(isolate.SCAN_MAX_PAGES, int(it.get("pages") or 1))) for b in batches for it in b)
+    return out
+
+
+def parse_batches(settings: RunSettings, run_id: str, batches: Sequence[list[dict[str, Any]]], runner: Any = None,
+                  *, first_id: int = 0, task_fn: Any = None) -> Parsed:
+    """Submit one `parse_batch` task (or `task_fn`'s) per batch on the run's task runner (`runner`, else one of its
+    own), a window ahead of the workers (in plan order), and wait for every one: a batch that still fails after its
+    retries is kept (it goes to failures; the rest commits; the run says partial), never lost in a future nobody
+    resolved. Batch ids count from `first_id`."""
     out = Parsed()
     if not batches:
         return out
+    if runner is None:
+        with batch_runner(settings) as tr:
+            return parse_batches(settings, run_id, batches, tr, first_id=first_id, task_fn=task_fn)
     logger = get_run_logger()
     task_totals: Counter[str] = Counter()
     spans: list[tuple[str, float, float]] = []  # (worker, started, ended) of each batch, epoch seconds
     t1, phase_start = time.perf_counter(), time.time()
     batch_settings = settings.batch_settings()
     delays = [settings.batch_retry_delay_seconds * 5**i for i in range(settings.batch_retries)]
-    batch_task = parse_batch.with_options(retries=settings.batch_retries, retry_delay_seconds=delays or 0)
+    batch_task = (task_fn or parse_batch).with_options(retries=settings.batch_retries,
+                                                       retry_delay_seconds=delays or 0)
     window = _submission_window(settings.runner, settings.dask_address, settings.workers)
-    with (_workers_share_api(settings.runner),
-          make_task_runner(settings.runner, settings.dask_address, settings.workers) as tr):
-        todo = list(enumerate(batches))[::-1]  # popped from the end: in plan order
+    with contextlib.nullcontext(runner) as tr:  # (the runner's context is the caller's: batch_runner)
+        todo = list(enumerate(batches, start=first_id))[::-1]  # popped from the end: in plan order
         futures: dict[Any, tuple[str, list[dict[str, Any]]]] = {}
         bar = _progress(sum(len(items) for items in batches), settings.progress)
         while todo or futures:
@@ -86,6 +141,7 @@ def parse_batches(settings: RunSettings, run_id: str, batches: Sequence[list[dic
                 bar.update(len(items))
                 continue
             out.done_batches.append(bid)
+            out.deferred += res.get("deferred", [])
             out.parsed += res["parsed"]
             out.failed += res["failed"]
             for rule, n in res["findings"].items():
@@ -111,6 +167,14 @@ def parse_batch(source: str, dest: str, run_id: str, batch_id: str, items_json: 
                 settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """The batch's items come as one JSON string: Prefect walks every parameter collection looking for futures, on
     both sides of the process pool, and a thousand dicts cost ~100 ms a task that way (measured here)."""
+    return process_batch(source, dest, run_id, batch_id, json.loads(items_json), PipelineSettings(**(settings or {})))
+
+
+@task(name="ocr-batch", cache_policy=NO_CACHE, task_run_name="ocr-batch-{batch_id}")
+def ocr_batch(source: str, dest: str, run_id: str, batch_id: str, items_json: str,
+              settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A batch of scans (items marked `ocr`, with their real `pages`): read by OCR, each under a time budget of its
+    pages; otherwise a batch like any other (isolation, retries, staging)."""
     return process_batch(source, dest, run_id, batch_id, json.loads(items_json), PipelineSettings(**(settings or {})))
 
 
@@ -148,7 +212,10 @@ def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: lis
             meta, problem = parse_sidecar(sdata)
             if sdata is None and serr:
                 problem = f"sidecar could not be read: {serr}"
-        docs.append(Document(source=it["key"], data=data, meta=meta, meta_problem=problem))
+        # a scan: read by OCR in an OCR batch; in a parse batch, handed back (or left unread, OCR switched off)
+        ocr = "read" if it.get("ocr") else "defer" if settings.ocr else "off"
+        docs.append(Document(source=it["key"], data=data, meta=meta, meta_problem=problem, ocr=ocr,
+                             pages=int(it.get("pages") or 0)))
         doc_items.append(it)
     if settings.isolate_parse:
         outcome = isolate.supervisor(settings.file_time_budget_s, settings.file_memory_budget_mb).parse(
@@ -162,12 +229,14 @@ def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: lis
         parsed = _parse_in_chunks(docs, settings.parse_chunk)
         frames_parsed, records = parsed.frames, dict(enumerate(parsed.records))
     t2 = time.perf_counter()
+    deferred = [{**it, "pages": rec["deferred_pages"]} for i, it in enumerate(doc_items)
+                if (rec := records.get(i)) is not None and rec.get("deferred_pages")]  # no state row: not read yet
     state_rows = [{
         "key": it["key"], "size": it.get("size"), "etag": it.get("etag"), "content_hash": None, "report_id": rec["report_id"],
-        "year": rec["year"] if isinstance(rec["year"], int) else UNKNOWN_YEAR,
-        "admin_level": rec["admin_level"] or "unknown", "parser_version": PARSER_VERSION, "processed_at": now,
-        "status": "parsed", "sidecar_etag": it.get("sidecar_etag"),
-    } for i, it in enumerate(doc_items) if (rec := records.get(i)) is not None]
+        "year": rec["year"] if isinstance(rec["year"], int) else UNKNOWN_YEAR, "admin_level": rec["admin_level"] or "unknown",
+        "parser_version": PARSER_VERSION + (OCR_OFF_SUFFIX if rec.get("scan_pages") and docs[i].ocr == "off" else ""),
+        "processed_at": now, "status": "parsed", "sidecar_etag": it.get("sidecar_etag"),
+    } for i, it in enumerate(doc_items) if (rec := records.get(i)) is not None and not rec.get("deferred_pages")]
     item_of = {it["key"]: it for it in items}
     for f in failures:
         it = item_of[f["source"]]
@@ -190,7 +259,7 @@ def process_batch(source: str, dest: str, run_id: str, batch_id: str, items: lis
         "batch_id": batch_id, "files": len(items), "parsed": len(state_rows) - len(failures),
         "failed": len(failures), "bytes": sum(len(d.data) for d in docs),
         "findings": dict(Counter(parsed.frames["findings"].get_column("rule").to_list())),
-        "read_s": t1 - t0, "parse_s": t2 - t1, "stage_s": t3 - t2,
+        "read_s": t1 - t0, "parse_s": t2 - t1, "stage_s": t3 - t2, "deferred": deferred,
         "worker": f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}", "started_at": started_at,
         "ended_at": time.time(),
     }

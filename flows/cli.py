@@ -97,7 +97,8 @@ def _run_flow(args: argparse.Namespace, *, years: list[int] | None) -> dict:
 
 
 def _print_summary(row: dict) -> None:
-    keys = ("run_id", "status", "files_seen", "skipped", "parsed", "failed", "deleted", "batches", "findings", "wall_s", "files_per_s")
+    keys = ("run_id", "status", "files_seen", "skipped", "parsed", "failed", "deleted", "batches", "scans", "findings", "wall_s",
+            "files_per_s")
     print("  ".join(f"{k}={row.get(k):.1f}" if isinstance(row.get(k), float) else f"{k}={row.get(k)}" for k in keys))
 
 

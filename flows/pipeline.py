@@ -1,9 +1,10 @@
 """Prefect flows: `nightly` (incremental, idempotent) and `backfill` (given years), object storage → Parquet lake.
 
 Each flow body is its steps, each a Prefect task (the UI shows each with its duration): recover what a dead run
-left → list → plan → parse batches (one task per batch, flows/batches.py) → commit (tasks/lake/commit.py) → record
-the run → cross-year → quality report (flows/postrun.py). The flow holds the writer lease from the recovery to the
-run record; SIGTERM/SIGINT stop it at once. The flows take one settings object (`RunSettings`, flows/settings.py).
+left → list → plan → parse batches (one task per batch, flows/batches.py) → OCR batches (the scans the parse batches
+handed back, by pages) → commit (tasks/lake/commit.py) → record the run → cross-year → quality report
+(flows/postrun.py). The flow holds the writer lease from the recovery to the run record; SIGTERM/SIGINT stop it at
+once. The flows take one settings object (`RunSettings`, flows/settings.py).
 The step tasks cost little: 5,000 generated text reports, old flow (steps inline) against this one, interleaved, 3
 each, medians: a full run 53.1 s against 52.5 s of flow time (noise ±20 s on a loaded machine), an idle rerun 1.24 s
 against 1.28 s; the lakes' tables byte-identical.
@@ -34,20 +35,22 @@ from flows.batches import (  # noqa: F401
     _parse_in_chunks,
     _worker_idle,
     _workers_share_api,
+    batch_runner,
     make_task_runner,
     parse_batch,
     parse_batches,
     process_batch,
+    read_scans,
 )
 from flows.plan import (  # noqa: F401
     SIDECAR_SUFFIX,
     Plan,
     make_batches,
+    ocr_batches,
     page_batches,
     plan_work,
     refuse_overlap,
     split_listing,
-    split_pdfs,
     with_problems,
 )
 from flows.postrun import cross_year, quality_report, report_due
@@ -72,7 +75,11 @@ def nightly(settings: RunSettings, full: bool = False) -> dict[str, Any]:
         with run.timed("list_plan_s"):
             listing = list_sources(settings.source)
             plan, state = plan_run(settings, listing, full=full)
-        parsed = parse_batches(settings, run.run_id, plan.batches)
+        with batch_runner(settings, needed=bool(plan.batches)) as runner:
+            parsed = parse_batches(settings, run.run_id, plan.batches, runner)
+            run.mark("text_done_s")  # the text reports are staged: what a run with a few scans must not delay
+            with run.timed("ocr_s"):
+                parsed.add_scans(read_scans(settings, run.run_id, parsed.deferred, runner, first_id=len(plan.batches)))
         run.add(plan, parsed)
         run.add_commit(commit(settings.dest, run.run_id, run.row(), state, quote(plan), quote(parsed), quote(lease)))
         record_run(settings.dest, run.finish())
@@ -93,7 +100,11 @@ def backfill(years: list[int], settings: RunSettings) -> dict[str, Any]:
         with run.timed("list_plan_s"):
             listing = list_sources(settings.source)
             plan, state = plan_run(settings, listing, years=sorted(set(years)))
-        parsed = parse_batches(settings, run.run_id, plan.batches)
+        with batch_runner(settings, needed=bool(plan.batches)) as runner:
+            parsed = parse_batches(settings, run.run_id, plan.batches, runner)
+            run.mark("text_done_s")  # the text reports are staged: what a run with a few scans must not delay
+            with run.timed("ocr_s"):
+                parsed.add_scans(read_scans(settings, run.run_id, parsed.deferred, runner, first_id=len(plan.batches)))
         run.add(plan, parsed)
         run.add_commit(commit(settings.dest, run.run_id, run.row(), state, quote(plan), quote(parsed), quote(lease)))
         record_run(settings.dest, run.finish())
@@ -222,6 +233,8 @@ class RunSummary:
     deleted: int = 0
     batches: int = 0
     failed_batches: int = 0
+    scans: int = 0  # scans read in OCR batches, and their pages (the run's result and artifact; not in _runs)
+    ocr_pages: int = 0
     findings: dict[str, int] = field(default_factory=dict)
     rows_written: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -234,10 +247,15 @@ class RunSummary:
         yield
         self.timings[name] = time.perf_counter() - t0
 
+    def mark(self, name: str) -> None:
+        """The flow's time now, as timing `name` (text_done_s: the parse batches are done, the OCR batches next)."""
+        self.timings[name] = time.perf_counter() - self.t_start
+
     def add(self, plan: Plan, parsed: Parsed) -> None:
         """What the plan and the batch tasks found: the counts of the run's row (a failed batch's files: failed)."""
         self.files_seen, self.skipped, self.deleted = plan.seen, plan.skipped, len(plan.deleted)
-        self.batches, self.failed_batches = len(plan.batches), len(parsed.failed_batches)
+        self.batches, self.failed_batches = len(plan.batches) + parsed.ocr_batches, len(parsed.failed_batches)
+        self.scans, self.ocr_pages = parsed.scans, parsed.ocr_pages
         self.parsed, self.failed, self.findings = parsed.parsed, parsed.failed + parsed.failed_files, parsed.findings
         self.timings.update(parsed.timings)
         self.status = "partial" if parsed.failed_batches else "completed"
@@ -258,7 +276,7 @@ class RunSummary:
 
     def result(self) -> dict[str, Any]:
         """What the flow returns: the run's row and its timings (the post-run steps add theirs)."""
-        return {**self.row(), "timings": dict(self.timings)}
+        return {**self.row(), "scans": self.scans, "ocr_pages": self.ocr_pages, "timings": dict(self.timings)}
 
     def raise_if_partial(self) -> None:
         if self.status == "partial":
@@ -278,7 +296,8 @@ class RunSummary:
 
 
 def _artifact(summary: RunSummary) -> None:
-    rows = "\n".join(f"| {k} | {v} |" for k, v in summary.row().items() if k not in ("source", "dest"))
+    fields = {**summary.row(), "scans": summary.scans, "ocr_pages": summary.ocr_pages}
+    rows = "\n".join(f"| {k} | {v} |" for k, v in fields.items() if k not in ("source", "dest"))
     findings = "\n".join(f"| {k} | {v} |" for k, v in sorted(summary.findings.items(), key=lambda kv: -kv[1])) or "| — | 0 |"
     written = "\n".join(f"| {k} | {v} |" for k, v in summary.rows_written.items()) or "| — | 0 |"
     md = (f"# govreports run {summary.run_id}\n\n| field | value |\n|---|---|\n{rows}\n\n"

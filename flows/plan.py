@@ -1,5 +1,6 @@
 """Planning a run (pure functions over small frames): the listing split into reports and sidecars, what changed
-since the state, and the work in batches (text reports tapered over the workers, PDFs by estimated pages)."""
+since the state, the work in batches tapered over the workers, and the scans those batches leave to OCR in batches
+of their own, by real pages (`ocr_batches`)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ import polars as pl
 
 from flows.settings import PipelineSettings
 from tasks.parse.documents import PARSER_VERSION
-from tasks.parse.pdf import SCAN_PAGE_BYTES
+from tasks.parse.pdf import SCAN_MAX_PAGES, SCAN_PAGE_BYTES
 from tasks.storage import Store
 
 SIDECAR_SUFFIX = ".meta.json"
+# the state's parser_version of a scan read with OCR switched off (unsupported, "OCR switched off"): unchanged for the
+# next run with OCR off, read again by the first run with OCR on
+OCR_OFF_SUFFIX = "+ocr-off"
 
 
 @dataclass
@@ -76,9 +80,10 @@ def plan_work(listing: pl.DataFrame, state: pl.DataFrame, settings: PipelineSett
     is_sidecar = listing.get_column("key").str.ends_with(SIDECAR_SUFFIX)
     joined = objects.join(state.select("key", s_etag="etag", s_size="size", s_version="parser_version", s_status="status",
                                        s_year="year", s_side="sidecar_etag"), on="key", how="left")
+    versions = [PARSER_VERSION] + ([] if settings.ocr else [PARSER_VERSION + OCR_OFF_SUFFIX])
     unchanged = (
         (pl.col("s_etag") == pl.col("etag")) & (pl.col("s_size") == pl.col("size"))
-        & (pl.col("s_version") == PARSER_VERSION) & pl.col("s_status").is_in(["parsed", "rejected"])
+        & pl.col("s_version").is_in(versions) & pl.col("s_status").is_in(["parsed", "rejected"])
         & (pl.col("s_side").eq_missing(pl.col("sidecar_etag")))
     )
     changed = ~unchanged.fill_null(False)
@@ -92,10 +97,10 @@ def plan_work(listing: pl.DataFrame, state: pl.DataFrame, settings: PipelineSett
     # batches follow the year, so a backfill's years run side by side within the runner's worker limit
     work = joined.filter(todo).sort(pl.col("s_year").fill_null(0), "key")
     deleted = sorted(set(state.get_column("key").to_list()) - set(objects.get_column("key").to_list()))
-    text_items, pdf_items = split_pdfs(work.to_dicts())
-    batches = make_batches(text_items, settings.batch_files, settings.batch_bytes,
+    # every report, PDFs too, goes in these batches: a scan among them is not read there but handed back with its
+    # real page count, and read by the OCR batches that follow (ocr_batches), so it never holds up a text batch
+    batches = make_batches(work.to_dicts(), settings.batch_files, settings.batch_bytes,
                            workers=settings.workers or os.cpu_count() or 2)
-    batches += page_batches(pdf_items, settings.scan_batch_pages, settings.batch_files)
     return Plan(batches=batches, deleted=deleted,
                 skipped=objects.height - work.height, seen=objects.height, sidecars=int(is_sidecar.sum()),
                 ignored=listing.height - objects.height - int(is_sidecar.sum()))
@@ -143,18 +148,35 @@ def make_batches(items: list[dict[str, Any]], max_files: int, max_bytes: int, *,
     return batches
 
 
-def split_pdfs(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(other objects, PDF attachments): a PDF may be a scan, which OCR reads at seconds a page, so PDFs are
-    batched by pages and kept out of the text reports' batches (a run with a few scans reads its text reports at
-    the usual speed; a backfill of scans spreads over the workers batch by batch)."""
-    pdfs = [it for it in items if str(it["key"]).lower().endswith(".pdf")]
-    if not pdfs:
-        return items, []
-    return [it for it in items if not str(it["key"]).lower().endswith(".pdf")], pdfs
+def ocr_batches(scans: Sequence[dict[str, Any]], max_pages: int, *, workers: int = 1) -> list[list[dict[str, Any]]]:
+    """The scans the parse batches handed back (items with their real `pages`), in batches of at most `max_pages`
+    pages (a longer scan is a batch of its own), fewer when that spreads them over the workers: a backfill of
+    scans keeps every worker busy, a run with a few scans reads each on its own worker. Pages count as OCR reads
+    them (at most SCAN_MAX_PAGES a scan). Largest first, so the longest scan does not start last."""
+    def pages(it: dict[str, Any]) -> int:
+        return max(1, min(SCAN_MAX_PAGES, int(it.get("pages") or 1)))
+
+    items = sorted(scans, key=lambda it: (-pages(it), str(it["key"])))
+    total = sum(pages(it) for it in items)
+    limit = max(1, min(max_pages, -(-total // max(workers, 1))))
+    batches: list[list[dict[str, Any]]] = []
+    cur: list[dict[str, Any]] = []
+    held = 0
+    for it in items:
+        n = pages(it)
+        if cur and held + n > limit:
+            batches.append(cur)
+            cur, held = [], 0
+        cur.append({k: it.get(k) for k in ("key", "size", "etag", "sidecar_key", "sidecar_etag", "pages")} | {"ocr": True})
+        held += n
+    if cur:
+        batches.append(cur)
+    return batches
 
 
 def page_batches(items: list[dict[str, Any]], max_pages: int, max_files: int) -> list[list[dict[str, Any]]]:
-    """PDFs in batches of at most `max_pages` estimated pages and `max_files` files (a larger file is a batch of its
+    """(No longer the run's plan, which batches scans by their real pages, `ocr_batches`: kept for
+    tests/bench/bench_ocr_scaling.py.) PDFs in batches of at most `max_pages` estimated pages and `max_files` files (a larger file is a batch of its
     own). Pages are estimated from bytes, fractions kept: a text-layer PDF of 50 KiB counts as a sixth of a page, so
     the 30% of a real crawl that are text PDFs (~10 ms each) go some 140 to a batch, not 24 (a batch task costs ~0.1 s
     of hand-over: 24 a batch made a 20,000-report mix 250 batches of 0.3 s)."""

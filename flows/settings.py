@@ -35,9 +35,14 @@ class PipelineSettings(BaseSettings):
     # gives them to the batch task, flows/batches.py)
     batch_retries: int = 2
     batch_retry_delay_seconds: float = 2.0  # first retry after this, then 5× longer
-    # PDF attachments (scans among them, read by OCR at ~2-4 s a page on one core) go in batches of their own, at
-    # most this many pages each (pages estimated from bytes: SCAN_PAGE_BYTES), after the text reports' batches
+    # Scans (PDFs of page images, no text layer) are not read in the parse batches: handed back with their real page
+    # count, they are read by OCR (~2-4 s a page on one core) in batches of their own after them, at most this many
+    # pages each (flows/plan.py ocr_batches)
     scan_batch_pages: int = 24
+    # off (GOVREPORTS_OCR=off): scans are not read, each stays unsupported_format ("OCR switched off"); the first
+    # run with OCR on reads them (their state says how they were read, flows/plan.py OCR_OFF_SUFFIX). A Word file's
+    # pictured tables (tasks/parse/word_pictures.py) are read either way: its state could not tell them apart
+    ocr: bool = True
 
     def batch_settings(self) -> dict[str, object]:
         """The tunables a batch task gets, as a dict (a task's parameters travel to its worker)."""

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -335,7 +336,8 @@ def test_nightly_runs_on_the_process_worker_and_a_rerun_changes_nothing(stack):
 
 
 # what a nightly run shows in the Prefect UI: each step of the flow body as a task run, in this order
-NIGHTLY_STEPS = ("recover", "list", "plan", "parse-batch", "commit", "record-run", "cross-year", "quality-report")
+NIGHTLY_STEPS = ("recover", "list", "plan", "parse-batch", "ocr-batch", "commit", "record-run", "cross-year",
+                 "quality-report")
 
 
 def step_of_task_run(name: str) -> str | None:
@@ -344,9 +346,10 @@ def step_of_task_run(name: str) -> str | None:
 
 
 def test_a_nightly_run_shows_its_steps_as_task_runs(stack, tmp_path):
-    """The flow body is its steps: list, plan, the parse batches, commit, record-run and the post-run steps each
-    appear in the API as Completed task runs with their own start and end, in the flow's order. The run is given
-    its own settings object (a fresh lake, small batches): it replaces the deployment's whole."""
+    """The flow body is its steps: list, plan, the parse batches, the OCR batches (a one-page scan is added to the
+    source), commit, record-run and the post-run steps each appear in the API as Completed task runs with their own
+    start and end, in the flow's order. The run is given its own settings object (a fresh lake, small batches): it
+    replaces the deployment's whole."""
     from uuid import UUID
 
     from prefect.client.orchestration import get_client
@@ -354,7 +357,13 @@ def test_a_nightly_run_shows_its_steps_as_task_runs(stack, tmp_path):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     stack.pause_nightly_schedules()
-    settings = {"source": str(stack.source), "dest": str(tmp_path / "lake"), "runner": "local", "batch_files": 16}
+    from tests import scans
+
+    source = tmp_path / "source"
+    shutil.copytree(stack.source, source)
+    pages, _ = scans.draw_record(scans.record_of(scans.expected("003_79956ac3fa82cfa6")), scans.VARIANTS[0].dpi)
+    (source / "scan.pdf").write_bytes(scans.to_pdf(scans.scan(pages[:1], scans.VARIANTS[0]), scans.VARIANTS[0].dpi))
+    settings = {"source": str(source), "dest": str(tmp_path / "lake"), "runner": "local", "batch_files": 16}
     out = stack.cli("deployment", "run", "nightly/nightly", "--params", json.dumps({"settings": settings}))
     run_id = re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)
     (run,) = stack.wait_terminal([run_id])
@@ -371,11 +380,13 @@ def test_a_nightly_run_shows_its_steps_as_task_runs(stack, tmp_path):
         for tr in runs:
             assert tr.state_type is not None and tr.state_type.value == "COMPLETED", (tr.name, tr.state)
             assert tr.start_time and tr.end_time and tr.end_time >= tr.start_time, (tr.name, tr.start_time, tr.end_time)
-        if step != "parse-batch":
+        if step not in ("parse-batch", "ocr-batch"):
             assert len(runs) == 1, [tr.name for tr in runs]
     summary = stack.summary_artifact(run_id)
     batches = int(summary_value(summary, "batches"))
-    assert batches > 1 and len(by_step["parse-batch"]) == batches  # one task run per batch (16 files each at most)
+    scans = int(summary_value(summary, "scans"))  # the one added, and any the generated corpus holds
+    assert len(by_step["parse-batch"]) > 1 and 1 <= len(by_step["ocr-batch"]) <= scans  # 16 files a batch at most
+    assert len(by_step["parse-batch"]) + len(by_step["ocr-batch"]) == batches  # one task run per batch
     # in the flow's order: each step starts after the previous step's task runs ended
     for before, after in zip(NIGHTLY_STEPS, NIGHTLY_STEPS[1:], strict=False):
         ended = max(tr.end_time for tr in by_step[before])

@@ -17,6 +17,7 @@ from flows import plan as flow_plan
 from flows.settings import PipelineSettings, RunSettings
 from schemas.tables import TABLES
 from tasks.lake import commit as lake_commit
+from tasks.parse.documents import PARSER_VERSION
 from tasks.storage import Store
 from tasks.synth.corpus import generate_corpus, read_truth
 from tasks.synth.render import random_record, render_bytes
@@ -327,25 +328,70 @@ def test_a_batch_parsed_in_chunks_gives_the_frames_of_one_call():
     assert dup.get_column("source").to_list() == ["r/1.txt"] and dup.get_column("admin_level").to_list() == ["county"]
 
 
-def test_pdfs_go_in_batches_of_their_own_sized_by_pages():
-    """PDFs (scans among them: seconds a page) are batched by estimated pages after the text reports' batches."""
+def test_pdfs_share_the_text_batches_and_scans_go_in_ocr_batches_by_real_pages():
+    """Every report, PDFs too, goes in the tapered batches (a scan is found there and handed back); the scans handed
+    back are batched by their real pages, spread over the workers, the longest first."""
     items = [{"key": f"r/{i}.txt", "size": 5_000} for i in range(3000)]
-    items[10:10] = [{"key": f"s/{i}.PDF", "size": 6 * flow_plan.SCAN_PAGE_BYTES} for i in range(9)]  # 6 pages each
-    items.append({"key": "s/big.pdf", "size": 60 * flow_plan.SCAN_PAGE_BYTES})
-    text, pdfs = flow_plan.split_pdfs(items)
-    assert len(text) == 3000 and len(pdfs) == 10
-    settings = PipelineSettings(workers=2, scan_batch_pages=24)
+    items[10:10] = [{"key": f"s/{i}.PDF", "size": 6 * flow_plan.SCAN_PAGE_BYTES} for i in range(9)]
     listing = pl.DataFrame({"key": [it["key"] for it in items], "size": [it["size"] for it in items],
                             "etag": ["e"] * len(items)})
     state = pl.DataFrame(schema={"key": pl.String, "etag": pl.String, "size": pl.Int64, "parser_version": pl.String,
                                  "status": pl.String, "year": pl.Int32, "sidecar_etag": pl.String})
-    plan = flow_plan.plan_work(listing, state, settings)
-    kinds = [{it["key"].lower().endswith(".pdf") for it in b} for b in plan.batches]
-    assert all(len(k) == 1 for k in kinds)  # never a PDF in a text batch
-    text_batches = [b for b, k in zip(plan.batches, kinds, strict=True) if k == {False}]
-    pdf_batches = [b for b, k in zip(plan.batches, kinds, strict=True) if k == {True}]
-    assert plan.batches[:len(text_batches)] == text_batches  # the text reports first
-    assert [len(b) for b in pdf_batches] == [4, 4, 1, 1]  # 24 pages a batch; the 60-page file alone
+    plan = flow_plan.plan_work(listing, state, PipelineSettings(workers=2))
+    assert [len(b) for b in plan.batches] == [1505, 1504]  # the PDFs among the text reports, in key order
+    scans = [{"key": f"s/{i}.pdf", "pages": p} for i, p in enumerate([6, 6, 6, 6, 60, 3])]
+    batches = flow_plan.ocr_batches(scans, 24, workers=2)
+    assert [[it["key"] for it in b] for b in batches] == [["s/4.pdf"], ["s/0.pdf", "s/1.pdf", "s/2.pdf", "s/3.pdf"],
+                                                          ["s/5.pdf"]]  # 60 pages read as 40 (OCR's limit): alone
+    assert all(it["ocr"] is True for b in batches for it in b)
+    few = flow_plan.ocr_batches([{"key": "a", "pages": 3}, {"key": "b", "pages": 6}], 24, workers=2)
+    assert [[it["key"] for it in b] for b in few] == [["b"], ["a"]]  # a few scans: one a worker, not one batch
+    assert flow_plan.ocr_batches([], 24, workers=2) == []
+
+
+def test_a_scan_left_unread_with_ocr_off_is_planned_again_once_ocr_is_on():
+    """State marks a scan read with OCR switched off (parser_version +ocr-off): a run with OCR off skips it like any
+    unchanged file, the first run with OCR on plans it (users turning OCR on expect their scans read)."""
+    listing = pl.DataFrame({"key": ["a.txt", "s.pdf"], "size": [10, 20], "etag": ["e", "e"]})
+    state = pl.DataFrame({"key": ["a.txt", "s.pdf"], "etag": ["e", "e"], "size": [10, 20],
+                          "parser_version": [PARSER_VERSION, PARSER_VERSION + flow_plan.OCR_OFF_SUFFIX],
+                          "status": ["parsed", "parsed"], "year": [2023, 0], "sidecar_etag": [None, None]},
+                         schema_overrides={"size": pl.Int64, "year": pl.Int32, "sidecar_etag": pl.String})
+    off = flow_plan.plan_work(listing, state, PipelineSettings(ocr=False))
+    assert (off.batches, off.skipped) == ([], 2)
+    on = flow_plan.plan_work(listing, state, PipelineSettings(ocr=True))
+    assert [it["key"] for b in on.batches for it in b] == ["s.pdf"] and on.skipped == 1
+
+
+def test_a_parse_batch_hands_a_scan_back_with_its_real_pages(tmp_path):
+    """A parse batch reads its text reports and does not OCR the scan among them: it hands it back with its page
+    count, stages no row and no state for it (its OCR batch does); with OCR switched off it is unsupported."""
+    from tasks.parse.decode import OCR_SWITCHED_OFF
+    from tests import scans
+
+    src, dest = tmp_path / "src", tmp_path / "lake"
+    src.mkdir()
+    (src / "a.txt").write_bytes(render_bytes(random_record(__import__("random").Random(3)), "pipe"))
+    (src / "scan.pdf").write_bytes(scans.to_pdf(scans.scan(scans.draw_record(
+        scans.record_of(scans.expected("003_79956ac3fa82cfa6")), 100)[0], scans.VARIANTS[0]), 100))
+    items = [{"key": k, "size": (src / k).stat().st_size, "etag": "e"} for k in ("a.txt", "scan.pdf")]
+    t0 = __import__("time").perf_counter()
+    res = flow_batches.process_batch(str(src), str(dest), "run1", "00000", items, PipelineSettings())
+    assert __import__("time").perf_counter() - t0 < 20  # no OCR here (a 4-page scan takes ~10-40 s to read)
+    assert res["parsed"] == 1 and res["failed"] == 0
+    pages = len(__import__("pypdfium2").PdfDocument((src / "scan.pdf").read_bytes()))
+    assert pages > 1 and [(d["key"], d["pages"]) for d in res["deferred"]] == [("scan.pdf", pages)]
+    (keys,) = [pl.read_parquet(p) for p in dest.rglob("_keys.parquet") if "run1" in str(p)]
+    (reports,) = [pl.read_parquet(p) for p in dest.rglob("reports.parquet") if "run1" in str(p)]
+    assert keys.get_column("key").to_list() == ["a.txt"] and reports.get_column("source").to_list() == ["a.txt"]
+    off = flow_batches.process_batch(str(src), str(dest), "run2", "00000", items, PipelineSettings(ocr=False))
+    assert off["parsed"] == 2 and off["deferred"] == [] and off["findings"].get("unsupported_format") == 1
+    (keys,) = [pl.read_parquet(p) for p in dest.rglob("_keys.parquet") if "run2" in str(p)]
+    assert dict(keys.select("key", "parser_version").iter_rows()) == {
+        "a.txt": PARSER_VERSION, "scan.pdf": PARSER_VERSION + flow_plan.OCR_OFF_SUFFIX}
+    (found,) = [pl.read_parquet(p) for p in dest.rglob("findings.parquet") if "run2" in str(p)]
+    assert found.filter(pl.col("rule") == "unsupported_format").get_column("message").str.contains(
+        OCR_SWITCHED_OFF).all()
 
 
 def test_small_text_pdfs_count_by_their_bytes_in_page_batches():
@@ -390,3 +436,106 @@ def test_scans_among_text_reports_land_in_the_lake_with_their_values_or_findings
                 want = exp["applications"][r["row_key"]][j]
                 assert r[col] == want or (r[col] is None and f"applications.{r['row_key']}[{j}]" in named)
         assert apps.select(pl.col("total").is_not_null().sum()).item() >= 24
+    # read in OCR batches of their own (real pages), after the parse batches staged the text reports
+    pages = sum(len(__import__("pypdfium2").PdfDocument(p.read_bytes())) for p in (src / "scans").iterdir())
+    assert summary["scans"] == 2 and summary["ocr_pages"] == pages
+    t = summary["timings"]
+    assert 0 < t["text_done_s"] < t["text_done_s"] + t["ocr_s"] <= t["wall_s"] and t["ocr_batches_s"] > 0
+    again = run(src, dest, runner="local")
+    assert (again["parsed"], again["batches"], again["scans"]) == (0, 0, 0)  # the rerun is idle
+
+
+def test_a_scan_read_in_its_ocr_batch_gets_a_time_budget_by_its_real_pages():
+    """A page's budget for each real page and one for the rest (re-reads, rules); bytes no longer guess the pages of
+    a scan whose count is known; a scan the parse batch only looks at (defer, off) and any other file: one."""
+    from tasks.parse import isolate
+    from tasks.parse.documents import Document
+    from tasks.parse.pdf import SCAN_MAX_PAGES, SCAN_PAGE_BYTES
+
+    big = b"%PDF-1.4\n" + b"\0" * (6 * SCAN_PAGE_BYTES)  # bytes enough for 7 pages
+    assert isolate.budget_pages(Document("s.pdf", big, ocr="read", pages=2)) == 3
+    assert isolate.budget_pages(Document("s.pdf", big, ocr="read", pages=500)) == SCAN_MAX_PAGES + 1
+    assert isolate.budget_pages(Document("s.pdf", big, ocr="read")) == 7  # pages unknown: from the bytes
+    assert isolate.budget_pages(Document("s.pdf", big, ocr="defer", pages=2)) == 1
+    assert isolate.budget_pages(Document("s.pdf", big, ocr="off", pages=2)) == 1
+    assert isolate.decode_documents(isolate.encode_documents([Document("s.pdf", big, ocr="read", pages=2)])) == [
+        Document("s.pdf", big, ocr="read", pages=2)]  # what the parser process gets
+
+
+def one_page_scan(seed: str) -> bytes:
+    """The first page of a seed's printed form as an image-only PDF (OCR: a few seconds, not a report's worth)."""
+    from tests import scans
+
+    variant = scans.VARIANTS[0]
+    pages, _ = scans.draw_record(scans.record_of(scans.expected(seed)), variant.dpi)
+    return scans.to_pdf(scans.scan(pages[:1], variant), variant.dpi)
+
+
+def small_source(tmp_path: Path, scans: dict[str, bytes], texts: int = 3) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(texts):
+        (src / f"r{i}.txt").write_bytes(render_bytes(random_record(__import__("random").Random(i)), "pipe"))
+    for name, data in scans.items():
+        (src / name).write_bytes(data)
+    return src
+
+
+@pytest.mark.skipif(not __import__("tasks.parse.ocr", fromlist=["available"]).available(), reason="the ocr extra is not installed")
+def test_ocr_switched_off_leaves_scans_unsupported_until_a_run_with_ocr_on(harness, tmp_path):
+    """GOVREPORTS_OCR=off: a scan lands as unsupported_format ("OCR switched off"), not OCR'd, and reruns with OCR
+    off leave it be; the first run with OCR on reads it (a user turning OCR back on expects the scans read)."""
+    src = small_source(tmp_path, {"scan.pdf": one_page_scan("003_79956ac3fa82cfa6")})
+    dest = tmp_path / "lake"
+    off = run(src, dest, ocr=False, file_time_budget_s=120)  # (budgets wide: a loaded machine must not refuse it)
+    assert (off["parsed"], off["scans"], off["status"]) == (4, 0, "completed")
+    lake = lake_frames(dest)
+    row = lake["reports"].filter(pl.col("source") == "scan.pdf").row(0, named=True)
+    assert row["parse_status"] == "unsupported" and row["reader"].startswith("pdfium")
+    why = lake["findings"].filter((pl.col("report_id") == row["report_id"]) & (pl.col("rule") == "unsupported_format"))
+    assert why.height == 1 and why.item(0, "message").endswith("scanned images): OCR switched off")
+    assert run(src, dest, ocr=False)["parsed"] == 0  # OCR still off: nothing to do
+    on = run(src, dest, file_time_budget_s=120)
+    assert (on["parsed"], on["scans"], on["ocr_pages"]) == (1, 1, 1)
+    row = lake_frames(dest)["reports"].filter(pl.col("source") == "scan.pdf").row(0, named=True)
+    assert row["reader"].startswith("rapidocr-onnxruntime ") and row["parse_status"] != "unsupported"
+    assert run(src, dest)["parsed"] == 0
+
+
+@pytest.mark.skipif(not __import__("tasks.parse.ocr", fromlist=["available"]).available(), reason="the ocr extra is not installed")
+def test_a_backfill_of_scans_spreads_its_ocr_batches_over_the_dask_workers(harness, tmp_path):
+    """Two one-page scans on a 2-worker Dask LocalCluster: an OCR batch each, one on each worker."""
+    src = small_source(tmp_path, {"a.pdf": one_page_scan("003_79956ac3fa82cfa6"),
+                                  "b.pdf": one_page_scan("001_617dfa8ade4c1a0e")}, texts=1)
+    out = pipeline.backfill([2023], RunSettings(source=str(src), dest=str(tmp_path / "lake"), runner="dask", workers=2,
+                                                       file_time_budget_s=120))
+    assert (out["status"], out["parsed"], out["scans"], out["batches"]) == ("completed", 3, 2, 2 + 2)  # 3 files in 2 parse batches, then an OCR batch a scan
+    assert out["timings"]["ocr_workers_seen"] == 2  # both OCR batches, each on its own worker
+
+
+@pytest.mark.skipif(not __import__("tasks.parse.ocr", fromlist=["available"]).available(), reason="the ocr extra is not installed")
+def test_a_scan_that_kills_its_worker_in_an_ocr_batch_costs_that_scan_only(tmp_path, monkeypatch):
+    """An OCR batch of two scans, the parser process killed in the first: that scan fails with the reason, the
+    other is read; a scan's time budget counts its real pages (the batch's items carry them)."""
+    import threading
+
+    from tasks import faults
+
+    src = small_source(tmp_path, {"a.pdf": one_page_scan("003_79956ac3fa82cfa6"),
+                                  "b.pdf": one_page_scan("001_617dfa8ade4c1a0e")}, texts=0)
+    items = [{"key": k, "size": (src / k).stat().st_size, "etag": "e", "pages": 1, "ocr": True} for k in ("a.pdf", "b.pdf")]
+    monkeypatch.setenv(faults.ENV_POINT, "parse_doc:a.pdf")
+    monkeypatch.setenv(faults.ENV_ACTION, "kill")
+    out: dict = {}
+    # a thread of its own: a new parser process, started with the fault set
+    worker = threading.Thread(target=lambda: out.update(flow_batches.ocr_batch.fn(
+        str(src), str(tmp_path / "lake"), "run1", "00001", json.dumps(items), {"file_time_budget_s": 120})))
+    worker.start()
+    worker.join(600)
+    assert (out["parsed"], out["failed"]) == (1, 1)
+    (fails,) = [pl.read_parquet(p) for p in (tmp_path / "lake").rglob("_failures.parquet")]
+    assert fails.get_column("source").to_list() == ["a.pdf"]
+    assert "died (signal SIGKILL)" in fails.item(0, "error")
+    (reports,) = [pl.read_parquet(p) for p in (tmp_path / "lake").rglob("reports.parquet")]
+    assert reports.get_column("source").to_list() == ["b.pdf"]
+    assert reports.item(0, "reader").startswith("rapidocr-onnxruntime ")

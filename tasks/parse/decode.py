@@ -4,6 +4,7 @@ Word and gzip bodies to their readers."""
 from __future__ import annotations
 
 import codecs
+import contextvars
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,13 @@ class Decoded:
     # or the OCR engine and its version for a scan ("rapidocr-onnxruntime 1.4.4")
     notes: tuple[str, ...] = ()  # what was left unread and why (a PDF's page budget): warning findings
     ocr: Any = None  # a scan read by OCR: its lines and value cells (tasks.parse.ocr.OcrDocument), for the rule check
+    scan_pages: int = 0  # a scan not read here (OCR deferred or switched off, OCR_MODE): its real page count
+
+
+# What a scan meets here: "read" (OCR in place), "defer" (not read: left to the flow's OCR batches, flows/batches.py),
+# "off" (not read: unsupported, "OCR switched off"). Set around one document's decoding (tasks/parse/documents.py).
+OCR_MODE: contextvars.ContextVar[str] = contextvars.ContextVar("ocr_mode", default="read")
+OCR_SWITCHED_OFF = "OCR switched off"
 
 
 def sniff_binary(data: bytes) -> str | None:
@@ -307,6 +315,10 @@ def pdf_text(data: bytes) -> Decoded:
 
     got = read_pdf(data)
     if got.text is None and got.scanned:
+        mode = OCR_MODE.get()
+        if mode != "read":
+            why = "left to an OCR batch" if mode == "defer" else OCR_SWITCHED_OFF
+            return Decoded(None, "pdf", problem=f"{got.problem}: {why}", reader=got.reader, scan_pages=got.pages or 1)
         return scanned_pdf(data, got.problem or "a PDF with no text layer")
     if got.text is None:
         return Decoded(None, "pdf", problem=got.problem, reader=got.reader)

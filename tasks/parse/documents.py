@@ -25,7 +25,7 @@ from schemas.tables import (
     empty_frame,
 )
 from tasks.parse import batch_tables as bt
-from tasks.parse.decode import Decoded, TooLarge, decode_bytes
+from tasks.parse.decode import OCR_MODE, Decoded, TooLarge, decode_bytes
 from tasks.parse.divisions import resolve_organ, resolve_region
 from tasks.parse.extract import (
     SPAM_RE,
@@ -72,6 +72,10 @@ class Document:
     data: bytes
     meta: dict[str, Any] | None = None  # the crawler's sidecar <file>.meta.json: organ, url, level, region
     meta_problem: str | None = None  # why a sidecar that exists could not be used (becomes a sidecar_invalid finding)
+    # a scan (a PDF with page images, no text layer): "read" by OCR here; "defer" (not read: its record says
+    # `deferred_pages` and it gives no rows, the flow's OCR batch reads it); "off" (unsupported, OCR switched off)
+    ocr: str = "read"
+    pages: int = 0  # a scan's real page count, where known (its time budget: tasks/parse/isolate.py)
 
 
 @dataclass
@@ -98,7 +102,11 @@ def parse_sidecar(data: bytes | None) -> tuple[dict[str, Any] | None, str | None
 
 
 def _decode_one(doc: Document) -> tuple[Decoded, str | None]:
-    decoded = decode_bytes(doc.data)
+    mode = OCR_MODE.set(doc.ocr)
+    try:
+        decoded = decode_bytes(doc.data)
+    finally:
+        OCR_MODE.reset(mode)
     if decoded.text is None:
         return decoded, None
     if not decoded.is_html:
@@ -223,6 +231,10 @@ def parse_documents(docs: Sequence[Document], progress: Callable[[int, int], Non
         digest = content_hash(doc.data)
         report_id = digest[:32]
         encoding = reader = ocr_doc = None
+        if doc.ocr == "defer" and (dec := decoded[i][0]) is not None and dec.scan_pages:
+            records.append({"source": doc.source, "report_id": report_id, "year": None, "admin_level": None,
+                            "deferred_pages": dec.scan_pages})  # no rows: its OCR batch gives them
+            continue
         try:
             dec, p = decoded[i][0], prepared[i]
             if dec is None or p is None:
@@ -284,9 +296,12 @@ def parse_documents(docs: Sequence[Document], progress: Callable[[int, int], Non
             "supported": ext.supported, "reader": reader,
             "ocr_confidence_min": None if ocr_doc is None else ocr_doc.confidence_min,
         })
-        records.append({"source": doc.source, "report_id": report_id, **rec, "layout": ext.layout, "reader": reader})
+        records.append({"source": doc.source, "report_id": report_id, **rec, "layout": ext.layout, "reader": reader,
+                        "scan_pages": getattr(decoded[i][0], "scan_pages", 0)})
 
     progress(STEP_BATCH, -1)
+    if not reports:  # every document a scan left to its OCR batch
+        return ParsedBatch(frames={name: empty_frame(table) for name, table in TABLES.items()}, records=records)
     ids = pl.DataFrame({"report_id": [r["report_id"] for r in reports], "year": [r["year"] for r in reports],
                         "admin_level": [r["admin_level"] for r in reports]},
                        schema={"report_id": pl.String, "year": pl.Int32, "admin_level": pl.String}).unique("report_id", keep="first")

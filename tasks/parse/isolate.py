@@ -47,7 +47,7 @@ from typing import Any
 import polars as pl
 
 from tasks.parse.documents import STEP_BATCH, STEP_DECODE, Document, ParsedBatch, parse_documents
-from tasks.parse.pdf import estimated_scan_pages
+from tasks.parse.pdf import SCAN_MAX_PAGES, estimated_scan_pages
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ STEP_IDLE = -1
 _PROGRESS = struct.Struct("<qq")   # step, document index within the chunk
 _HEADER = struct.Struct("<cQ")     # kind (b"R" result, b"E" error), payload length
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-RECORD_FIELDS = ("report_id", "year", "admin_level")  # what a batch keeps of each record (state rows)
+# what a batch keeps of each record: state rows, and a scan's pages (left to an OCR batch, or OCR switched off)
+RECORD_FIELDS = ("report_id", "year", "admin_level", "deferred_pages", "scan_pages")
 # The parser process's cyclic garbage collector: a first generation of 10,000 objects instead of Python's 700. A
 # chunk of 1,000 reports allocates millions of small objects (cells, tokens, rows) that are freed by reference
 # counting, yet every 700 of them set off a collection, and the full ones walk everything a chunk holds: at the
@@ -82,6 +83,22 @@ def time_reason(budget_s: float) -> str:
 
 def memory_reason(budget_mb: int) -> str:
     return f"exceeded the memory budget ({budget_mb} MiB)"
+
+
+def budget_pages(doc: Document) -> int:
+    """How many file budgets a document gets. A scan is read by OCR at 2-4 s a page on a quiet core
+    (tasks/parse/ocr.py): a scan read here gets one per page, its real pages where known (the flow's OCR batches:
+    one more for the disputed cells read again, the rules' check and the text's parse; a one-page scan took 32 s
+    here with the machine's 2 cores loaded 13 deep), else as many as its bytes could hold; at most OCR's page limit.
+    A Word file gets one for each picture that could hold a table (tasks/parse/word_pictures.py: read where the
+    file is parsed). Any other file, a text PDF, and a scan left to an OCR batch or with OCR switched off (only its
+    text layer is looked at), one."""
+    pictures = ocr_pages(doc.data) if doc.data[:4] == b"PK\x03\x04" else 1  # Word pictures: read where parsed
+    if doc.ocr != "read":
+        return pictures
+    if doc.pages:
+        return max(min(SCAN_MAX_PAGES, doc.pages) + 1, pictures)
+    return ocr_pages(doc.data)
 
 
 class ParserUnavailable(RuntimeError):
@@ -222,10 +239,7 @@ class Supervisor:
         del payload
         limit_rss = self.memory_budget_mb * 1024 * 1024
         batch_budget = self.time_budget_s * 4  # a batch-wide step over the whole chunk
-        # a scan is read by OCR at 2-4 s a page on a quiet core (tasks/parse/ocr.py): a PDF gets the file budget for each
-        # scanned page its bytes could hold (at most OCR's page limit), a Word file for each picture that could hold a
-        # table (tasks/parse/word_pictures.py); any other file, and a text PDF, the budget
-        doc_budgets = [self.time_budget_s * ocr_pages(d.data) for d in docs]
+        doc_budgets = [self.time_budget_s * budget_pages(d) for d in docs]
         spent: dict[tuple[int, int], float] = {}
         cur = (STEP_IDLE, -1)
         base_rss = child.rss()
@@ -345,15 +359,16 @@ def _unpack(body: bytes) -> tuple[Any, memoryview]:
 
 
 def encode_documents(docs: Sequence[Document]) -> bytes:
-    head = [[d.source, len(d.data), d.meta, d.meta_problem] for d in docs]
+    head = [[d.source, len(d.data), d.meta, d.meta_problem, d.ocr, d.pages] for d in docs]
     return _pack(head, [d.data for d in docs])
 
 
 def decode_documents(body: bytes) -> list[Document]:
     head, rest = _unpack(body)
     docs, at = [], 0
-    for source, size, meta, problem in head:
-        docs.append(Document(source=source, data=bytes(rest[at:at + size]), meta=meta, meta_problem=problem))
+    for source, size, meta, problem, ocr, pages in head:
+        docs.append(Document(source=source, data=bytes(rest[at:at + size]), meta=meta, meta_problem=problem, ocr=ocr,
+                             pages=pages))
         at += size
     return docs
 

@@ -58,6 +58,7 @@ class PdfText:
     problem: str | None = None
     notes: list[str] = field(default_factory=list)  # budget cuts: pages not read, and why
     scanned: bool = False  # no text, but images on its pages: what OCR reads (tasks/parse/ocr.py)
+    pages: int = 0  # the PDF's pages, where it gave no text (a scan's real page count: the flow's OCR batches)
 
 
 _VERSIONS: dict[str, str] = {}
@@ -249,7 +250,7 @@ def _pdfium(data: bytes, *, check_fonts: bool) -> PdfText:
         text = "\n".join(pages).replace("\r\n", "\n").replace("\r", "\n")
         if not text.strip():
             why = _no_text(doc, raw, len(pages), n)
-            return PdfText(None, reader_name("pdfium"), why, scanned=why.endswith(SCANNED + ")"))
+            return PdfText(None, reader_name("pdfium"), why, scanned=why.endswith(SCANNED + ")"), pages=n)
         return PdfText(text, reader_name("pdfium"), notes=notes)
     finally:
         doc.close()
@@ -355,7 +356,7 @@ def _pypdf(data: bytes) -> PdfText:
     text = "\n".join(pages)
     if not text.strip():
         why = _no_text_by_pdfium(data, len(pages), n)
-        return PdfText(None, name, why, scanned=why.endswith(SCANNED + ")"))
+        return PdfText(None, name, why, scanned=why.endswith(SCANNED + ")"), pages=n)
     return PdfText(text, name, notes=notes)
 
 
