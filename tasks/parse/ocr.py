@@ -1,13 +1,15 @@
 """Scanned reports: image-only PDFs read by OCR, laid out from the boxes' geometry as the text the parser reads.
 
-A page is rasterised by pdfium (pypdfium2) at `DPI`, read by the OCR engine (boxes: a quadrilateral, a text, a
-score), deskewed by the median slant of its long text boxes, and cut into lines by baseline. In a ruled table the
-cells of a line come from the page's vertical rules (found with a morphological opening), not from the boxes: the
-engine returns no box at all for many printed zeros, so a row cannot be read as a sequence of tokens. A value cell
-with no box, or a box read with a low score, is read again alone (cropped, scaled up, binarised, recognition
-only); what that gives is the cell's candidate, and a cell with no ink is blank. The document comes out as PDF-text
-lines (`label 3001 53 0 0 61 4 3119`) with, beside the text, every value cell read (`OcrCell`: the text, the
-score, the alternatives): `tasks.parse.ocr_confirm` keeps a number only where the form's sum rules confirm it.
+A page is rasterised by pdfium (pypdfium2) at `DPI`, its coloured marks lifted (`without_colour`: a red seal over
+table 3 goes, the print under it stays), read by the OCR engine (boxes: a quadrilateral, a text, a score), deskewed
+by the median slant of its long text boxes, and cut into lines by baseline. In a ruled table the cells of a line
+come from the page's vertical rules (found with a morphological opening), not from the boxes: the engine returns no
+box at all for many printed zeros, so a row cannot be read as a sequence of tokens. A value cell with no box, or a
+box read with a low score, is read again alone (cropped, scaled up, binarised, recognition only; specks beside the
+digits whitened first); what that gives is the cell's candidate, and a cell with no ink is blank. The document comes
+out as PDF-text lines (`label 3001 53 0 0 61 4 3119`) with, beside the text, every value cell read (`OcrCell`: the
+text, the score, the alternatives): `tasks.parse.ocr_confirm` keeps a number only where the form's sum rules confirm
+it.
 
 Engine (measured here on `shared/samples/real/huaian_2024.pdf` rasterised at 200 dpi by pdfium, one thread,
 `python -m tests.bench.bench_ocr --compare`: the numbers of tables 3 and 4, 190 of them, on the two pages that
