@@ -206,3 +206,23 @@ def test_a_scan_longer_than_the_page_limit_says_what_was_not_read(monkeypatch):
     rec = parse_documents([Document("long.pdf", scans.to_pdf(pages, 72))]).records[0]
     skipped = [f for f in rec["findings"] if f["rule"] == "ocr_pages_skipped"]
     assert len(skipped) == 1 and "3 pages" in skipped[0]["message"] and "first 1" in skipped[0]["message"]
+
+
+def test_table_4_kept_only_where_a_ruled_line_of_the_scan_reads_as_it():
+    """Table 4's groups hold under a shift inside a group (seed 004 at ±1.5° skew: 2 0 0 0 2 parsed as 0 0 0 2 2,
+    every rule holding): its numbers are kept only when a ruled line of the scan reads exactly as them."""
+    exp = scans.expected("004_d01d2cbab1ffe994")
+    printed = list(exp["review_litigation"])
+    line = ocr.OcrLine(" ".join(map(str, printed)), [ocr.OcrCell(str(v), 1.0, 0, (0, 0, 1, 1)) for v in printed])
+
+    class Doc(_Doc):
+        lines = [line]
+
+    for shown, kept in ((printed, True), ([0, 0, 0, 2, 2, *printed[5:]], False)):
+        rec = copy.deepcopy({k: exp[k] for k in ("applications", "review_litigation", "active_disclosure")})
+        rec["review_litigation"] = list(shown)
+        out = Extracted(record=rec)
+        confirm(out, Doc())
+        assert (rec["review_litigation"] == printed) if kept else all(v is None for v in rec["review_litigation"])
+        named = {f["field"] for f in out.findings if f["rule"] == "ocr_unconfirmed"}
+        assert kept or {f"review_litigation[{j}]" for j in range(15)} <= named
