@@ -187,8 +187,7 @@ def test_an_ocr_result_with_one_digit_swapped_is_caught(monkeypatch):
 @pytest.mark.parametrize("variant", [v.name for v in scans.VARIANTS[1:]])
 def test_real_pdf_in_every_scan_variant(variant):
     s = _assert_read("huaian_2024_pdf", variant)
-    # under the seal two rows of table 3 are lost today (176 of 190, all of them null with findings, none wrong)
-    assert s["read"] >= (0.9 if variant == "seal" else 0.97) * s["printed"], s
+    assert s["read"] >= 0.99 * s["printed"], s  # issue 17's target, the seal's variant too (190 of 190 now)
 
 
 @needs_ocr
@@ -197,7 +196,7 @@ def test_real_pdf_in_every_scan_variant(variant):
                                           for i, n in enumerate(scans.seed_names())])
 def test_seeds_drawn_as_forms_and_scanned(name, variant):
     s = _assert_read(name, variant)
-    assert s["read"] >= 0.97 * s["printed"], s
+    assert s["read"] >= 0.99 * s["printed"], s
 
 
 @needs_ocr
@@ -207,3 +206,23 @@ def test_a_scan_longer_than_the_page_limit_says_what_was_not_read(monkeypatch):
     rec = parse_documents([Document("long.pdf", scans.to_pdf(pages, 72))]).records[0]
     skipped = [f for f in rec["findings"] if f["rule"] == "ocr_pages_skipped"]
     assert len(skipped) == 1 and "3 pages" in skipped[0]["message"] and "first 1" in skipped[0]["message"]
+
+
+def test_table_4_kept_only_where_a_ruled_line_of_the_scan_reads_as_it():
+    """Table 4's groups hold under a shift inside a group (seed 004 at ±1.5° skew: 2 0 0 0 2 parsed as 0 0 0 2 2,
+    every rule holding): its numbers are kept only when a ruled line of the scan reads exactly as them."""
+    exp = scans.expected("004_d01d2cbab1ffe994")
+    printed = list(exp["review_litigation"])
+    line = ocr.OcrLine(" ".join(map(str, printed)), [ocr.OcrCell(str(v), 1.0, 0, (0, 0, 1, 1)) for v in printed])
+
+    class Doc(_Doc):
+        lines = [line]
+
+    for shown, kept in ((printed, True), ([0, 0, 0, 2, 2, *printed[5:]], False)):
+        rec = copy.deepcopy({k: exp[k] for k in ("applications", "review_litigation", "active_disclosure")})
+        rec["review_litigation"] = list(shown)
+        out = Extracted(record=rec)
+        confirm(out, Doc())
+        assert (rec["review_litigation"] == printed) if kept else all(v is None for v in rec["review_litigation"])
+        named = {f["field"] for f in out.findings if f["rule"] == "ocr_unconfirmed"}
+        assert kept or {f"review_litigation[{j}]" for j in range(15)} <= named

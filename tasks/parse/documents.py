@@ -60,7 +60,10 @@ log = logging.getLogger(__name__)
 # 1.3.1: PDF text rows whose numbers print thousands separators or signs (layout pdf_text, not whitespace cells),
 # organs ending in 政府/馆/银行, names starting 本/全/我/各/该 that the division table knows (本溪市, 全椒县), townships
 # named after their county (东昌府区东昌府镇) given the township level); 1.3.2: Word files whose tables are pictures read
-# by OCR (tasks/parse/word_pictures.py), numbers kept where the sum rules confirm them.
+# by OCR (tasks/parse/word_pictures.py), numbers kept where the sum rules confirm them; a table 4 whose 总计 ends a
+# wrapped header line is not taken for 总计 first; scans with a red seal over table 3 (the seal lifted in the channel
+# where it vanishes, the print under it kept; specks beside a re-read cell removed), table 4 from a scan kept only
+# where a ruled line reads exactly as it (a shift inside a group holds its rules).
 PARSER_VERSION = "1.3.2"
 UNKNOWN_YEAR = 0  # partition for reports whose year cannot be told (non-reports, cut files): never dropped
 LEVELS = set(form.ADMIN_LEVELS)

@@ -1,13 +1,15 @@
 """Scanned reports: image-only PDFs read by OCR, laid out from the boxes' geometry as the text the parser reads.
 
-A page is rasterised by pdfium (pypdfium2) at `DPI`, read by the OCR engine (boxes: a quadrilateral, a text, a
-score), deskewed by the median slant of its long text boxes, and cut into lines by baseline. In a ruled table the
-cells of a line come from the page's vertical rules (found with a morphological opening), not from the boxes: the
-engine returns no box at all for many printed zeros, so a row cannot be read as a sequence of tokens. A value cell
-with no box, or a box read with a low score, is read again alone (cropped, scaled up, binarised, recognition
-only); what that gives is the cell's candidate, and a cell with no ink is blank. The document comes out as PDF-text
-lines (`label 3001 53 0 0 61 4 3119`) with, beside the text, every value cell read (`OcrCell`: the text, the
-score, the alternatives): `tasks.parse.ocr_confirm` keeps a number only where the form's sum rules confirm it.
+A page is rasterised by pdfium (pypdfium2) at `DPI`, its coloured marks lifted (`without_colour`: a red seal over
+table 3 goes, the print under it stays), read by the OCR engine (boxes: a quadrilateral, a text, a score), deskewed
+by the median slant of its long text boxes, and cut into lines by baseline. In a ruled table the cells of a line
+come from the page's vertical rules (found with a morphological opening), not from the boxes: the engine returns no
+box at all for many printed zeros, so a row cannot be read as a sequence of tokens. A value cell with no box, or a
+box read with a low score, is read again alone (cropped, scaled up, binarised, recognition only; specks beside the
+digits whitened first); what that gives is the cell's candidate, and a cell with no ink is blank. The document comes
+out as PDF-text lines (`label 3001 53 0 0 61 4 3119`) with, beside the text, every value cell read (`OcrCell`: the
+text, the score, the alternatives): `tasks.parse.ocr_confirm` keeps a number only where the form's sum rules confirm
+it.
 
 Engine (measured here on `shared/samples/real/huaian_2024.pdf` rasterised at 200 dpi by pdfium, one thread,
 `python -m tests.bench.bench_ocr --compare`: the numbers of tables 3 and 4, 190 of them, on the two pages that
@@ -331,19 +333,62 @@ def _cell_image(gray, x0: float, y0: float, x1: float, y1: float, rule_pad: int)
     return gray[a:b, c:d]
 
 
-def reread(gray, bbox: tuple[float, float, float, float], rule_pad: int = 4) -> tuple[list[str], bool]:
-    """One cell read again alone: the crop cut to its ink, padded, scaled up 2x, as is and binarised (Otsu); the
-    engine's recognition only. Returns (the distinct number readings, best first; whether the cell holds ink)."""
+def _without_specks(crop, ink, on_line: bool = False):
+    """The crop with specks whitened (what a lifted seal leaves around a digit): blobs of a few pixels, and small
+    blobs (under a quarter of the largest one's area) above or below the line of the large ones. A decimal point
+    or a comma stays: it sits on the line (`on_line`: small blobs on the line go too). Cut to its ink with the specks, a lone 0 under a seal read as nothing."""
     import cv2
+    import numpy as np
+
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    if n <= 2:
+        return crop
+    stats = stats[1:]
+    areas = stats[:, cv2.CC_STAT_AREA]
+    large = areas >= 0.25 * areas.max()
+    top = stats[large, cv2.CC_STAT_TOP].min()
+    bottom = (stats[large, cv2.CC_STAT_TOP] + stats[large, cv2.CC_STAT_HEIGHT]).max()
+    off_line = (stats[:, cv2.CC_STAT_TOP] >= bottom) | (stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] <= top)
+    specks = np.flatnonzero((areas < 6) | (~large & (off_line | on_line))) + 1
+    if not len(specks):
+        return crop
+    out = crop.copy()
+    out[np.isin(labels, specks)] = 255
+    return out
+
+
+def reread(gray, bbox: tuple[float, float, float, float], rule_pad: int = 4) -> tuple[list[str], bool]:
+    """One cell read again alone: the crop without its specks, cut to its ink, padded, scaled up 2x, as is and
+    binarised (Otsu); the engine's recognition only. When that reads no number, the crop again with every small
+    blob whitened (a seal's remnant beside a 0, on its line). Returns (the distinct number readings, best first;
+    whether the cell holds ink)."""
     import numpy as np
 
     crop = _cell_image(gray, *bbox, rule_pad)
     if crop is None:
         return [], False
     ink = _ink(crop) if crop.min() < 160 else np.zeros_like(crop)
-    ys, xs = np.nonzero(ink)
-    if len(ys) < 6:  # fewer dark pixels than a printed dot: a blank cell
+    if np.count_nonzero(ink) < 6:  # fewer dark pixels than a printed dot: a blank cell
         return [], False
+    readings = _recognise(_without_specks(crop, ink))
+    if not readings:
+        readings = _recognise(_without_specks(crop, ink, on_line=True))
+    readings.sort(reverse=True)
+    out: list[str] = []
+    for _, t in readings:
+        if t not in out:
+            out.append(t)
+    return out, True
+
+
+def _recognise(crop) -> list[tuple[float, str]]:
+    """(score, number) read from a cell's crop: cut to its ink, padded, scaled up 2x, as is and binarised."""
+    import cv2
+    import numpy as np
+
+    ys, xs = np.nonzero(_ink(crop) if crop.min() < 160 else np.zeros_like(crop))
+    if len(ys) < 6:
+        return []
     crop = crop[max(0, ys.min() - 2):ys.max() + 3, max(0, xs.min() - 2):xs.max() + 3]
     pad = max(8, crop.shape[0] // 2)
     crop = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
@@ -358,12 +403,7 @@ def reread(gray, bbox: tuple[float, float, float, float], rule_pad: int = 4) -> 
             text = _DIGIT_LOOKALIKES.get(text, text)
             if is_number(text):
                 readings.append((score, text))
-    readings.sort(reverse=True)
-    out: list[str] = []
-    for _, t in readings:
-        if t not in out:
-            out.append(t)
-    return out, True
+    return readings
 
 
 # What the recogniser returns for a lone digit seen alone (no context): letters that are digits in a number cell.
@@ -394,19 +434,31 @@ def _lookalike(box: Box) -> Box:
 
 
 def without_colour(img):
-    """The page with coloured marks lifted out: a strongly coloured pixel becomes white, any other as bright as its
-    brightest channel. A red (or blue) seal over a table goes, black print stays (the seal's ring and characters
-    read as text in the value cells otherwise). Black print under the seal's ink stays dark: it is not coloured."""
+    """The page with coloured marks lifted out, read in the channel where they vanish. A seal's ink multiplies
+    what it is stamped over: in its lightest channel (red, for a red seal) it only darkens the paper a little (to
+    `level`), and how much of a pixel is ink shows in its colourfulness. So each pixel is its brightest channel
+    divided by the ink's share of that darkening: the seal (and its anti-aliased edge) goes white, black print
+    stays as printed, under the seal too; light pixels with some ink in them are the seal's own (JPEG-smeared)
+    edge, and go white. Setting coloured pixels to white instead erased the grey edges of the
+    digits and the rules under a seal (dark grey under red ink is coloured too): a vertical rule broke and two rows
+    of table 3 lost cells (huaian, seal variant: 176 of 190 values)."""
     import cv2
+    import numpy as np
 
     if img.ndim != 3:
         return img
-    bright = img.max(axis=2)
-    coloured = (bright - img.min(axis=2)) > 60
-    if not coloured.any():
+    top = img.max(axis=2).astype(np.float32)
+    chroma = (top - img.min(axis=2)) / np.maximum(top, 1.0)
+    ink = (chroma > 0.5) & (top > 100)  # clearly coloured, and not over black print
+    if ink.sum() < 50:
         return img
-    bright[coloured] = 255
-    return cv2.merge([bright, bright, bright])
+    level = float(np.percentile(top[ink], 75)) / 255.0  # the ink in its lightest channel (1: no darkening)
+    share = np.clip(chroma / float(np.median(chroma[ink])), 0.0, 1.0)  # how much of the pixel is ink
+    share[chroma < 0.08] = 0.0  # grey (JPEG's colour noise): untouched
+    out = np.minimum(top / (1.0 - share * (1.0 - level)), 255.0)
+    out[(share > 0.15) & (out > 190)] = 255  # the ink's own edge, its colour smeared by JPEG: paper, not print
+    out = out.astype(np.uint8)
+    return cv2.merge([out, out, out])
 
 
 def read_page(img, page_no: int, timing: Timing) -> tuple[list[OcrLine], list[float], bytes]:
