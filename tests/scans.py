@@ -2,7 +2,7 @@
 printed form, or the real huaian PDF rasterised by pdfium, then turned into an image-only PDF the way a scanner does
 — at 150 or 200 dpi, turned by a degree or two, JPEG noise, a red seal stamped over part of table 3.
 
-The drawing and the scanner (`Variant`, `VARIANTS`, `draw_record`, `scan`, `to_pdf`) live in tasks/synth/scans.py,
+The drawing and the scanner (`Variant`, `VARIANTS`, `draw_record`, `scan`, `to_pdf`, `MARGIN`) live in tasks/synth/scans.py,
 which the generated corpus's scans use too; here are the test-only parts: the shared samples' expected values, the
 real PDF's pages, the scoring.
 """
@@ -26,6 +26,7 @@ Variant = synth_scans.Variant
 draw_record = synth_scans.draw_record
 scan = synth_scans.scan
 to_pdf = synth_scans.to_pdf
+MARGIN = synth_scans.MARGIN  # inches: the printed page's margin (tests that crop a table out of a drawn page)
 
 
 def expected(name: str) -> dict[str, Any]:
