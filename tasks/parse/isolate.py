@@ -93,7 +93,9 @@ def budget_pages(doc: Document) -> int:
     A Word file gets one for each picture that could hold a table (tasks/parse/word_pictures.py: read where the
     file is parsed). Any other file, a text PDF, and a scan left to an OCR batch or with OCR switched off (only its
     text layer is looked at), one."""
-    pictures = ocr_pages(doc.data) if doc.data[:4] == b"PK\x03\x04" else 1  # Word pictures: read where parsed
+    from tasks.parse.word_pictures import estimated_picture_pages
+
+    pictures = estimated_picture_pages(doc.data)  # a Word file's pictures are read where it is parsed (1 otherwise)
     if doc.ocr != "read":
         return pictures
     if doc.pages:
