@@ -65,6 +65,38 @@ def reader_name() -> str:
 
 _ENGINES = threading.local()
 
+# glibc's allocator in a process that reads scans: the ceiling glibc's own thresholds reach by themselves (its
+# DEFAULT_MMAP_THRESHOLD_MAX on 64 bits, and twice that for trimming), set from the start and kept whatever the
+# environment says
+MALLOC_MMAP_THRESHOLD = 32 << 20
+MALLOC_TRIM_THRESHOLD = 64 << 20
+
+
+@functools.cache
+def keep_large_buffers() -> bool:
+    """Set glibc's mmap and trim thresholds (`mallopt`) for this process, once; False where that is not glibc.
+
+    Why: an allocation above the mmap threshold is mapped on `malloc` and unmapped on `free`, so each of a page's
+    large arrays (the engine's tensors: its memory arena is off) is faulted in again, 4 KiB at a time, by the
+    kernel. glibc raises that threshold by itself as large blocks are freed, up to 32 MiB, but not once
+    `MALLOC_TRIM_THRESHOLD_` is set, and Dask's nanny sets it to 64 KiB in every worker it starts
+    (`distributed.nanny.pre-spawn-environ`), for the worker's parser process too. Measured here
+    (`python -m tests.bench.bench_ocr --malloc 3`, 3 scans in one process, one core, 2 rounds, medians): with
+    Dask's setting 115.3 s, 70.7 of them in the kernel, 44 million page faults; glibc's defaults 43.5 s; with
+    these thresholds under Dask's setting ~40 s, 1.7 million faults. The process's peak is glibc's (~1.1 GiB)
+    where Dask's kept it at 0.76. Higher thresholds (64 MiB) were ~5% faster again, but a 46 MiB page tensor
+    left in the heap grew a 6-page scan's parser process by 1,155 MiB against 944, over the file memory budget.
+    Only a process that reads scans is changed: the text parser, which allocates small, keeps its environment's."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    return bool(mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD)) and bool(mallopt(m_trim_threshold, MALLOC_TRIM_THRESHOLD))
+
 
 def engine():
     """One engine per thread (an onnxruntime session is not shared across threads), one intra-op thread: the run
@@ -75,6 +107,7 @@ def engine():
 
         from rapidocr_onnxruntime import RapidOCR
 
+        keep_large_buffers()
         # no direction classifier: it turns a lone cell's 9 upside down into a 6 (seen on pages turned by 1.5°);
         # a scanned form's text is upright
         eng = RapidOCR(text_score=TEXT_SCORE, use_cls=False, intra_op_num_threads=1, inter_op_num_threads=1,
