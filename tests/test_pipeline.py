@@ -341,8 +341,10 @@ def test_pdfs_share_the_text_batches_and_scans_go_in_ocr_batches_by_real_pages()
     assert [len(b) for b in plan.batches] == [1505, 1504]  # the PDFs among the text reports, in key order
     scans = [{"key": f"s/{i}.pdf", "pages": p} for i, p in enumerate([6, 6, 6, 6, 60, 3])]
     batches = flow_plan.ocr_batches(scans, 24, workers=2)
-    assert [[it["key"] for it in b] for b in batches] == [["s/4.pdf"], ["s/0.pdf", "s/1.pdf", "s/2.pdf", "s/3.pdf"],
-                                                          ["s/5.pdf"]]  # 60 pages read as 40 (OCR's limit): alone
+    assert [[it["key"] for it in b] for b in batches] == [["s/4.pdf"], ["s/0.pdf"], ["s/1.pdf"], ["s/2.pdf"],
+                                                          ["s/3.pdf", "s/5.pdf"]]  # 60 pages read as 40: alone
+    backfill = flow_plan.ocr_batches([{"key": f"b/{i:03d}", "pages": 5} for i in range(200)], 24, workers=2)
+    assert {sum(it["pages"] for it in b) for b in backfill} == {20}  # at most 24 pages, whole scans
     assert all(it["ocr"] is True for b in batches for it in b)
     few = flow_plan.ocr_batches([{"key": "a", "pages": 3}, {"key": "b", "pages": 6}], 24, workers=2)
     assert [[it["key"] for it in b] for b in few] == [["b"], ["a"]]  # a few scans: one a worker, not one batch
