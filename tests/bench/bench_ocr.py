@@ -2,7 +2,8 @@
 
     python -m tests.bench.bench_ocr                 # every shared sample x every scan variant (tests/scans.py)
     python -m tests.bench.bench_ocr --compare       # rapidocr against Debian's tesseract on the real huaian pages
-    python -m tests.bench.bench_ocr --scaling 12    # a folder of 12 scans on a Dask LocalCluster, 1 against 2 workers
+    python -m tests.bench.bench_ocr --scaling 12    # a folder of 12 scans, the flow on Dask, 1 against 2 workers
+    python -m tests.bench.bench_ocr --malloc 3      # 3 scans in one process: Dask's allocator setting against ours
 
 Figures are printed, not asserted: the machine is shared and noisy.
 
@@ -131,6 +132,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--compare", action="store_true")
     ap.add_argument("--scaling", type=int, default=0, help="scans in the folder (0: skip)")
+    ap.add_argument("--malloc", type=int, default=0, help="scans read in each process (0: skip)")
+    ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--samples", nargs="*", default=None)
     ap.add_argument("--variants", nargs="*", default=None)
     args = ap.parse_args()
@@ -140,7 +143,12 @@ def main() -> None:
     if args.scaling:
         from tests.bench.bench_ocr_scaling import scaling
 
-        scaling(args.scaling)
+        scaling(args.scaling, args.rounds or 3)
+        return
+    if args.malloc:
+        from tests.bench.bench_ocr_scaling import malloc
+
+        malloc(args.malloc, args.rounds or 2)
         return
     names = args.samples or ["huaian_2024_pdf", *scans.seed_names()]
     variants = [v for v in scans.VARIANTS if not args.variants or v.name in args.variants]

@@ -1,99 +1,206 @@
-"""A folder of scans read on a Dask LocalCluster with one worker and with two (one thread each, processes), runs
-interleaved (1, 2, 1, 2 …) so that load from elsewhere on the machine falls on both alike; the medians are compared.
-Each worker is warmed first (imports, the engine's models), as a nightly run's workers are after their first batch.
-Peak memory per worker: the worker process's maximum resident set (getrusage) after the runs.
+"""Scans on Dask: a folder of scans read by the nightly flow on a 2-worker Dask LocalCluster against one worker, and
+what the allocator settings of Dask's workers cost a process that reads scans.
 
-    python -m tests.bench.bench_ocr --scaling 12 [--rounds 3]
+    python -m tests.bench.bench_ocr --scaling 12 [--rounds 3]    # the flow on Dask, 1 against 2 workers
+    python -m tests.bench.bench_ocr --malloc 3 [--rounds 2]      # one process reading 3 scans, three allocators
+
+`--scaling`: each run is `flows.pipeline.nightly` with `runner="dask"` in a process of its own, into a fresh lake, as
+a nightly run or a backfill runs it: prefect-dask starts the LocalCluster (one thread a worker, worker processes),
+the parse step hands the scans back, the OCR step reads them in `ocr-batch` tasks planned by `flows.plan.ocr_batches`
+for the cluster's workers (each batch in the worker's parser process, under its budgets), one commit. Runs are
+interleaved (1, 2, 2, 1 …) so that load from elsewhere falls on both alike; the figure is the OCR step's flow time
+(`timings.ocr_s`: from its first batch submitted to its last landed, the workers' start-up and the commit apart),
+medians compared. Every run must land every scan (parsed and scans = the folder). Peak memory per worker: the most
+a Dask worker process and its parser process held together (resident, summed, polled every 0.2 s from /proc).
+
+`--malloc`: fresh processes, interleaved, each reading the same scans in one thread: `dask` = the environment Dask's
+nanny gives its workers (`MALLOC_TRIM_THRESHOLD_=65536`) with `tasks.parse.ocr.keep_large_buffers` switched off;
+`glibc` = no setting at all; `tuned` = Dask's environment, and the OCR engine's own thresholds as it sets them.
+
+Measured here (session 11, quiet machine, 2 cores) in the figures of tests/bench/README-style notes: see the closing
+lines each mode prints, and `tasks/parse/ocr.py` `keep_large_buffers`.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from tests import scans
 
+ROOT = Path(__file__).resolve().parents[2]
 
-def _make_folder(n: int, folder: Path) -> list[str]:
+RUN = r"""
+import json, sys
+from flows import pipeline
+from flows.settings import RunSettings
+out = pipeline.nightly(RunSettings(source=sys.argv[1], dest=sys.argv[2], runner="dask", workers=int(sys.argv[3])))
+print("RESULT " + json.dumps({k: out[k] for k in ("parsed", "failed", "scans", "ocr_pages", "batches", "timings")}))
+"""
+
+READ = r"""
+import json, os, resource, sys, time
+from pathlib import Path
+from tasks.parse import ocr
+if sys.argv[1] != "tuned":
+    ocr.keep_large_buffers = lambda: False
+from tasks.parse.documents import Document, parse_documents
+ocr.engine()
+r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+for path in sys.argv[2:]:
+    rec = parse_documents([Document(path, Path(path).read_bytes())]).records[0]
+    assert rec.get("applications"), path
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+print("RESULT " + json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime,
+                              "sys_s": r1.ru_stime - r0.ru_stime, "faults": r1.ru_minflt - r0.ru_minflt,
+                              "peak_mib": r1.ru_maxrss / 1024}))
+"""
+
+
+def make_folder(n: int, folder: Path) -> list[Path]:
     """n scans: the real huaian PDF and the seeds drawn as forms, in turn, in the scan variants in turn."""
     names = ["huaian_2024_pdf", *scans.seed_names()]
+    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(n):
         v = scans.VARIANTS[i % len(scans.VARIANTS)]
         path = folder / f"scan-{i:03d}.pdf"
         path.write_bytes(scans.scanned_pdf(names[i % len(names)], v))
-        paths.append(str(path))
+        paths.append(path)
     return paths
 
 
-def _read_batch(paths: list[str]) -> int:
-    """A batch as the nightly task reads it: the files parsed together (decode → OCR → tables → rules)."""
-    from tasks.parse.documents import Document, parse_documents
-
-    docs = [Document(p, Path(p).read_bytes()) for p in paths]
-    parse_documents(docs)
-    return len(docs)
-
-
-def _warm() -> None:
-    from tasks.parse import ocr
-    ocr.engine()
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MALLOC_"))}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
+               PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+               PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", POLARS_MAX_THREADS="1")
+    return env
 
 
-def _peak_mib() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def scaling(n: int, rounds: int = 2) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from dask.distributed import Client, LocalCluster
-
-    from flows.pipeline import page_batches
-
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = _make_folder(n, Path(tmp))
-        items = [{"key": p, "size": os.path.getsize(p)} for p in paths]
-        batches = [[it["key"] for it in b] for b in page_batches(items, 1, 1)]  # a scan a batch: the two workers share them evenly
-        pages = sum(scans_pages(p) for p in paths)
-        print(f"{n} scans, {pages} pages, {len(batches)} batches (a scan each); "
-              f"{rounds} interleaved rounds", flush=True)
-        clusters = {}
-        for workers in (1, 2):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                   env={"OMP_NUM_THREADS": "1", "POLARS_MAX_THREADS": "1"})
-            client = Client(cluster)
-            client.run(_warm)
-            clusters[workers] = (cluster, client)
-        times: dict[int, list[float]] = {1: [], 2: []}
+def _proc_tree() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, resident bytes), from /proc."""
+    out = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
         try:
-            for r in range(rounds):
-                for workers in (1, 2) if r % 2 == 0 else (2, 1):
-                    _, client = clusters[workers]
-                    t = time.perf_counter()
-                    done = sum(client.gather(client.map(_read_batch, batches, pure=False)))
-                    assert done == n
-                    times[workers].append(time.perf_counter() - t)
-                    print(f"  round {r + 1}, {workers} worker(s): {times[workers][-1]:.1f} s "
-                          f"({pages / times[workers][-1]:.2f} pages/s)", flush=True)
-            peaks = {w: list(c.run(_peak_mib).values()) for w, (_, c) in clusters.items()}
-        finally:
-            for cluster, client in clusters.values():
-                client.close()
-                cluster.close()
-    one, two = statistics.median(times[1]), statistics.median(times[2])
-    print(f"median: 1 worker {one:.1f} s, 2 workers {two:.1f} s: {one / two:.2f}x "
-          f"({pages / one:.2f} → {pages / two:.2f} pages/s); the machine's other load: load average "
-          f"{os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} cores")
-    print("peak memory per worker (MiB): " + ", ".join(f"{w} worker(s): {', '.join(f'{p:.0f}' for p in ps)}"
-                                                       for w, ps in peaks.items()))
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{d}/statm") as f:
+                rss = int(f.read().split()[1]) * page
+        except (OSError, ValueError, IndexError):
+            continue
+        out[int(d)] = (ppid, rss)
+    return out
 
 
-def scans_pages(path: str) -> int:
+class WorkerPeaks(threading.Thread):
+    """The most each Dask worker process and its descendants (its parser process) held together, in MiB. A worker
+    is a grandchild of the run's process (the run → a nanny → its worker)."""
+
+    def __init__(self, root_pid: int) -> None:
+        super().__init__(daemon=True)
+        self.root_pid, self.peaks, self.done = root_pid, {}, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            tree = _proc_tree()
+            kids: dict[int, list[int]] = {}
+            for pid, (ppid, _) in tree.items():
+                kids.setdefault(ppid, []).append(pid)
+
+            def subtree(pid: int) -> int:
+                return tree[pid][1] + sum(subtree(k) for k in kids.get(pid, []))
+
+            for nanny in kids.get(self.root_pid, []):
+                for worker in kids.get(nanny, []):
+                    self.peaks[worker] = max(self.peaks.get(worker, 0), subtree(worker) / 2**20)
+
+
+def _run(code: str, args: list[str], env: dict[str, str], peaks: bool = False) -> tuple[dict, list[float]]:
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    watch = WorkerPeaks(proc.pid) if peaks else None
+    if watch:
+        watch.start()
+    stdout = proc.communicate()[0]
+    if watch:
+        watch.done.set()
+        watch.join()
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"run failed ({proc.returncode}): {stdout[-2000:]}")
+    return json.loads(line[len("RESULT "):]), sorted(watch.peaks.values(), reverse=True) if watch else []
+
+
+def scaling(n: int, rounds: int = 3) -> None:
+    root = Path(tempfile.mkdtemp(prefix="bench_ocr_scaling_"))
+    try:
+        paths = make_folder(n, root / "scans")
+        env = _env(root / "prefect")
+        pages = sum(scans_pages(p) for p in paths)
+        print(f"{n} scans, {pages} pages; the nightly flow on a Dask LocalCluster, {rounds} interleaved rounds",
+              flush=True)
+        times: dict[int, list[float]] = {1: [], 2: []}
+        worker_peaks: list[float] = []
+        for r in range(rounds):
+            for workers in (1, 2) if r % 2 == 0 else (2, 1):
+                lake = root / f"lake-{workers}"
+                shutil.rmtree(lake, ignore_errors=True)
+                out, peaks = _run(RUN, [str(root / "scans"), str(lake), str(workers)], env, peaks=True)
+                if out["parsed"] != n or out["scans"] != n:
+                    raise RuntimeError(f"a run did not land every scan: {out}")
+                t = out["timings"]
+                times[workers].append(t["ocr_s"])
+                worker_peaks += peaks
+                print(f"  round {r + 1}, {workers} worker(s): OCR step {t['ocr_s']:.1f} s ({pages / t['ocr_s']:.2f} "
+                      f"pages/s), flow {t['wall_s']:.1f} s, {out['batches']} batches; peak per worker (MiB): "
+                      f"{', '.join(f'{p:.0f}' for p in peaks)}", flush=True)
+        one, two = statistics.median(times[1]), statistics.median(times[2])
+        pairs = [a / b for a, b in zip(times[1], times[2], strict=True)]
+        print(f"median OCR step: 1 worker {one:.1f} s, 2 workers {two:.1f} s: {one / two:.2f}x "
+              f"(rounds: {', '.join(f'{x:.2f}x' for x in pairs)}; {pages / one:.2f} → {pages / two:.2f} pages/s); "
+              f"peak per worker {max(worker_peaks):.0f} MiB at most; load average {os.getloadavg()[0]:.1f} at the "
+              f"end on {os.cpu_count()} cores", flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def malloc(n: int, rounds: int = 2) -> None:
+    root = Path(tempfile.mkdtemp(prefix="bench_ocr_malloc_"))
+    try:
+        paths = [str(p) for p in make_folder(n, root)]
+        base = _env(root / "prefect")
+        envs = {"dask": {**base, "MALLOC_TRIM_THRESHOLD_": "65536"}, "glibc": base,
+                "tuned": {**base, "MALLOC_TRIM_THRESHOLD_": "65536"}}
+        print(f"{n} scans read in one process, one thread; {rounds} interleaved rounds", flush=True)
+        rows: dict[str, list[dict]] = {k: [] for k in envs}
+        for r in range(rounds):
+            for mode in list(envs) if r % 2 == 0 else list(envs)[::-1]:
+                out, _ = _run(READ, [mode, *paths], envs[mode])
+                rows[mode].append(out)
+                print(f"  round {r + 1} {mode:5}: {out['wall_s']:.1f} s, CPU {out['cpu_s']:.1f} s of which kernel "
+                      f"{out['sys_s']:.1f} s, {out['faults'] / 1e6:.1f} M page faults, peak {out['peak_mib']:.0f} MiB",
+                      flush=True)
+        for mode, outs in rows.items():
+            med = {k: statistics.median(o[k] for o in outs) for k in ("wall_s", "sys_s", "faults", "peak_mib")}
+            print(f"median {mode:5}: {med['wall_s']:.1f} s, kernel {med['sys_s']:.1f} s, {med['faults'] / 1e6:.1f} M "
+                  f"page faults, peak {med['peak_mib']:.0f} MiB")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def scans_pages(path: Path) -> int:
     from tasks.parse.ocr import page_count
 
-    return page_count(Path(path).read_bytes())
+    return page_count(path.read_bytes())
