@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 from tests import scans
@@ -104,6 +103,10 @@ def _proc_tree() -> dict[int, tuple[int, int]]:
     return out
 
 
+def _subtree_rss(tree: dict[int, tuple[int, int]], kids: dict[int, list[int]], pid: int) -> int:
+    return tree.get(pid, (0, 0))[1] + sum(_subtree_rss(tree, kids, k) for k in kids.get(pid, []))
+
+
 class WorkerPeaks(threading.Thread):
     """The most each Dask worker process and its descendants (its parser process) held together, in MiB. A worker
     is a grandchild of the run's process (the run → a nanny → its worker)."""
@@ -118,13 +121,9 @@ class WorkerPeaks(threading.Thread):
             kids: dict[int, list[int]] = {}
             for pid, (ppid, _) in tree.items():
                 kids.setdefault(ppid, []).append(pid)
-
-            def subtree(pid: int) -> int:
-                return tree[pid][1] + sum(subtree(k) for k in kids.get(pid, []))
-
             for nanny in kids.get(self.root_pid, []):
                 for worker in kids.get(nanny, []):
-                    self.peaks[worker] = max(self.peaks.get(worker, 0), subtree(worker) / 2**20)
+                    self.peaks[worker] = max(self.peaks.get(worker, 0), _subtree_rss(tree, kids, worker) / 2**20)
 
 
 def _run(code: str, args: list[str], env: dict[str, str], peaks: bool = False) -> tuple[dict, list[float]]:
