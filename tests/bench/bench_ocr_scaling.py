@@ -163,7 +163,9 @@ def scaling(n: int, rounds: int = 3) -> None:
                 times[workers].append(t["ocr_s"])
                 worker_peaks += peaks
                 print(f"  round {r + 1}, {workers} worker(s): OCR step {t['ocr_s']:.1f} s ({pages / t['ocr_s']:.2f} "
-                      f"pages/s), flow {t['wall_s']:.1f} s, {out['batches']} batches; peak per worker (MiB): "
+                      f"pages/s), flow {t['wall_s']:.1f} s, {out['batches']} batches; the workers idle before their first "
+                      f"OCR batch {t.get('ocr_worker_startup_s', 0):.1f} s, between {t.get('ocr_worker_between_s', 0):.1f}"
+                      f" s, after their last {t.get('ocr_worker_tail_s', 0):.1f} s (summed); peak per worker (MiB): "
                       f"{', '.join(f'{p:.0f}' for p in peaks)}", flush=True)
         one, two = statistics.median(times[1]), statistics.median(times[2])
         pairs = [a / b for a, b in zip(times[1], times[2], strict=True)]
