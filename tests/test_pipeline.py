@@ -541,3 +541,19 @@ def test_a_scan_that_kills_its_worker_in_an_ocr_batch_costs_that_scan_only(tmp_p
     (reports,) = [pl.read_parquet(p) for p in (tmp_path / "lake").rglob("reports.parquet")]
     assert reports.get_column("source").to_list() == ["b.pdf"]
     assert reports.item(0, "reader").startswith("rapidocr-onnxruntime ")
+
+
+def test_the_runs_own_dask_cluster_is_started_without_dasks_profiler_and_frequent_monitors():
+    """Dask's background work takes CPU from the workers reading scans (LOCAL_CLUSTER_CONFIG, flows/batches.py):
+    the run's own LocalCluster starts with it off or slowed; a cluster the run is given keeps its configuration."""
+    import dask
+
+    from flows import batches
+
+    with batches._quiet_local_cluster("dask", None):
+        assert dask.config.get("distributed.worker.profile.enabled") is False
+        assert dask.config.get("distributed.admin.tick.interval") == "200ms"
+    assert dask.config.get("distributed.worker.profile.enabled") is True
+    for runner, address in (("dask", "tcp://elsewhere:8786"), ("local", None)):
+        with batches._quiet_local_cluster(runner, address):
+            assert dask.config.get("distributed.worker.profile.enabled") is True
