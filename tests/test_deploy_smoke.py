@@ -410,6 +410,11 @@ def test_dask_manifests_run_the_same_image_and_are_reached_by_the_k8s_deployment
     assert work_box["envFrom"] == [{"secretRef": {"name": props["s3_secret_name"]["default"]}}]
     for deployment_doc in (scheduler, worker):
         assert deployment_doc["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    # Dask's background work as in a run's own LocalCluster (flows/batches.py LOCAL_CLUSTER_CONFIG)
+    from flows.batches import LOCAL_CLUSTER_CONFIG
+
+    for key, value in LOCAL_CLUSTER_CONFIG.items():
+        assert env["DASK_" + key.upper().replace(".", "__").replace("-", "_")] == str(value), key
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with its built-in kustomize) is not installed")
