@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90
 export AWS_REQUEST_CHECKSUM_CALCULATION=when_required
 export AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
 
-.PHONY: setup demo test test-fast lint score bench-parse bench bench-text bench-hostile bench-ocr clean docs browser fonts bi
+.PHONY: setup demo test test-fast lint score bench-parse bench bench-text bench-hostile bench-ocr bench-ocr-scaling clean docs browser fonts bi
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -59,9 +59,13 @@ bench-text: setup
 bench-hostile: setup
 	$(BIN)/python -m tests.bench.bench_hostile
 # Scanned reports (the ocr extra): accuracy over every shared sample in every scan variant, seconds a page, the
-# engine's share; `--compare` (rapidocr against tesseract) and `--scaling N` (Dask, 1 against 2 workers) by hand.
+# engine's share; `--compare` (rapidocr against tesseract) and `--malloc N` (Dask's allocator setting) by hand.
 bench-ocr: setup
 	$(BIN)/python -m tests.bench.bench_ocr
+
+# A folder of 12 scans read by the nightly flow on a Dask LocalCluster, 1 against 2 workers, 3 interleaved rounds
+bench-ocr-scaling: setup
+	$(BIN)/python -m tests.bench.bench_ocr --scaling 12 --rounds 3
 
 # The data dictionary (docs/data-dictionary.md) and the BI views (deploy/bi/views.sql), both generated from schemas/;
 # tests fail when either drifts.

@@ -81,11 +81,11 @@ def keep_large_buffers() -> bool:
     kernel. glibc raises that threshold by itself as large blocks are freed, up to 32 MiB, but not once
     `MALLOC_TRIM_THRESHOLD_` is set, and Dask's nanny sets it to 64 KiB in every worker it starts
     (`distributed.nanny.pre-spawn-environ`), for the worker's parser process too. Measured here
-    (`python -m tests.bench.bench_ocr --malloc 3`, 3 scans in one process, one core, 2 rounds, medians): with
-    Dask's setting 115.3 s, 70.7 of them in the kernel, 44 million page faults; glibc's defaults 43.5 s; with
-    these thresholds under Dask's setting ~40 s, 1.7 million faults. The process's peak is glibc's (~1.1 GiB)
-    where Dask's kept it at 0.76. Higher thresholds (64 MiB) were ~5% faster again, but a 46 MiB page tensor
-    left in the heap grew a 6-page scan's parser process by 1,155 MiB against 944, over the file memory budget.
+    (`python -m tests.bench.bench_ocr --malloc 3`, 3 scans in one process, one core, 2 interleaved rounds, medians):
+    under Dask's setting 116.1 s, 71.1 of them in the kernel, 44.2 million page faults, peak 764 MiB; glibc's
+    defaults 46.0 s (6.4 s kernel, 3.1 M, 1,109 MiB); these thresholds under Dask's setting 44.7 s (5.0 s, 2.5 M,
+    1,057 MiB). Higher thresholds (64 MiB) were ~5% faster again, but a 46 MiB page tensor left in the heap grew a
+    6-page scan's parser process by 1,155 MiB against 944, over the file memory budget.
     Only a process that reads scans is changed: the text parser, which allocates small, keeps its environment's."""
     import ctypes
 

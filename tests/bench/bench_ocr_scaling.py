@@ -17,8 +17,15 @@ a Dask worker process and its parser process held, the sum of their peaks (VmHWM
 nanny gives its workers (`MALLOC_TRIM_THRESHOLD_=65536`) with `tasks.parse.ocr.keep_large_buffers` switched off;
 `glibc` = no setting at all; `tuned` = Dask's environment, and the OCR engine's own thresholds as it sets them.
 
-Measured here (session 11, quiet machine, 2 cores) in the figures of tests/bench/README-style notes: see the closing
-lines each mode prints, and `tasks/parse/ocr.py` `keep_large_buffers`.
+Measured here (session 11, quiet machine, 2 cores, 12 scans of 50 pages, two runs of 3 rounds):
+- OCR step, 1 worker 157.2-170.3 s (median 161.0), 2 workers 88.9-94.2 s (median 91.9): per round 1.67, 1.90, 1.78,
+  1.72, 1.78, 1.82x (median 1.78x); the workers idle 1.1-3.4 s in all (summed) of a 2-worker step; peak per worker
+  at most 1,408 MiB. Two plain processes reading 3 scans side by side take 45.6-50.2 s each against 43.1-48.4 s
+  alone (~1.9x): the rest is the flow, Dask's scheduler, the workers' loops and Prefect's server sharing the two
+  cores with both parser processes, where with one worker they have the other core.
+- Before the allocator fix, Dask's configuration and the finer OCR batches: the same bench 1.70x (166.4-169.8 s
+  against 93.5-101.7 s); session 10's bench (`client.map`, the parser in the worker itself) 1.42-1.61x.
+- `--malloc 3`: see `tasks/parse/ocr.py` `keep_large_buffers`.
 """
 
 from __future__ import annotations
