@@ -23,8 +23,9 @@ Measured here (session 11, quiet machine, 2 cores, 12 scans of 50 pages, two run
   at most 1,408 MiB. Two plain processes reading 3 scans side by side take 45.6-50.2 s each against 43.1-48.4 s
   alone (~1.9x): the rest is the flow, Dask's scheduler, the workers' loops and Prefect's server sharing the two
   cores with both parser processes, where with one worker they have the other core.
-- Before the allocator fix, Dask's configuration and the finer OCR batches: the same bench 1.70x (166.4-169.8 s
-  against 93.5-101.7 s); session 10's bench (`client.map`, the parser in the worker itself) 1.42-1.61x.
+- With the allocator fix and the finer OCR batches but Dask's default configuration (before
+  `flows/batches.py` LOCAL_CLUSTER_CONFIG): 1.70x (166.4-169.8 s against 93.5-101.7 s, 3 rounds). Session 10's bench
+  (`client.map`, the parser in the worker itself, Dask's allocator setting): 1.42-1.61x.
 - `--malloc 3`: see `tasks/parse/ocr.py` `keep_large_buffers`.
 """
 
