@@ -322,7 +322,7 @@ def _quiet_local_cluster(runner: str, dask_address: str | None):
         yield
         return
     import dask
-    import distributed  # noqa: F401  (its defaults loaded first: these are set over them)
+    import prefect_dask  # noqa: F401  (loads distributed and its defaults first: these are set over them)
 
     with dask.config.set(LOCAL_CLUSTER_CONFIG):
         yield

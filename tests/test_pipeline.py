@@ -547,7 +547,7 @@ def test_the_runs_own_dask_cluster_is_started_without_dasks_profiler_and_frequen
     """Dask's background work takes CPU from the workers reading scans (LOCAL_CLUSTER_CONFIG, flows/batches.py):
     the run's own LocalCluster starts with it off or slowed; a cluster the run is given keeps its configuration."""
     import dask
-    import distributed  # noqa: F401  (Dask's defaults for distributed)
+    import prefect_dask  # noqa: F401  (loads distributed and its defaults)
 
     from flows import batches
 
