@@ -13,12 +13,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import polars as pl
 import pytest
 
 from flows import pipeline
 from tasks import faults, lake
+from tasks.parse import isolate
 from tasks.parse.cells import SplitTooLong, fit_cells, fused_cells, split_with_sums
 from tasks.parse.documents import Document, parse_documents
 from tasks.parse.isolate import Supervisor
@@ -459,3 +461,27 @@ def test_a_scan_gets_the_time_budget_for_each_page_its_bytes_could_hold(monkeypa
     finally:
         sup.close()
     assert out.refused == {1: "exceeded the time budget (1.5 s)"}
+
+
+@pytest.mark.parametrize(("ocr_batch", "poll_s"), [(True, isolate.OCR_POLL_S), (False, isolate.POLL_S)])
+def test_an_ocr_batch_is_polled_less_often_and_its_memory_budget_still_holds(monkeypatch, ocr_batch, poll_s):
+    """An OCR batch's scans (read here, their pages known) are watched every OCR_POLL_S, any other batch every
+    POLL_S; a file that takes 700 MiB is refused by a 300 MiB budget either way."""
+    polls: list[float] = []
+    real = isolate.select.select
+
+    def select(rlist, wlist, xlist, timeout):
+        polls.append(timeout)
+        return real(rlist, wlist, xlist, timeout)
+
+    monkeypatch.setattr(isolate, "select", SimpleNamespace(select=select))
+    monkeypatch.setenv(faults.ENV_POINT, "parse_doc:scan.pdf")
+    monkeypatch.setenv(faults.ENV_ACTION, "alloc:700")
+    doc = Document(source="scan.pdf", data=b"%PDF-1.4\n%%EOF\n", ocr="read", pages=2 if ocr_batch else 0)
+    sup = Supervisor(time_budget_s=30, memory_budget_mb=300)
+    try:
+        out = sup.parse([doc], 1)
+    finally:
+        sup.close()
+    assert out.refused == {0: "exceeded the memory budget (300 MiB)"}
+    assert polls and set(polls) == {poll_s}
