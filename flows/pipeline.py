@@ -47,7 +47,6 @@ from flows.plan import (  # noqa: F401
     Plan,
     make_batches,
     ocr_batches,
-    page_batches,
     plan_work,
     refuse_overlap,
     split_listing,
@@ -233,7 +232,7 @@ class RunSummary:
     deleted: int = 0
     batches: int = 0
     failed_batches: int = 0
-    scans: int = 0  # scans read in OCR batches, and their pages (the run's result and artifact; not in _runs)
+    scans: int = 0  # scans read in OCR batches, and their pages
     ocr_pages: int = 0
     findings: dict[str, int] = field(default_factory=dict)
     rows_written: dict[str, int] = field(default_factory=dict)
@@ -276,7 +275,7 @@ class RunSummary:
 
     def result(self) -> dict[str, Any]:
         """What the flow returns: the run's row and its timings (the post-run steps add theirs)."""
-        return {**self.row(), "scans": self.scans, "ocr_pages": self.ocr_pages, "timings": dict(self.timings)}
+        return {**self.row(), "timings": dict(self.timings)}
 
     def raise_if_partial(self) -> None:
         if self.status == "partial":
@@ -291,12 +290,14 @@ class RunSummary:
             "files_seen": self.files_seen, "skipped": self.skipped, "parsed": self.parsed, "failed": self.failed,
             "deleted": self.deleted, "batches": self.batches, "failed_batches": self.failed_batches,
             "findings": sum(self.findings.values()), "wall_s": wall,
-            "files_per_s": (self.parsed / wall) if wall else None, "parser_version": PARSER_VERSION,
+            "files_per_s": (self.parsed / wall) if wall else None, "scans": self.scans, "ocr_pages": self.ocr_pages,
+            "text_done_s": self.timings.get("text_done_s"), "ocr_s": self.timings.get("ocr_s"),
+            "parser_version": PARSER_VERSION,
         }
 
 
 def _artifact(summary: RunSummary) -> None:
-    fields = {**summary.row(), "scans": summary.scans, "ocr_pages": summary.ocr_pages}
+    fields = summary.row()
     rows = "\n".join(f"| {k} | {v} |" for k, v in fields.items() if k not in ("source", "dest"))
     findings = "\n".join(f"| {k} | {v} |" for k, v in sorted(summary.findings.items(), key=lambda kv: -kv[1])) or "| — | 0 |"
     written = "\n".join(f"| {k} | {v} |" for k, v in summary.rows_written.items()) or "| — | 0 |"

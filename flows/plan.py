@@ -13,7 +13,7 @@ import polars as pl
 
 from flows.settings import PipelineSettings
 from tasks.parse.documents import PARSER_VERSION
-from tasks.parse.pdf import SCAN_MAX_PAGES, SCAN_PAGE_BYTES
+from tasks.parse.pdf import SCAN_MAX_PAGES
 from tasks.storage import Store
 
 SIDECAR_SUFFIX = ".meta.json"
@@ -176,27 +176,6 @@ def ocr_batches(scans: Sequence[dict[str, Any]], max_pages: int, *, workers: int
             batches.append(cur)
             cur, held = [], 0
         cur.append({k: it.get(k) for k in ("key", "size", "etag", "sidecar_key", "sidecar_etag", "pages")} | {"ocr": True})
-        held += n
-    if cur:
-        batches.append(cur)
-    return batches
-
-
-def page_batches(items: list[dict[str, Any]], max_pages: int, max_files: int) -> list[list[dict[str, Any]]]:
-    """(No longer the run's plan, which batches scans by their real pages, `ocr_batches`: kept for
-    tests/bench/bench_ocr_scaling.py.) PDFs in batches of at most `max_pages` estimated pages and `max_files` files (a larger file is a batch of its
-    own). Pages are estimated from bytes, fractions kept: a text-layer PDF of 50 KiB counts as a sixth of a page, so
-    the 30% of a real crawl that are text PDFs (~10 ms each) go some 140 to a batch, not 24 (a batch task costs ~0.1 s
-    of hand-over: 24 a batch made a 20,000-report mix 250 batches of 0.3 s)."""
-    batches: list[list[dict[str, Any]]] = []
-    cur: list[dict[str, Any]] = []
-    held, limit = 0, max_pages * SCAN_PAGE_BYTES  # pages counted in bytes: no float drift at the edge
-    for it in items:
-        n = int(it.get("size") or 0)
-        if cur and (held + n > limit or len(cur) >= max_files):
-            batches.append(cur)
-            cur, held = [], 0
-        cur.append({k: it.get(k) for k in ("key", "size", "etag", "sidecar_key", "sidecar_etag")})
         held += n
     if cur:
         batches.append(cur)

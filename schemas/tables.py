@@ -285,6 +285,13 @@ RUNS = Table(
         Column("findings", pl.Int64, True, "Findings of the reports parsed.", "validation"),
         Column("wall_s", pl.Float64, True, "Wall-clock seconds.", "orchestration"),
         Column("files_per_s", pl.Float64, True, "parsed / wall_s.", "orchestration"),
+        Column("scans", pl.Int64, True, "Scans (PDFs with page images, no text layer) read by OCR in the run's OCR "
+               "batches (absent from runs recorded before it was).", "orchestration"),
+        Column("ocr_pages", pl.Int64, True, "Pages of those scans.", "orchestration"),
+        Column("text_done_s", pl.Float64, True, "Seconds from the run's start until its parse batches were done "
+               "(every report but the scans read).", "orchestration"),
+        Column("ocr_s", pl.Float64, True, "Seconds of the OCR step: the scans' batches, the first submitted to the "
+               "last landed (~0 with no scans).", "orchestration"),
         Column("parser_version", pl.String, True, "govreports parser version.", "derived"),
         Column("recovered_by", pl.String, True, "The run that finished this run's commit after it died (absent "
                "from the object otherwise).", "orchestration"),

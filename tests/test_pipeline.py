@@ -18,6 +18,7 @@ from flows.settings import PipelineSettings, RunSettings
 from schemas.tables import TABLES
 from tasks.lake import commit as lake_commit
 from tasks.parse.documents import PARSER_VERSION
+from tasks.parse.pdf import SCAN_PAGE_BYTES
 from tasks.storage import Store
 from tasks.synth.corpus import generate_corpus, read_truth
 from tasks.synth.render import random_record, render_bytes
@@ -332,7 +333,7 @@ def test_pdfs_share_the_text_batches_and_scans_go_in_ocr_batches_by_real_pages()
     """Every report, PDFs too, goes in the tapered batches (a scan is found there and handed back); the scans handed
     back are batched by their real pages, spread over the workers, the longest first."""
     items = [{"key": f"r/{i}.txt", "size": 5_000} for i in range(3000)]
-    items[10:10] = [{"key": f"s/{i}.PDF", "size": 6 * flow_plan.SCAN_PAGE_BYTES} for i in range(9)]
+    items[10:10] = [{"key": f"s/{i}.PDF", "size": 6 * SCAN_PAGE_BYTES} for i in range(9)]
     listing = pl.DataFrame({"key": [it["key"] for it in items], "size": [it["size"] for it in items],
                             "etag": ["e"] * len(items)})
     state = pl.DataFrame(schema={"key": pl.String, "etag": pl.String, "size": pl.Int64, "parser_version": pl.String,
@@ -396,15 +397,6 @@ def test_a_parse_batch_hands_a_scan_back_with_its_real_pages(tmp_path):
         OCR_SWITCHED_OFF).all()
 
 
-def test_small_text_pdfs_count_by_their_bytes_in_page_batches():
-    """A 50 KiB text-layer PDF is a sixth of a scanned page's bytes: some 140 of them share a 24-page batch (one a
-    page made a realistic crawl's PDFs hundreds of tiny batches), and the batch's file cap still holds."""
-    items = [{"key": f"p/{i}.pdf", "size": 50 * 1024} for i in range(1000)]
-    sizes = [len(b) for b in flow_plan.page_batches(items, 24, 6000)]
-    assert sizes[0] == int(24 * flow_plan.SCAN_PAGE_BYTES // (50 * 1024)) and sum(sizes) == 1000
-    assert max(len(b) for b in flow_plan.page_batches(items, 24, 100)) == 100
-
-
 @pytest.mark.skipif(not __import__("tasks.parse.ocr", fromlist=["available"]).available(), reason="the ocr extra is not installed")
 def test_scans_among_text_reports_land_in_the_lake_with_their_values_or_findings(harness, corpus, tmp_path):
     """A nightly run over the corpus with two scans added (the real huaian PDF rasterised, a seed drawn as a form
@@ -445,6 +437,11 @@ def test_scans_among_text_reports_land_in_the_lake_with_their_values_or_findings
     assert 0 < t["text_done_s"] < t["text_done_s"] + t["ocr_s"] <= t["wall_s"] and t["ocr_batches_s"] > 0
     again = run(src, dest, runner="local")
     assert (again["parsed"], again["batches"], again["scans"]) == (0, 0, 0)  # the rerun is idle
+    # _runs records both: the scans, their pages and the two steps' times
+    from tasks import lake
+    runs = lake.read_runs(Store(str(dest))).select("run_id", "scans", "ocr_pages", "text_done_s", "ocr_s").rows()
+    assert runs == [(summary["run_id"], 2, pages, t["text_done_s"], t["ocr_s"]),
+                    (again["run_id"], 0, 0, again["timings"]["text_done_s"], again["timings"]["ocr_s"])]
 
 
 def test_a_scan_read_in_its_ocr_batch_gets_a_time_budget_by_its_real_pages():
