@@ -7,9 +7,10 @@ small shared page (`parse_documents`' progress hook, ~1 µs a document), and the
 child's resident memory every POLL_S (an OCR batch's scans every OCR_POLL_S). A document that has spent more than
 its time budget, or grown the child by more than its memory budget, gets the child killed; a child that dies by
 itself (a segfault in a C library, the kernel's OOM killer) names the document it was in. Either way that document
-is refused with its reason and the rest of its chunk is parsed again by a new child: one bad file costs one file. A death outside any one document
-(the batch-wide steps) is narrowed down by halving the chunk. A document that killed the child without a budget
-being crossed is tried once more on its own before it is refused (a kill from outside, not its bytes).
+is refused with its reason and the rest of its chunk is parsed again by a new child: one bad file costs one file. A
+death outside any one document (the batch-wide steps) is narrowed down by halving the chunk. A document that killed
+the child without a budget being crossed is tried once more on its own before it is refused (a kill from outside,
+not its bytes).
 
 The budgets come from the pipeline settings (`file_time_budget_s`, `file_memory_budget_mb`). Linux: the memory
 budget reads /proc; elsewhere only the time budget holds.
