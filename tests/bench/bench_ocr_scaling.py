@@ -17,7 +17,16 @@ a Dask worker process and its parser process held, the sum of their peaks (VmHWM
 nanny gives its workers (`MALLOC_TRIM_THRESHOLD_=65536`) with `tasks.parse.ocr.keep_large_buffers` switched off;
 `glibc` = no setting at all; `tuned` = Dask's environment, and the OCR engine's own thresholds as it sets them.
 
-Measured here (session 11, quiet machine, 2 cores, 12 scans of 50 pages, two runs of 3 rounds):
+Measured here (session 12, quiet machine, 2 cores, 12 scans of 50 pages, a run of 6 rounds and one of 3, with an
+OCR batch's scans polled every 0.1 s, `tasks/parse/isolate.py` OCR_POLL_S):
+- OCR step, 1 worker 156.8-170.9 s (median 165.7), 2 workers 84.2-99.7 s (median 90.0): 1.84x; per round 1.85, 1.98,
+  1.75, 1.66, 1.98, 1.87 (the 6-round run: 1.86x) and 1.71, 1.92, 1.89 (the 3-round run: 1.80x), median 1.87x; six
+  of nine rounds at 1.8x or more. The workers idle 1.3-5.0 s in all (summed) of a 2-worker step; peak per worker at
+  most 1,394 MiB. The rounds spread 1.66-1.98x: the 1-worker runs stay within 9% of each other, the 2-worker runs
+  swing 18% (both cores busy, the host's other load falls on the run). The slower poll gives the parser processes
+  ~1% more of the cores (/proc, a 60 s window of the step: 114.0 against 115.0 s of CPU of 120), so most of the
+  difference from session 11's figure below is the machine's, not the code's.
+Session 11 (the poll at 0.02 s; two runs of 3 rounds):
 - OCR step, 1 worker 157.2-170.3 s (median 161.0), 2 workers 88.9-94.2 s (median 91.9): per round 1.67, 1.90, 1.78,
   1.72, 1.78, 1.82x (median 1.78x); the workers idle 1.1-3.4 s in all (summed) of a 2-worker step; peak per worker
   at most 1,408 MiB. Two plain processes reading 3 scans side by side take 45.6-50.2 s each against 43.1-48.4 s
