@@ -479,7 +479,8 @@ def test_persistent_storage_errors_land_in_failures_and_the_next_run_picks_them_
                                                                                     monkeypatch):
     from tests.servers import store_for
 
-    monkeypatch.setenv("GOVREPORTS_S3_MAX_ATTEMPTS", "1")  # Store's own retries only (4 tries, backoff)
+    monkeypatch.setenv("GOVREPORTS_S3_MAX_ATTEMPTS", "1")  # botocore: one retry after the first try (the only layer
+    # retrying S3 requests: tasks/storage/retry.py), so the three unreadable sources fail fast
     monkeypatch.setenv("GOVREPORTS_BATCH_RETRIES", "0")
     keys = pipeline.split_listing(store_for(moto, "raw").list_objects()).get_column("key").sort().to_list()
     unreadable = [keys[0], keys[3 * BATCH_FILES + 1], keys[5 * BATCH_FILES + 2]]  # in batches 0, 3 and 5
