@@ -92,6 +92,11 @@ def memory_reason(budget_mb: int) -> str:
     return f"exceeded the memory budget ({budget_mb} MiB)"
 
 
+def in_ocr_batch(doc: Document) -> bool:
+    """A scan an OCR batch reads: read by OCR here, its real pages known (tasks/parse/documents.py `Document`)."""
+    return doc.ocr == "read" and bool(doc.pages)
+
+
 def budget_pages(doc: Document) -> int:
     """How many file budgets a document gets. A scan is read by OCR at 2-4 s a page on a quiet core
     (tasks/parse/ocr.py): a scan read here gets one per page, its real pages where known (the flow's OCR batches:
@@ -257,7 +262,7 @@ class Supervisor:
         out_fd = child.proc.stdout.fileno()
         reason: str | None = None
         budget = False
-        poll_s = OCR_POLL_S if docs and all(d.ocr == "read" and d.pages for d in docs) else POLL_S
+        poll_s = OCR_POLL_S if docs and all(in_ocr_batch(d) for d in docs) else POLL_S
         while True:
             ready, _, _ = select.select([out_fd], [], [], poll_s)
             now = time.monotonic()
@@ -452,7 +457,7 @@ def _child_main(fd: int) -> None:
             return
         docs = decode_documents(body)
         del body
-        if any(d.ocr == "read" and d.pages for d in docs):  # an OCR batch's scans
+        if any(in_ocr_batch(d) for d in docs):
             _PROGRESS.pack_into(page, 0, STEP_BATCH, -1)
             _load_ocr_engine()
         faults = bool(os.environ.get(ENV_POINT))
